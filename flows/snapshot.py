@@ -1,0 +1,217 @@
+"""The DuckDB snapshot: one file per run, typed tables plus every raw API payload.
+
+The schema is the contract between collection (flows/sources), the checks and the report, and
+the thing auditors query with SQL, so each column carries its meaning in `SCHEMA`.
+A run is built in a `<run-id>.partial` folder and renamed only when complete, so a crash
+never leaves something that looks like a finished run, and finished runs are never reopened
+for writing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+# table -> [(column, type, meaning)]
+SCHEMA: dict[str, list[tuple[str, str, str]]] = {
+    "run": [
+        ("run_id", "VARCHAR", "UTC timestamp that names the run folder, e.g. 20261128T002654Z"),
+        ("started_at", "TIMESTAMPTZ", "when collection started; 'now' for every age rule"),
+        ("finished_at", "TIMESTAMPTZ", "when the snapshot was complete"),
+        ("tool_version", "VARCHAR", "rolecall version that made the run"),
+        ("organization_id", "VARCHAR", "AWS Organizations id (o-...)"),
+        ("management_account_id", "VARCHAR", "account the run started from"),
+        ("endpoint_url", "VARCHAR", "AWS_ENDPOINT_URL in force, NULL for real AWS"),
+        ("simulated", "BOOLEAN", "true when the data comes from the built-in simulated organization"),
+        ("config", "JSON", "the run's configuration (no secrets)"),
+    ],
+    "accounts": [
+        ("account_id", "VARCHAR", "12-digit account id"),
+        ("name", "VARCHAR", "account name in AWS Organizations"),
+        ("email", "VARCHAR", "root e-mail address of the account"),
+        ("status", "VARCHAR", "ACTIVE, SUSPENDED, ..."),
+        ("ou_path", "VARCHAR", "path of OU names from the root, e.g. Root/Workloads/Prod"),
+        ("is_management", "BOOLEAN", "true for the organization's management account"),
+        ("collected", "BOOLEAN", "true when every IAM source of the account was collected"),
+        ("error", "VARCHAR", "why the account, or part of it, was not collected"),
+        ("api_calls", "INTEGER", "AWS API calls made for this account"),
+    ],
+    "credential_report": [
+        ("account_id", "VARCHAR", "account the report belongs to"),
+        ("user", "VARCHAR", "user name; <root_account> for the root user"),
+        ("arn", "VARCHAR", "ARN of the user"),
+        ("user_creation_time", "TIMESTAMPTZ", "when the user was created"),
+        ("password_enabled", "BOOLEAN", "the user has a console password"),
+        ("password_last_used", "TIMESTAMPTZ", "last console sign-in, NULL if never/unknown"),
+        ("password_last_changed", "TIMESTAMPTZ", "last password change"),
+        ("mfa_active", "BOOLEAN", "an MFA device is active for the user"),
+        ("access_key_1_active", "BOOLEAN", "key slot 1 holds an active key"),
+        ("access_key_1_last_rotated", "TIMESTAMPTZ", "creation or last rotation of key 1"),
+        ("access_key_1_last_used_date", "TIMESTAMPTZ", "last use of key 1, NULL if never"),
+        ("access_key_1_last_used_service", "VARCHAR", "service of key 1's last use"),
+        ("access_key_2_active", "BOOLEAN", "key slot 2 holds an active key"),
+        ("access_key_2_last_rotated", "TIMESTAMPTZ", "creation or last rotation of key 2"),
+        ("access_key_2_last_used_date", "TIMESTAMPTZ", "last use of key 2, NULL if never"),
+        ("access_key_2_last_used_service", "VARCHAR", "service of key 2's last use"),
+        ("cert_1_active", "BOOLEAN", "signing certificate 1 is active"),
+        ("cert_2_active", "BOOLEAN", "signing certificate 2 is active"),
+        ("generated_time", "TIMESTAMPTZ", "when AWS generated the report"),
+    ],
+    "account_summary": [
+        ("account_id", "VARCHAR", "account"),
+        ("root_mfa_enabled", "BOOLEAN", "iam:GetAccountSummary AccountMFAEnabled"),
+        ("root_access_keys_present", "BOOLEAN", "iam:GetAccountSummary AccountAccessKeysPresent"),
+        ("users", "INTEGER", "number of IAM users"),
+        ("roles", "INTEGER", "number of IAM roles"),
+    ],
+    "iam_users": [
+        ("account_id", "VARCHAR", "account"),
+        ("user_name", "VARCHAR", "user name"),
+        ("user_id", "VARCHAR", "unique id (AIDA...)"),
+        ("arn", "VARCHAR", "ARN of the user"),
+        ("path", "VARCHAR", "IAM path"),
+        ("create_date", "TIMESTAMPTZ", "when the user was created"),
+        ("permissions_boundary_arn", "VARCHAR", "permissions boundary policy, NULL if none"),
+        ("groups", "JSON", "group names"),
+        ("attached_policies", "JSON", "managed policy ARNs attached to the user"),
+        ("inline_policy_names", "JSON", "names of inline policies"),
+        ("tags", "JSON", "tags as {key: value}"),
+    ],
+    "iam_roles": [
+        ("account_id", "VARCHAR", "account"),
+        ("role_name", "VARCHAR", "role name"),
+        ("role_id", "VARCHAR", "unique id (AROA...)"),
+        ("arn", "VARCHAR", "ARN of the role"),
+        ("path", "VARCHAR", "IAM path; /aws-service-role/ for service-linked roles"),
+        ("create_date", "TIMESTAMPTZ", "when the role was created"),
+        ("trust_policy", "JSON", "the assume-role (trust) policy document, decoded"),
+        ("permissions_boundary_arn", "VARCHAR", "permissions boundary policy, NULL if none"),
+        ("last_used_date", "TIMESTAMPTZ", "RoleLastUsed.LastUsedDate"),
+        ("attached_policies", "JSON", "managed policy ARNs attached to the role"),
+        ("tags", "JSON", "tags as {key: value}"),
+    ],
+    "iam_access_keys": [
+        ("account_id", "VARCHAR", "account"),
+        ("user_name", "VARCHAR", "owner of the key"),
+        ("user_arn", "VARCHAR", "ARN of the owner"),
+        ("key_slot", "INTEGER", "1 or 2, the credential report's slot"),
+        ("access_key_id", "VARCHAR", "AKIA... where list_access_keys was needed, else NULL"),
+        ("active", "BOOLEAN", "the key is Active"),
+        ("last_rotated", "TIMESTAMPTZ", "creation or last rotation"),
+        ("last_used_date", "TIMESTAMPTZ", "last use, NULL if never used"),
+        ("last_used_service", "VARCHAR", "service of the last use"),
+        ("resource_id", "VARCHAR", "stable id used in control_results: <user arn>/access_key_<slot>"),
+    ],
+    "oidc_providers": [
+        ("account_id", "VARCHAR", "account"),
+        ("arn", "VARCHAR", "provider ARN"),
+        ("url", "VARCHAR", "issuer host and path, from the ARN"),
+    ],
+    "saml_providers": [
+        ("account_id", "VARCHAR", "account"),
+        ("arn", "VARCHAR", "provider ARN"),
+        ("valid_until", "TIMESTAMPTZ", "metadata expiry"),
+        ("create_date", "TIMESTAMPTZ", "when the provider was created"),
+    ],
+    "exceptions": [
+        ("exception_id", "VARCHAR", "id of the register entry"),
+        ("principal", "VARCHAR", "ARN the entry excepts"),
+        ("controls", "JSON", "control ids the entry covers"),
+        ("kind", "VARCHAR", "external-dependency or break-glass"),
+        ("dependency", "VARCHAR", "what relies on the IAM user"),
+        ("reason", "VARCHAR", "why the exception exists"),
+        ("owner", "VARCHAR", "who answers for it"),
+        ("approved_by", "VARCHAR", "who approved it"),
+        ("expires", "DATE", "last day the exception is valid"),
+        ("valid", "BOOLEAN", "usable on the run date (not expired, complete, within 12 months)"),
+        ("problems", "JSON", "why the entry is not valid, or is stale"),
+    ],
+    "collection_errors": [
+        ("account_id", "VARCHAR", "account whose collection failed"),
+        ("source", "VARCHAR", "credential_report, authorization, providers, ..."),
+        ("operation", "VARCHAR", "AWS API operation that failed"),
+        ("error_code", "VARCHAR", "AWS error code, e.g. AccessDenied"),
+        ("message", "VARCHAR", "error message as received"),
+        ("occurred_at", "TIMESTAMPTZ", "when it happened"),
+    ],
+    "raw_payloads": [
+        ("account_id", "VARCHAR", "account the call was made in"),
+        ("source", "VARCHAR", "collector module"),
+        ("operation", "VARCHAR", "AWS API operation"),
+        ("page", "INTEGER", "page number for paginated calls, from 0"),
+        ("received_at", "TIMESTAMPTZ", "when the response arrived"),
+        ("payload", "JSON", "the response as received (ResponseMetadata removed)"),
+    ],
+    "control_results": [
+        ("control_id", "VARCHAR", "RC-x.y"),
+        ("guidance_item", "VARCHAR", "G1..G6"),
+        ("account_id", "VARCHAR", "account of the resource"),
+        ("resource_id", "VARCHAR", "ARN for IAM entities, 12-digit id for accounts"),
+        ("resource_type", "VARCHAR", "iam_user, access_key, root_user, exception, account, ..."),
+        ("status", "VARCHAR", "pass, fail, excepted or error"),
+        ("severity", "VARCHAR", "critical, high, medium, low, info"),
+        ("reason", "VARCHAR", "the facts that decide the status"),
+        ("exception_id", "VARCHAR", "register entry that excepts a fail, else NULL"),
+        ("evidence", "JSON", "the facts as data"),
+    ],
+}
+
+
+def ddl() -> str:
+    return "\n".join(
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        + ", ".join(f'"{name}" {kind}' for name, kind, _ in columns)
+        + ");"
+        for table, columns in SCHEMA.items()
+    )
+
+
+def create(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open a new snapshot file with every table of SCHEMA."""
+    con = duckdb.connect(str(path))
+    con.execute(ddl())
+    return con
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]
+) -> int:
+    """Insert dict rows; missing columns are NULL, dicts and lists are stored as JSON."""
+    columns = [name for name, _, _ in SCHEMA[table]]
+    kinds = {name: kind for name, kind, _ in SCHEMA[table]}
+    values = [
+        tuple(_to_db(row.get(name), kinds[name]) for name in columns) for row in rows
+    ]
+    if values:
+        placeholders = ", ".join("?" for _ in columns)
+        con.executemany(f"INSERT INTO {table} VALUES ({placeholders})", values)
+    return len(values)
+
+
+def _to_db(value: Any, kind: str) -> Any:
+    if kind == "JSON" and value is not None:
+        return json.dumps(value, default=str, sort_keys=True)
+    return value
+
+
+@dataclass
+class AccountData:
+    """Everything collected for one account, as plain rows per table."""
+
+    account_id: str
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    api_calls: int = 0
+
+    def add(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.rows.setdefault(table, []).extend(dict(r) for r in rows)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
