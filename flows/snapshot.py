@@ -208,6 +208,7 @@ class AccountData:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     api_calls: int = 0
+    credential_report_csv: str | None = None
 
     def add(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self.rows.setdefault(table, []).extend(dict(r) for r in rows)
@@ -215,3 +216,23 @@ class AccountData:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def store_account(
+    con: duckdb.DuckDBPyConnection, data: AccountData, payloads: Sequence[Any] = ()
+) -> None:
+    """Write one account's collected rows, errors and raw payloads."""
+    for table, rows in data.rows.items():
+        insert_rows(con, table, rows)
+    insert_rows(con, "collection_errors", data.errors)
+    insert_rows(
+        con,
+        "raw_payloads",
+        (
+            {
+                "account_id": data.account_id, "source": p.source, "operation": p.operation,
+                "page": p.page, "received_at": p.received_at, "payload": p.body,
+            }
+            for p in payloads
+        ),
+    )

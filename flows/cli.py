@@ -1,0 +1,199 @@
+"""The `rolecall` command: a thin layer over the audit flow."""
+
+from __future__ import annotations
+
+import os
+
+# Prefect reads its settings at import: keep its own logs quiet and its local server patient.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+import duckdb  # noqa: E402
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+app = typer.Typer(
+    help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
+    "an evidence pack (DuckDB snapshot, Great Expectations results, HTML and PDF report).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_EXCEPTIONS = Path("data/exceptions.yaml")
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+@contextmanager
+def simulated_environment(port: int = 0) -> Iterator[tuple[object, Path]]:
+    """The simulated organization on 127.0.0.1 and the AWS environment that points boto3 at it."""
+    from flows import simulated
+
+    with ExitStack() as stack:
+        sim = stack.enter_context(simulated.serve(port))
+        saved = {k: os.environ.get(k) for k in (*simulated.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL",
+                                                 "AWS_PROFILE")}
+        os.environ.update(simulated.FAKE_CREDENTIALS)
+        os.environ["AWS_ENDPOINT_URL"] = sim.endpoint_url
+        os.environ.pop("AWS_PROFILE", None)
+        stack.callback(_restore_environment, saved)
+        register_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rolecall-")))
+        register = register_dir / "simulated-exceptions.yaml"
+        register.write_text(simulated.demo_register(sim))
+        yield sim, register
+
+
+def _restore_environment(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@app.command()
+def audit(
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Audit the built-in simulated organization (moto on 127.0.0.1); "
+        "no AWS account needed and nothing leaves this machine.")] = False,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder that holds one sub-folder per run.")] = Path("data/runs"),
+    role_name: Annotated[str, typer.Option(
+        "--role-name", help="Audit role assumed in every member account.")]
+        = "OrganizationAccountAccessRole",
+    external_id: Annotated[str | None, typer.Option(
+        "--external-id", envvar="ROLECALL_EXTERNAL_ID",
+        help="External ID sent when assuming the audit role.")] = None,
+    exceptions: Annotated[Path | None, typer.Option(
+        "--exceptions", help="Exceptions register (YAML). Default: data/exceptions.yaml when it "
+        "exists; the demo uses its own.")] = None,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="AWS profile of the management (or delegated admin) account; "
+        "default: the standard boto3 credential chain.")] = None,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="AWS region for API calls; default: the boto3 chain.")] = None,
+    max_workers: Annotated[int, typer.Option(
+        "--max-workers", min=1, max=64, help="Accounts collected at the same time.")] = 8,
+) -> None:
+    """Collect, snapshot, validate and report. Exit 0: every control passes; 1: a control
+    fails or could not be evaluated; 2: the run could not be made (bad input, no access)."""
+    from checks.exceptions import RegisterError, load_register
+
+    from flows.audit import AuditConfig, run_audit, warm_up_prefect
+
+    if demo and exceptions:
+        _fail("--demo uses the simulated organization's own exceptions register; "
+              "drop --exceptions or --demo")
+    if exceptions is None and not demo and DEFAULT_EXCEPTIONS.exists():
+        exceptions = DEFAULT_EXCEPTIONS
+    warm_up_prefect()
+    started = time.monotonic()
+    with ExitStack() as stack:
+        if demo:
+            with console.status("Starting the simulated organization on 127.0.0.1"):
+                sim, exceptions = stack.enter_context(simulated_environment())
+        register = None
+        if exceptions is not None:
+            try:
+                register = load_register(exceptions)
+            except RegisterError as error:
+                _fail(str(error))
+        config = AuditConfig(
+            out_dir=out, role_name=role_name, external_id=external_id,
+            exceptions_path=exceptions, profile=profile, region=region,
+            max_workers=max_workers, simulated=demo,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+        )
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      console=console, transient=True) as progress:
+            bar = progress.add_task("Collecting accounts", total=None)
+
+            def on_account(account_id: str, total: int) -> None:
+                progress.update(bar, total=total, advance=1 if account_id else 0,
+                                description=f"Collecting accounts {account_id}".rstrip())
+
+            try:
+                result = run_audit(config, register, on_account)
+            except Exception as error:  # the flow's own error, shown without a traceback
+                _fail(f"the audit run failed: {type(error).__name__}: {error}")
+    code = print_summary(result.run_dir, time.monotonic() - started)
+    raise typer.Exit(code)
+
+
+def print_summary(run_dir: Path, seconds: float) -> int:
+    """The summary table of a finished run, read back from its snapshot."""
+    with duckdb.connect(str(run_dir / "snapshot.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            """
+            SELECT control_id, any_value(severity), count(*),
+                   count(*) FILTER (status = 'pass'), count(*) FILTER (status = 'fail'),
+                   count(*) FILTER (status = 'excepted'), count(*) FILTER (status = 'error')
+            FROM control_results GROUP BY control_id ORDER BY control_id
+            """
+        ).fetchall()
+        accounts, collected = con.execute(
+            "SELECT count(*), count(*) FILTER (collected) FROM accounts"
+        ).fetchone()
+    from checks.catalogue import CONTROLS_BY_ID
+
+    table = Table(title=f"rolecall — {run_dir.name}", title_justify="left")
+    for name in ("control", "title", "population", "pass", "fail", "excepted", "error"):
+        table.add_column(name, justify="right" if name not in ("control", "title") else "left")
+    failing = False
+    for control_id, _sev, population, passed, failed, excepted, errors in rows:
+        failing = failing or bool(failed or errors)
+        table.add_row(
+            control_id, CONTROLS_BY_ID[control_id].title, str(population), str(passed),
+            f"[red]{failed}[/red]" if failed else "0", str(excepted),
+            f"[yellow]{errors}[/yellow]" if errors else "0",
+        )
+    console.print(table)
+    console.print(f"Accounts collected: {collected} of {accounts}")
+    console.print(f"Run folder: {run_dir}")
+    console.print(f"Report: {run_dir / 'report.pdf'}  ({seconds:.1f} s)")
+    return EXIT_FAIL if failing else EXIT_PASS
+
+
+@app.command()
+def simulate(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")]
+        = 5000,
+) -> None:
+    """Serve the built-in simulated organization from a moto server on 127.0.0.1 until Ctrl-C,
+    so the real CLI can be pointed at it with AWS_ENDPOINT_URL."""
+    from flows import simulated
+
+    with simulated_environment(port) as (sim, register):
+        kept = Path(tempfile.gettempdir()) / f"rolecall-simulated-exceptions-{os.getpid()}.yaml"
+        kept.write_text(register.read_text())
+        console.print(f"Simulated organization {sim.organization_id} on {sim.endpoint_url}")
+        console.print("Point rolecall at it with:\n")
+        for key, value in simulated.FAKE_CREDENTIALS.items():
+            console.print(f"  export {key}={value}")
+        console.print(f"  export AWS_ENDPOINT_URL={sim.endpoint_url}")
+        console.print(f"  .venv/bin/rolecall audit --exceptions {kept} --out DIR\n")
+        console.print("Ctrl-C stops the server.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("Stopped.")
+        finally:
+            kept.unlink(missing_ok=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {message}")
+    raise typer.Exit(EXIT_ERROR)
