@@ -1,0 +1,56 @@
+"""Test-wide settings: no real AWS, a private Prefect home, one Prefect server per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+# Set before anything imports boto3 or Prefect. No test may reach real AWS: every client that
+# is not pointed at a simulated organization goes to a closed port on 127.0.0.1.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="rolecall-prefect-")
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "PREFECT_HOME": _PREFECT_HOME,
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect API for the whole session (starting one costs 10-20 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def simulated_org() -> Iterator[tuple]:
+    """A freshly seeded simulated organization and a session pointed at it."""
+    from flows import simulated
+    from flows.sources import organizations
+    from flows.sources.session import base_session
+
+    with simulated.serve() as sim:
+        saved = os.environ["AWS_ENDPOINT_URL"]
+        os.environ["AWS_ENDPOINT_URL"] = sim.endpoint_url
+        try:
+            session = base_session()
+            yield session, organizations.fetch(session.client("organizations"))
+        finally:
+            os.environ["AWS_ENDPOINT_URL"] = saved

@@ -1,0 +1,184 @@
+"""The exact verdict of every control for every principal of the simulated organization.
+
+The organization is built in flows/simulated.py; each case below is known by construction
+(see the `why` of each simulated user).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.demo_run import DemoRun, run_demo
+
+MANAGEMENT = "management"
+
+# (control, account name, resource) -> (status, severity); resource is a user name, a user
+# name with /access_key_N, "root", or an exception id.
+EXPECTED: dict[tuple[str, str, str], str] = {
+    # RC-1.1 every IAM user
+    ("RC-1.1", MANAGEMENT, "break-glass-admin"): "excepted",
+    ("RC-1.1", "prod", "alice"): "fail",
+    ("RC-1.1", "prod", "bob"): "fail",
+    ("RC-1.1", "prod", "svc-ci-deployer"): "fail",
+    ("RC-1.1", "prod", "svc-backup"): "fail",
+    ("RC-1.1", "dev", "svc-legacy-etl"): "fail",
+    ("RC-1.1", "dev", "svc-unused"): "fail",
+    ("RC-1.1", "dev", "svc-retired"): "fail",
+    ("RC-1.1", "partner-integrations", "svc-vendor-sftp"): "excepted",
+    ("RC-1.1", "partner-integrations", "svc-old-integration"): "fail",
+    ("RC-1.1", "partner-integrations", "svc-report-export"): "fail",
+    # RC-1.2 every access key: active and older than 90 days fails
+    ("RC-1.2", "prod", "svc-ci-deployer/access_key_1"): "pass",
+    ("RC-1.2", "prod", "svc-backup/access_key_1"): "fail",
+    ("RC-1.2", "prod", "svc-backup/access_key_2"): "pass",
+    ("RC-1.2", "dev", "svc-legacy-etl/access_key_1"): "fail",
+    ("RC-1.2", "dev", "svc-unused/access_key_1"): "pass",
+    ("RC-1.2", "dev", "svc-retired/access_key_1"): "pass",
+    ("RC-1.2", "partner-integrations", "svc-vendor-sftp/access_key_1"): "pass",
+    ("RC-1.2", "partner-integrations", "svc-old-integration/access_key_1"): "pass",
+    ("RC-1.2", "partner-integrations", "svc-report-export/access_key_1"): "pass",
+    # RC-1.3 every active key: never used or unused for 90 days fails
+    ("RC-1.3", "prod", "svc-ci-deployer/access_key_1"): "pass",
+    ("RC-1.3", "prod", "svc-backup/access_key_1"): "pass",
+    ("RC-1.3", "prod", "svc-backup/access_key_2"): "fail",
+    ("RC-1.3", "dev", "svc-legacy-etl/access_key_1"): "fail",
+    ("RC-1.3", "dev", "svc-unused/access_key_1"): "fail",
+    ("RC-1.3", "partner-integrations", "svc-vendor-sftp/access_key_1"): "pass",
+    ("RC-1.3", "partner-integrations", "svc-old-integration/access_key_1"): "pass",
+    ("RC-1.3", "partner-integrations", "svc-report-export/access_key_1"): "pass",
+    # RC-1.4 the root user of every account
+    ("RC-1.4", MANAGEMENT, "root"): "pass",
+    ("RC-1.4", "prod", "root"): "pass",
+    ("RC-1.4", "dev", "root"): "fail",
+    ("RC-1.4", "partner-integrations", "root"): "fail",
+    ("RC-1.4", "security", "root"): "pass",
+    # RC-1.5 every entry of the exceptions register
+    ("RC-1.5", MANAGEMENT, "EXC-001"): "pass",
+    ("RC-1.5", "partner-integrations", "EXC-002"): "pass",
+    ("RC-1.5", "partner-integrations", "EXC-003"): "fail",
+    ("RC-1.5", "partner-integrations", "EXC-004"): "fail",
+    ("RC-1.5", "dev", "EXC-005"): "fail",
+    # RC-2.1 every IAM user: a console password fails unless a break-glass exception names it
+    ("RC-2.1", MANAGEMENT, "break-glass-admin"): "excepted",
+    ("RC-2.1", "prod", "alice"): "fail",
+    ("RC-2.1", "prod", "bob"): "fail",
+    ("RC-2.1", "prod", "svc-ci-deployer"): "pass",
+    ("RC-2.1", "prod", "svc-backup"): "pass",
+    ("RC-2.1", "dev", "svc-legacy-etl"): "pass",
+    ("RC-2.1", "dev", "svc-unused"): "pass",
+    ("RC-2.1", "dev", "svc-retired"): "pass",
+    ("RC-2.1", "partner-integrations", "svc-vendor-sftp"): "pass",
+    ("RC-2.1", "partner-integrations", "svc-old-integration"): "pass",
+    ("RC-2.1", "partner-integrations", "svc-report-export"): "pass",
+    # RC-2.2 every console user: no MFA fails
+    ("RC-2.2", MANAGEMENT, "break-glass-admin"): "pass",
+    ("RC-2.2", "prod", "alice"): "fail",
+    ("RC-2.2", "prod", "bob"): "pass",
+    # RC-3.1 every IAM user: an active key without an external-dependency exception fails
+    ("RC-3.1", MANAGEMENT, "break-glass-admin"): "pass",
+    ("RC-3.1", "prod", "alice"): "pass",
+    ("RC-3.1", "prod", "bob"): "pass",
+    ("RC-3.1", "prod", "svc-ci-deployer"): "fail",
+    ("RC-3.1", "prod", "svc-backup"): "fail",
+    ("RC-3.1", "dev", "svc-legacy-etl"): "fail",
+    ("RC-3.1", "dev", "svc-unused"): "fail",
+    ("RC-3.1", "dev", "svc-retired"): "pass",
+    ("RC-3.1", "partner-integrations", "svc-vendor-sftp"): "excepted",
+    ("RC-3.1", "partner-integrations", "svc-old-integration"): "fail",
+    ("RC-3.1", "partner-integrations", "svc-report-export"): "fail",
+}
+
+# severity of a fail where it differs from the control's own
+EXPECTED_SEVERITY = {("RC-1.5", "dev", "EXC-005"): "low"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> DemoRun:
+    return run_demo(tmp_path_factory.mktemp("runs"))
+
+
+def _key(demo: DemoRun, control: str, account_id: str, resource: str, exception_id: str | None,
+         names: dict[str, str]) -> tuple[str, str, str]:
+    name = names[account_id]
+    if control == "RC-1.5":
+        return control, name, exception_id or ""
+    if resource.endswith(":root"):
+        return control, name, "root"
+    return control, name, resource.split(":user/", 1)[1]
+
+
+def test_every_principal_has_exactly_the_expected_verdict(demo: DemoRun) -> None:
+    names = {v: k for k, v in demo.account_ids().items()}
+    names = {k: ("management" if v == "master" else v) for k, v in names.items()}
+    rows = demo.query(
+        "SELECT control_id, account_id, resource_id, exception_id, status, severity "
+        "FROM control_results"
+    )
+    actual = {}
+    severities = {}
+    for control, account_id, resource, exception_id, status, severity in rows:
+        key = _key(demo, control, account_id, resource, exception_id, names)
+        assert key not in actual, f"two results for {key}"
+        actual[key] = status
+        severities[key] = severity
+    assert actual == EXPECTED
+    for key, severity in EXPECTED_SEVERITY.items():
+        assert severities[key] == severity
+
+
+def test_exceptions_are_recorded_on_the_rows_they_except(demo: DemoRun) -> None:
+    rows = demo.query(
+        "SELECT control_id, resource_id, exception_id FROM control_results "
+        "WHERE status = 'excepted' ORDER BY 1, 2"
+    )
+    assert {(c, r.split('/')[-1], e) for c, r, e in rows} == {
+        ("RC-1.1", "break-glass-admin", "EXC-001"),
+        ("RC-2.1", "break-glass-admin", "EXC-001"),
+        ("RC-1.1", "svc-vendor-sftp", "EXC-002"),
+        ("RC-3.1", "svc-vendor-sftp", "EXC-002"),
+    }
+
+
+def test_demo_exits_1_because_controls_fail_and_prints_the_run_folder(demo: DemoRun) -> None:
+    assert demo.exit_code == 1, demo.output
+    assert str(demo.run_dir) in demo.output.replace("\n", "")
+    assert "RC-1.1" in demo.output
+
+
+def test_run_folder_holds_the_evidence_pack(demo: DemoRun) -> None:
+    for name in ("snapshot.duckdb", "report.html", "report.pdf", "evidence"):
+        assert (demo.run_dir / name).exists(), name
+    assert (demo.run_dir / "report.pdf").read_bytes().startswith(b"%PDF")
+    evidence = demo.run_dir / "evidence"
+    assert sorted(p.name for p in (evidence / "gx").glob("*.json")) == ["G1.json", "G2.json",
+                                                                      "G3.json"]
+    reports = sorted(p.stem for p in (evidence / "credential_reports").glob("*.csv"))
+    assert reports == sorted(demo.account_ids().values())
+    assert (evidence / "controls" / "RC-1.1.csv").read_text().count("\n") == 12  # header + 11
+    assert not list(demo.run_dir.parent.glob("*.partial"))
+
+
+def test_every_account_was_collected_within_the_call_budget(demo: DemoRun) -> None:
+    rows = demo.query("SELECT name, ou_path, collected, error, api_calls FROM accounts")
+    assert len(rows) == 5
+    for name, ou_path, collected, error, api_calls in rows:
+        assert collected and error is None, (name, error)
+        assert 0 < api_calls <= 30
+    paths = {name: path for name, path, *_ in rows}
+    assert paths["prod"] == "Root/Workloads/Prod" and paths["security"] == "Root/Security"
+
+
+def test_snapshot_keeps_raw_payloads_and_typed_tables(demo: DemoRun) -> None:
+    operations = {op for (op,) in demo.query("SELECT DISTINCT operation FROM raw_payloads")}
+    assert {"AssumeRole", "GetCredentialReport", "GetAccountAuthorizationDetails",
+            "GetAccountSummary", "ListOpenIDConnectProviders", "ListSAMLProviders"} <= operations
+    (secret_kept,) = demo.query(
+        "SELECT count(*) FROM raw_payloads WHERE payload::VARCHAR LIKE '%SecretAccessKey%'"
+    )[0]
+    assert secret_kept == 0
+    (run,) = demo.query("SELECT run_id, simulated, organization_id, finished_at FROM run")
+    assert run[0] == demo.run_dir.name and run[1] is True and run[2].startswith("o-") and run[3]
+    (policy_type,) = demo.query(
+        "SELECT json_type(trust_policy) FROM iam_roles WHERE role_name = 'rolecall-audit' LIMIT 1"
+    )[0]
+    assert policy_type == "OBJECT"

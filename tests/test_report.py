@@ -1,0 +1,261 @@
+"""reports/render.py: what an auditor must find in report.html and report.pdf.
+
+The snapshot is built by hand with flows.snapshot so each assertion points at a row we wrote.
+PDF text is read with pdftotext (poppler-utils); those tests skip when it is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from flows import snapshot
+from reports.render import (
+    PDF_ROW_CAP,
+    load_report_data,
+    render_html,
+    render_report,
+)
+
+RUN_ID = "20261128T002654Z"
+MGMT = "111111111111"
+PROD = "222222222222"
+LOST = "333333333333"
+EVIL = "<script>alert('x')</script>"
+FAILING_USER = f"arn:aws:iam::{PROD}:user/deploy-bot"
+FAILING_REASON = "user exists and no valid exception names it"
+MANY = PDF_ROW_CAP + 7  # failures of RC-1.3, enough to trigger the PDF cap
+
+
+def _result(control: str, item: str, account: str, resource: str, status: str,
+            severity: str, reason: str, exception_id: str | None = None) -> dict[str, Any]:
+    return {
+        "control_id": control, "guidance_item": item, "account_id": account,
+        "resource_id": resource, "resource_type": "iam_user", "status": status,
+        "severity": severity, "reason": reason, "exception_id": exception_id,
+        "evidence": {"resource": resource},
+    }
+
+
+def build_snapshot(path: Path, *, simulated: bool = False) -> duckdb.DuckDBPyConnection:
+    """A three-account organization: one account uncollected, failures in G1 and G2."""
+    con = snapshot.create(path)
+    snapshot.insert_rows(con, "run", [{
+        "run_id": RUN_ID,
+        "started_at": datetime(2026, 11, 28, 0, 26, 54, tzinfo=UTC),
+        "finished_at": datetime(2026, 11, 28, 0, 31, 2, tzinfo=UTC),
+        "tool_version": "0.1.0", "organization_id": "o-abc123def4",
+        "management_account_id": MGMT, "simulated": simulated, "config": {},
+    }])
+    snapshot.insert_rows(con, "accounts", [
+        {"account_id": MGMT, "name": "management", "status": "ACTIVE", "ou_path": "Root",
+         "is_management": True, "collected": True, "api_calls": 12},
+        {"account_id": PROD, "name": "prod", "status": "ACTIVE", "ou_path": "Root/Workloads/Prod",
+         "is_management": False, "collected": True, "api_calls": 40},
+        {"account_id": LOST, "name": "legacy-sandbox", "status": "ACTIVE",
+         "ou_path": "Root/Sandbox", "is_management": False, "collected": False,
+         "error": "AccessDenied assuming rolecall-audit", "api_calls": 1},
+    ])
+    snapshot.insert_rows(con, "collection_errors", [{
+        "account_id": LOST, "source": "session", "operation": "AssumeRole",
+        "error_code": "AccessDenied", "message": "not authorized to perform sts:AssumeRole",
+        "occurred_at": datetime(2026, 11, 28, 0, 27, 1, tzinfo=UTC),
+    }])
+    snapshot.insert_rows(con, "iam_users", [
+        {"account_id": PROD, "user_name": "deploy-bot", "arn": FAILING_USER},
+        {"account_id": PROD, "user_name": "partner-sync",
+         "arn": f"arn:aws:iam::{PROD}:user/partner-sync"},
+    ])
+    snapshot.insert_rows(con, "exceptions", [
+        {"exception_id": "EX-001", "principal": f"arn:aws:iam::{PROD}:user/partner-sync",
+         "controls": ["RC-1.1", "RC-3.1"], "kind": "external-dependency",
+         "dependency": "Partner SFTP gateway needs static keys", "reason": "vendor limitation",
+         "owner": "team-integrations", "approved_by": "ciso@example.com",
+         "expires": date(2027, 3, 31), "valid": True, "problems": []},
+        {"exception_id": "EX-002", "principal": f"arn:aws:iam::{PROD}:user/old-ci",
+         "controls": ["RC-1.1"], "kind": "external-dependency", "dependency": "old CI",
+         "reason": "migration", "owner": None, "approved_by": "ciso@example.com",
+         "expires": date(2026, 1, 31), "valid": False,
+         "problems": ["expired on 2026-01-31", "no owner"]},
+    ])
+    results = [
+        _result("RC-1.1", "G1", PROD, FAILING_USER, "fail", "high", FAILING_REASON),
+        _result("RC-1.1", "G1", PROD, f"arn:aws:iam::{PROD}:user/partner-sync", "excepted",
+                "high", "excepted by EX-001", "EX-001"),
+        _result("RC-1.1", "G1", PROD, f"arn:aws:iam::{PROD}:user/{EVIL}", "fail", "high",
+                f"name is {EVIL}"),
+        _result("RC-1.1", "G1", LOST, LOST, "error", "high", "account not collected"),
+        _result("RC-1.4", "G1", MGMT, f"arn:aws:iam::{MGMT}:root", "pass", "critical", "ok"),
+        _result("RC-1.4", "G1", PROD, f"arn:aws:iam::{PROD}:root", "fail", "critical",
+                "root user has no MFA"),
+        _result("RC-2.1", "G2", MGMT, f"arn:aws:iam::{MGMT}:user/alice", "pass", "high", "ok"),
+        _result("RC-3.1", "G3", PROD, f"arn:aws:iam::{PROD}:user/partner-sync", "excepted",
+                "high", "excepted by EX-001", "EX-001"),
+    ]
+    # RC-1.3: more failures than the PDF shows, each with a long unbreakable ARN.
+    results += [
+        _result("RC-1.3", "G1", PROD,
+                f"arn:aws:iam::{PROD}:user/service/very-long-path-segment-{i:03d}"
+                f"-{'x' * 60}/access_key_1", "fail", "medium", f"never used (key {i:03d})")
+        for i in range(MANY)
+    ]
+    snapshot.insert_rows(con, "control_results", results)
+    return con
+
+
+class _Text(HTMLParser):
+    """Collects the text of an HTML document and notes any <script> element."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.scripts += 1
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _html_text(html: str) -> tuple[str, int]:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split()), parser.scripts
+
+
+def _pdf_text(pdf: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    out = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    return out
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> tuple[Path, Path]:
+    con = build_snapshot(tmp_path / "snapshot.duckdb")
+    con.close()
+    return render_report(tmp_path / "snapshot.duckdb", tmp_path / "run")
+
+
+def test_writes_html_and_pdf(rendered: tuple[Path, Path]) -> None:
+    html, pdf = rendered
+    assert html.name == "report.html" and pdf.name == "report.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert "<html" in html.read_text(encoding="utf-8")
+
+
+def test_accepts_an_open_connection(tmp_path: Path) -> None:
+    con = build_snapshot(tmp_path / "snapshot.duckdb")
+    html, pdf = render_report(con, tmp_path / "run")
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert RUN_ID in html.read_text(encoding="utf-8")
+
+
+def test_pdf_shows_failures_accounts_and_exceptions(rendered: tuple[Path, Path]) -> None:
+    text = _flat(_pdf_text(rendered[1]))
+    assert "Do not use IAM Users — compliance audit" in text
+    assert "o-abc123def4" in text and RUN_ID in text
+    assert "2026-11-28 00:26:54 UTC" in text
+    # the failing principal and its reason
+    assert "deploy-bot" in text and FAILING_REASON in text
+    # the uncollected account and its error
+    assert LOST in text and "legacy-sandbox" in text
+    assert "AccessDenied assuming rolecall-audit" in text
+    assert "not authorized to perform sts:AssumeRole" in text
+    # the exceptions with their expiry, validity and problems
+    assert "Partner SFTP gateway needs static keys" in text and "2027-03-31" in text
+    assert "2026-01-31" in text and "expired on 2026-01-31" in text and "not valid" in text
+
+
+def test_pdf_caps_long_failure_tables(rendered: tuple[Path, Path]) -> None:
+    text = _flat(_pdf_text(rendered[1]))
+    assert f"{MANY - PDF_ROW_CAP} more in evidence/controls/RC-1.3.csv" in text
+    assert "never used (key 049)" in text
+    assert "never used (key 050)" not in text
+
+
+def test_html_shows_what_the_pdf_caps(rendered: tuple[Path, Path]) -> None:
+    text, _ = _html_text(rendered[0].read_text(encoding="utf-8"))
+    assert "never used (key 056)" in text
+    assert "more in evidence/controls/RC-1.3.csv" not in text
+
+
+def test_footer_carries_run_id_and_page_numbers(rendered: tuple[Path, Path]) -> None:
+    pages = _pdf_text(rendered[1]).split("\f")
+    body = [p for p in pages if p.strip()]
+    assert len(body) > 3
+    assert all(RUN_ID in p for p in body)
+    assert re.search(rf"page 2 of {len(body)}", _flat(body[1]))
+
+
+def test_html_escapes_resource_names(rendered: tuple[Path, Path]) -> None:
+    html = rendered[0].read_text(encoding="utf-8")
+    text, scripts = _html_text(html)
+    assert scripts == 0
+    assert EVIL not in html
+    assert "&lt;script&gt;" in html
+    assert f"arn:aws:iam::{PROD}:user/{EVIL}" in text  # shown, as text
+
+
+def test_summary_marks_status_and_unevaluated_controls(tmp_path: Path) -> None:
+    con = build_snapshot(tmp_path / "snapshot.duckdb")
+    data = load_report_data(con)
+    items = {g.id: g for g in data.guidance}
+    assert items["G1"].status == "non-compliant"
+    assert items["G1"].counts.failed == 2 + 1 + MANY
+    assert items["G1"].counts.failed_by_severity == {"high": 2, "critical": 1, "medium": MANY}
+    assert items["G2"].status == "compliant"
+    assert items["G3"].status == "compliant"
+    assert items["G4"].status == "not evaluated"
+    controls = {c.id: c for g in data.guidance for c in g.controls}
+    assert controls["RC-2.3"].evaluated is False  # neither implemented nor in results
+    assert controls["RC-1.2"].evaluated is True  # implemented, empty population
+    assert controls["RC-1.1"].counts.error == 1
+    # failures sorted by severity then account
+    assert [r.severity for r in controls["RC-1.1"].failures] == ["high", "high"]
+    text, _ = _html_text(render_html(data))
+    assert "RC-2.3" in text and "not evaluated in this version" in text
+
+
+def test_guidance_with_only_errors_is_incomplete(tmp_path: Path) -> None:
+    con = build_snapshot(tmp_path / "snapshot.duckdb")
+    snapshot.insert_rows(con, "control_results", [
+        _result("RC-2.2", "G2", LOST, LOST, "error", "critical", "account not collected"),
+    ])
+    items = {g.id: g for g in load_report_data(con).guidance}
+    assert items["G2"].status == "incomplete"
+
+
+def test_simulated_run_is_flagged_on_every_page(tmp_path: Path) -> None:
+    con = build_snapshot(tmp_path / "snapshot.duckdb", simulated=True)
+    _, pdf = render_report(con, tmp_path / "run")
+    pages = [p for p in _pdf_text(pdf).split("\f") if p.strip()]
+    assert "SIMULATED DATA — NOT AUDIT EVIDENCE" in _flat(pages[0])
+    assert all("NOT AUDIT EVIDENCE" in p for p in pages)
+
+
+def test_excepted_results_without_register_entry_are_shown(tmp_path: Path) -> None:
+    con = build_snapshot(tmp_path / "snapshot.duckdb")
+    snapshot.insert_rows(con, "control_results", [
+        _result("RC-2.1", "G2", PROD, "arn:aws:iam::222222222222:user/ghost", "excepted",
+                "high", "excepted", "EX-404"),
+    ])
+    entries = {e.exception_id: e for e in load_report_data(con).exceptions}
+    assert entries["EX-001"].applied == [("RC-1.1", 1), ("RC-3.1", 1)]
+    assert entries["EX-404"].in_register is False
