@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from checks.exceptions import Register
-from checks.validate import ValidationSummary, evaluate
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict
 
+from checks.exceptions import Register
+from checks.validate import ValidationSummary, evaluate
 from flows import snapshot
 from flows.collect import collect_account
 from flows.run_folder import RunFolder
@@ -103,12 +103,14 @@ def write_collection(
                 "error": errors or None, "api_calls": data.api_calls,
             }
         )
-        snapshot.store_account(con, data, clients.payloads if clients else ())
         if data.credential_report_csv is not None:
             folder = evidence / "credential_reports"
             folder.mkdir(exist_ok=True)
             (folder / f"{account.account_id}.csv").write_text(data.credential_report_csv)
     snapshot.insert_rows(con, "accounts", account_rows)
+    snapshot.store_accounts(
+        con, [(data, clients.payloads if clients else ()) for data, clients in collected]
+    )
     raw = evidence / "raw_payloads.jsonl"
     con.execute(
         f"COPY (SELECT * FROM raw_payloads ORDER BY account_id, operation, page) "

@@ -90,7 +90,6 @@ def audit(
     """Collect, snapshot, validate and report. Exit 0: every control passes; 1: a control
     fails or could not be evaluated; 2: the run could not be made (bad input, no access)."""
     from checks.exceptions import RegisterError, load_register
-
     from flows.audit import AuditConfig, run_audit, warm_up_prefect
 
     if demo and exceptions:

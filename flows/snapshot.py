@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 # table -> [(column, type, meaning)]
 SCHEMA: dict[str, list[tuple[str, str, str]]] = {
@@ -182,16 +183,25 @@ def create(path: Path) -> duckdb.DuckDBPyConnection:
 def insert_rows(
     con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]
 ) -> int:
-    """Insert dict rows; missing columns are NULL, dicts and lists are stored as JSON."""
-    columns = [name for name, _, _ in SCHEMA[table]]
-    kinds = {name: kind for name, kind, _ in SCHEMA[table]}
-    values = [
-        tuple(_to_db(row.get(name), kinds[name]) for name in columns) for row in rows
-    ]
-    if values:
-        placeholders = ", ".join("?" for _ in columns)
-        con.executemany(f"INSERT INTO {table} VALUES ({placeholders})", values)
-    return len(values)
+    """Insert dict rows in one statement; missing keys are NULL, dicts and lists become JSON.
+
+    Rows go through a pandas frame: one bulk insert instead of one statement per row, which is
+    what keeps loading ~500,000 principals in seconds.
+    """
+    columns = SCHEMA[table]
+    rows = list(rows)
+    if not rows:
+        return 0
+    frame = pd.DataFrame(
+        {name: [_to_db(row.get(name), kind) for row in rows] for name, kind, _ in columns}
+    )
+    selects = ", ".join(f'CAST(frame."{name}" AS {kind})' for name, kind, _ in columns)
+    con.register("frame", frame)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT {selects} FROM frame")
+    finally:
+        con.unregister("frame")
+    return len(rows)
 
 
 def _to_db(value: Any, kind: str) -> Any:
@@ -218,21 +228,21 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def store_account(
-    con: duckdb.DuckDBPyConnection, data: AccountData, payloads: Sequence[Any] = ()
+def store_accounts(
+    con: duckdb.DuckDBPyConnection, collected: Sequence[tuple[AccountData, Sequence[Any]]]
 ) -> None:
-    """Write one account's collected rows, errors and raw payloads."""
-    for table, rows in data.rows.items():
-        insert_rows(con, table, rows)
-    insert_rows(con, "collection_errors", data.errors)
-    insert_rows(
-        con,
-        "raw_payloads",
-        (
+    """Write every account's rows, errors and raw payloads: one insert per table."""
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for data, payloads in collected:
+        for table, rows in data.rows.items():
+            tables.setdefault(table, []).extend(rows)
+        tables.setdefault("collection_errors", []).extend(data.errors)
+        tables.setdefault("raw_payloads", []).extend(
             {
                 "account_id": data.account_id, "source": p.source, "operation": p.operation,
                 "page": p.page, "received_at": p.received_at, "payload": p.body,
             }
             for p in payloads
-        ),
-    )
+        )
+    for table, rows in tables.items():
+        insert_rows(con, table, rows)

@@ -161,7 +161,7 @@ def test_run_folder_holds_the_evidence_pack(demo: DemoRun) -> None:
 def test_every_account_was_collected_within_the_call_budget(demo: DemoRun) -> None:
     rows = demo.query("SELECT name, ou_path, collected, error, api_calls FROM accounts")
     assert len(rows) == 5
-    for name, ou_path, collected, error, api_calls in rows:
+    for name, _ou_path, collected, error, api_calls in rows:
         assert collected and error is None, (name, error)
         assert 0 < api_calls <= 30
     paths = {name: path for name, path, *_ in rows}
