@@ -1,0 +1,1012 @@
+"""IAM policy semantics as small pure functions: parse, match, evaluate, and answer G4-G6.
+
+No I/O and no AWS calls: a policy document goes in (a dict, JSON text, or the URL-encoded JSON
+IAM returns), typed statements, grants and findings come out. The checks reason over statements
+(effect, principals, actions, conditions) instead of searching the JSON text. A trust policy
+written with a single Statement object, scalars instead of lists, NotAction or unusual key
+casing therefore gets the same verdict as its tidy equivalent.
+
+No maintained Python library evaluates IAM conditions against a request context. policyuniverse
+parses statements and expands action wildcards, and parliament lints policies; neither says
+whether a condition holds. That is why this module exists.
+
+Decisions where AWS semantics or CONTROLS.md leave room (each is also commented where applied):
+- `"Principal": "*"` is the same as `{"AWS": "*"}` (AWS documents them as equivalent), and it
+  covers principals of every kind when a Deny uses it.
+- Allow with NotPrincipal grants to everyone except the listed principals: we report it as a
+  grant to `*` and keep the exclusions on the Grant.
+- A Deny without conditions removes a grant only when its principals fully cover the granted
+  principal (an account principal covers every ARN in that account). A Deny with conditions
+  might not apply to a given request, so the grant stays and the Deny's index is recorded.
+  That is the conservative choice for an audit: we over-report and never under-report.
+- A context value given as a list with no ForAnyValue/ForAllValues qualifier matches when any
+  of its values matches; a negated operator is then the negation of that.
+- Policy variables (`${aws:username}`) are not substituted; they compare as literal text.
+- RC-4.1: an AWS principal whose account can't be read (a deleted principal's unique ID, such
+  as AROA...) is treated as external. `sts:ExternalId` counts only with StringEquals, or
+  StringLike without wildcards (plain or ForAnyValue, never IfExists or ForAllValues), and only
+  when every value is non-empty. That is the control text; StringEqualsIgnoreCase does not
+  count. Organization pins (aws:PrincipalOrgID / PrincipalAccount / PrincipalOrgPaths) exempt
+  only the `*` principal, as CONTROLS.md says. A named account outside the org stays external.
+- RC-5.1: sub values are classified as written, as if `*` and `?` were wildcards, even under
+  StringEquals (where they are literal). A `*` there is almost always a mistake, so it is
+  reported. Several sub conditions in one statement are ANDed, so the most restrictive one
+  decides. ForAllValues and IfExists sub conditions still restrict (GitHub always sends `sub`);
+  RC-5.2 reports ForAllValues separately. StringEqualsIgnoreCase counts like StringEquals.
+- RC-5.3: a "condition on sub" must restrict: a positive operator, not IfExists, not
+  ForAllValues, and at least one value that is not wildcards only. Only `oidc-provider/` ARNs
+  are in scope (not Cognito, SAML, or the built-in Google, Facebook or Amazon providers).
+- A Deny in a trust policy that narrows `sub` or `ExternalId` (for example, Deny when
+  StringNotLike sub) is not credited: each Allow statement must stand on its own.
+- G6: a Deny counts when it has no condition, or only conditions that exempt admin
+  principals: a negated String/Arn operator on aws:PrincipalArn, aws:PrincipalTag/... or
+  aws:userid whose values don't exempt everyone. Its Resource must be unrestricted (`*`, or
+  an ARN pattern whose fields after the service are all wildcards). An allow-list SCP
+  strategy (no FullAWSAccess) is not recognised as a deny.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import unquote_plus
+
+PolicyInput = Mapping[str, Any] | str
+Scalar = str | bool | int | float
+Context = Mapping[str, Scalar | Sequence[Scalar] | None]
+
+ASSUME_ROLE = "sts:AssumeRole"
+ASSUME_ROLE_WEB_IDENTITY = "sts:AssumeRoleWithWebIdentity"
+GITHUB_ISSUER = "token.actions.githubusercontent.com"
+GITHUB_AUDIENCE = "sts.amazonaws.com"
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_WILDCARDS = ("*", "?")
+
+
+# --------------------------------------------------------------------------------------------
+# Parsed policy
+# --------------------------------------------------------------------------------------------
+
+_PRINCIPAL_KINDS = {k.lower(): k for k in ("AWS", "Service", "Federated", "CanonicalUser")}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """One principal of a Principal/NotPrincipal element: its kind and the value as written."""
+
+    kind: str  # AWS, Service, Federated, CanonicalUser
+    value: str
+
+    @property
+    def is_everyone(self) -> bool:
+        """`"*"` / `{"AWS": "*"}`: any principal in any account (and anonymous callers)."""
+        return self.kind == "AWS" and self.value == "*"
+
+    @property
+    def account(self) -> str | None:
+        return principal_account(self.value) if self.kind == "AWS" else None
+
+    def __str__(self) -> str:
+        return "*" if self.is_everyone else f"{self.kind}:{self.value}"
+
+
+EVERYONE = Principal("AWS", "*")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One (operator, key, values) triple of a Condition block, as written in the policy."""
+
+    operator: str
+    key: str
+    values: tuple[str, ...]
+
+    @property
+    def qualifier(self) -> str | None:
+        """ForAnyValue, ForAllValues or None."""
+        return _split_operator(self.operator)[0]
+
+    @property
+    def base(self) -> str:
+        """The operator without qualifier or IfExists, in AWS's spelling when known."""
+        return _split_operator(self.operator)[1]
+
+    @property
+    def if_exists(self) -> bool:
+        return _split_operator(self.operator)[2]
+
+    @property
+    def negated(self) -> bool:
+        return self.base in _OPERATORS and _OPERATORS[self.base][1]
+
+    @property
+    def key_lower(self) -> str:
+        # IAM compares condition keys case-insensitively.
+        return self.key.lower()
+
+    def __str__(self) -> str:
+        return f"{self.operator} {self.key} {list(self.values)}"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement, with every element normalised to a tuple; None means "element absent"."""
+
+    index: int
+    sid: str | None
+    effect: str  # "Allow" or "Deny"
+    principals: tuple[Principal, ...] | None
+    not_principals: tuple[Principal, ...] | None
+    actions: tuple[str, ...] | None
+    not_actions: tuple[str, ...] | None
+    resources: tuple[str, ...] | None
+    not_resources: tuple[str, ...] | None
+    conditions: tuple[Condition, ...]
+
+    def applies_to_action(self, action: str) -> bool:
+        """Action lists what the statement covers; NotAction covers every action it doesn't list."""
+        if self.actions is not None:
+            return any(action_matches(p, action) for p in self.actions)
+        if self.not_actions is not None:
+            return not any(action_matches(p, action) for p in self.not_actions)
+        return False
+
+    @property
+    def label(self) -> str:
+        return f"statement {self.index}" + (f" (Sid {self.sid!r})" if self.sid else "")
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str | None
+    statements: tuple[Statement, ...]
+
+
+def decode_document(doc: PolicyInput) -> dict[str, Any]:
+    """A policy document as a dict: IAM returns trust policies URL-encoded, boto3 sometimes decoded."""
+    if isinstance(doc, Mapping):
+        return dict(doc)
+    if not isinstance(doc, str):
+        raise ValueError(f"a policy document must be a dict or a JSON string, not {type(doc).__name__}")
+    try:
+        decoded = json.loads(doc)
+    except json.JSONDecodeError:
+        # Not JSON as is: try the URL-encoded form (JSON first, so a literal "%" survives).
+        decoded = json.loads(unquote_plus(doc))
+    if not isinstance(decoded, dict):
+        raise ValueError("a policy document must be a JSON object")
+    return decoded
+
+
+def parse_policy(doc: PolicyInput | Policy) -> Policy:
+    """Parse a policy document; `Statement` may be one object or a list."""
+    if isinstance(doc, Policy):
+        return doc
+    raw = decode_document(doc)
+    statements = _get(raw, "Statement")
+    if statements is None:
+        statements = []
+    elif isinstance(statements, Mapping):
+        statements = [statements]
+    elif not isinstance(statements, list):
+        raise ValueError("Statement must be an object or a list of objects")
+    version = _get(raw, "Version")
+    return Policy(
+        version=None if version is None else str(version),
+        statements=tuple(_parse_statement(i, s) for i, s in enumerate(statements)),
+    )
+
+
+def _get(obj: Mapping[str, Any], name: str) -> Any:
+    """Look up a policy element name, tolerating case differences."""
+    if name in obj:
+        return obj[name]
+    lowered = name.lower()
+    return next((v for k, v in obj.items() if str(k).lower() == lowered), None)
+
+
+def _text(value: Any) -> str:
+    """A policy value as IAM compares it: JSON booleans are the strings "true"/"false"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    """A string-or-list element as a tuple; None when the element is absent."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return tuple(_text(v) for v in value)
+    return (_text(value),)
+
+
+def _parse_principals(value: Any) -> tuple[Principal, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip() != "*":
+            raise ValueError(f"a Principal given as a string must be '*', not {value!r}")
+        return (EVERYONE,)  # AWS documents "*" and {"AWS": "*"} as equivalent
+    if not isinstance(value, Mapping):
+        raise ValueError("Principal must be '*' or an object")
+    out: list[Principal] = []
+    for kind, ids in value.items():
+        canonical = _PRINCIPAL_KINDS.get(str(kind).lower(), str(kind))
+        out.extend(Principal(canonical, v.strip()) for v in _strings(ids) or ())
+    return tuple(out)
+
+
+def _parse_conditions(value: Any) -> tuple[Condition, ...]:
+    if not value:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ValueError("Condition must be an object")
+    out: list[Condition] = []
+    for operator, pairs in value.items():
+        if not isinstance(pairs, Mapping):
+            raise ValueError(f"condition operator {operator!r} must map keys to values")
+        out.extend(Condition(str(operator), str(k), _strings(v) or ()) for k, v in pairs.items())
+    return tuple(out)
+
+
+def _parse_statement(index: int, raw: Any) -> Statement:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"statement {index} must be an object")
+    effect = str(_get(raw, "Effect") or "").strip().capitalize()
+    if effect not in ("Allow", "Deny"):
+        raise ValueError(f"statement {index}: Effect must be Allow or Deny, not {effect!r}")
+    sid = _get(raw, "Sid")
+    return Statement(
+        index=index,
+        sid=None if sid in (None, "") else str(sid),
+        effect=effect,
+        principals=_parse_principals(_get(raw, "Principal")),
+        not_principals=_parse_principals(_get(raw, "NotPrincipal")),
+        actions=_strings(_get(raw, "Action")),
+        not_actions=_strings(_get(raw, "NotAction")),
+        resources=_strings(_get(raw, "Resource")),
+        not_resources=_strings(_get(raw, "NotResource")),
+        conditions=_parse_conditions(_get(raw, "Condition")),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Principals and actions
+# --------------------------------------------------------------------------------------------
+
+
+def principal_account(value: str) -> str | None:
+    """The account of an AWS principal: a bare 12-digit id or the 5th field of an ARN, else None."""
+    value = value.strip()
+    if _ACCOUNT_ID.fullmatch(value):
+        return value
+    parts = value.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and _ACCOUNT_ID.fullmatch(parts[4]):
+        return parts[4]
+    return None
+
+
+def _account_principal(value: str) -> str | None:
+    """The account when the principal names a whole account (`123...` or `arn:...:root`)."""
+    value = value.strip()
+    if _ACCOUNT_ID.fullmatch(value):
+        return value
+    parts = value.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[2] == "iam" and parts[5] == "root":
+        return principal_account(value)
+    return None
+
+
+def principal_covers(pattern: Principal, target: Principal) -> bool:
+    """Whether every request by `target` is also a request by `pattern` (used to apply Denies)."""
+    if pattern.is_everyone:
+        return True  # "*" in a Deny applies to every caller, whatever its kind
+    if pattern.kind != target.kind or target.is_everyone:
+        return False
+    if pattern.kind == "AWS":
+        if pattern.value == target.value:
+            return True
+        account = _account_principal(pattern.value)
+        # An account principal stands for every identity in that account.
+        return account is not None and target.account == account
+    return pattern.value.lower() == target.value.lower()
+
+
+@lru_cache(maxsize=4096)
+def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    """IAM wildcards: `*` is any run of characters (also none), `?` exactly one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _has_wildcard(value: str) -> bool:
+    return any(w in value for w in _WILDCARDS)
+
+
+def _only_wildcards(value: str) -> bool:
+    return value != "" and all(c in _WILDCARDS for c in value)
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """IAM action matching: case-insensitive, wildcards may span the service prefix (`*`, `iam:Create*`)."""
+    return _glob(pattern.strip(), True).fullmatch(action.strip()) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# Conditions
+# --------------------------------------------------------------------------------------------
+
+
+def _string_equals(ctx: str, pol: str) -> bool:
+    return ctx == pol
+
+
+def _string_equals_ignore_case(ctx: str, pol: str) -> bool:
+    return ctx.casefold() == pol.casefold()
+
+
+def _string_like(ctx: str, pol: str) -> bool:
+    return _glob(pol, False).fullmatch(ctx) is not None
+
+
+def _arn_like(ctx: str, pol: str) -> bool:
+    # AWS: each of the six colon-delimited ARN fields is matched on its own (case-sensitive),
+    # so a wildcard in the account field can't swallow the resource. ArnEquals behaves the same.
+    ctx_parts, pol_parts = ctx.split(":", 5), pol.split(":", 5)
+    if len(ctx_parts) != 6 or len(pol_parts) != 6:
+        return False
+    return all(_string_like(c, p) for c, p in zip(ctx_parts, pol_parts, strict=True))
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _date(text: str) -> datetime | None:
+    """An ISO 8601 date/time or epoch seconds; naive times are UTC."""
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _compare(parse: Callable[[str], Any], test: Callable[[Any, Any], bool]) -> Callable[[str, str], bool]:
+    """A matcher that parses both sides; a value that doesn't parse never matches."""
+
+    def match(ctx: str, pol: str) -> bool:
+        a, b = parse(ctx), parse(pol)
+        return a is not None and b is not None and test(a, b)
+
+    return match
+
+
+def _ip_in(ctx: str, pol: str) -> bool:
+    try:
+        return ipaddress.ip_address(ctx) in ipaddress.ip_network(pol, strict=False)
+    except ValueError:
+        return False
+
+
+def _bool_equals(ctx: str, pol: str) -> bool:
+    return ctx.lower() == pol.lower()
+
+
+Matcher = Callable[[str, str], bool]
+
+
+def _eq(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+def _lt(a: Any, b: Any) -> bool:
+    return bool(a < b)
+
+
+def _le(a: Any, b: Any) -> bool:
+    return bool(a <= b)
+
+
+def _gt(a: Any, b: Any) -> bool:
+    return bool(a > b)
+
+
+def _ge(a: Any, b: Any) -> bool:
+    return bool(a >= b)
+
+
+# base operator -> (positive matcher, negated). A negated operator is true for a request value
+# that matches none of the policy values (AWS: "NOR" across the values of a negated operator).
+_OPERATORS: dict[str, tuple[Matcher, bool]] = {
+    "StringEquals": (_string_equals, False),
+    "StringNotEquals": (_string_equals, True),
+    "StringEqualsIgnoreCase": (_string_equals_ignore_case, False),
+    "StringNotEqualsIgnoreCase": (_string_equals_ignore_case, True),
+    "StringLike": (_string_like, False),
+    "StringNotLike": (_string_like, True),
+    "ArnEquals": (_arn_like, False),
+    "ArnLike": (_arn_like, False),
+    "ArnNotEquals": (_arn_like, True),
+    "ArnNotLike": (_arn_like, True),
+    "Bool": (_bool_equals, False),
+    "BinaryEquals": (_string_equals, False),
+    "IpAddress": (_ip_in, False),
+    "NotIpAddress": (_ip_in, True),
+}
+for _family, _parse in (("Numeric", _number), ("Date", _date)):
+    _OPERATORS[f"{_family}Equals"] = (_compare(_parse, _eq), False)
+    _OPERATORS[f"{_family}NotEquals"] = (_compare(_parse, _eq), True)
+    _OPERATORS[f"{_family}LessThan"] = (_compare(_parse, _lt), False)
+    _OPERATORS[f"{_family}LessThanEquals"] = (_compare(_parse, _le), False)
+    _OPERATORS[f"{_family}GreaterThan"] = (_compare(_parse, _gt), False)
+    _OPERATORS[f"{_family}GreaterThanEquals"] = (_compare(_parse, _ge), False)
+_CANONICAL = {name.lower(): name for name in (*_OPERATORS, "Null")}
+
+
+@lru_cache(maxsize=1024)
+def _split_operator(operator: str) -> tuple[str | None, str, bool]:
+    """`ForAnyValue:StringLikeIfExists` -> ("ForAnyValue", "StringLike", True), case-insensitively."""
+    qualifier: str | None = None
+    rest = operator.strip()
+    if ":" in rest:
+        prefix, rest = rest.split(":", 1)
+        qualifier = {"foranyvalue": "ForAnyValue", "forallvalues": "ForAllValues"}.get(prefix.lower(), prefix)
+    if_exists = rest.lower().endswith("ifexists") and rest.lower() != "ifexists"
+    if if_exists:
+        rest = rest[: -len("IfExists")]
+    return qualifier, _CANONICAL.get(rest.lower(), rest), if_exists
+
+
+def _context_values(context: Context, key: str) -> tuple[str, ...] | None:
+    """The request's values for a key (keys case-insensitive); None when absent or empty."""
+    wanted = key.lower()
+    for k, v in context.items():
+        if k.lower() == wanted:
+            if v is None:
+                return None
+            values = tuple(_text(x) for x in v) if isinstance(v, list | tuple) else (_text(v),)
+            return values or None
+    return None
+
+
+def evaluate_condition(condition: Condition, context: Context) -> bool:
+    """Whether one condition holds for a request context, following AWS's documented rules."""
+    values = _context_values(context, condition.key)
+    if condition.base == "Null":
+        # Null "true": the key must be absent; "false": it must be present. Values are ORed.
+        return any((v.lower() == "true") == (values is None) for v in condition.values)
+    if condition.base not in _OPERATORS:
+        raise ValueError(f"unsupported condition operator {condition.operator!r}")
+    matcher, negated = _OPERATORS[condition.base]
+    if values is None:
+        if condition.if_exists:
+            return True  # ...IfExists: an absent key passes
+        if condition.qualifier == "ForAllValues":
+            return True  # every one of no values matches: TRUE for an absent key (the known pitfall)
+        if condition.qualifier == "ForAnyValue":
+            return False  # there is no value that could match
+        # AWS: an absent key fails a positive operator and satisfies a negated one
+        # (StringNotEquals, ArnNotLike, ... on a missing key is TRUE).
+        return negated
+
+    def matches(value: str) -> bool:
+        return any(matcher(value, p) for p in condition.values)
+
+    if condition.qualifier == "ForAllValues":
+        return all(matches(v) != negated for v in values)
+    if condition.qualifier == "ForAnyValue":
+        return any(matches(v) != negated for v in values)
+    positive = any(matches(v) for v in values)
+    return not positive if negated else positive
+
+
+def conditions_hold(conditions: Iterable[Condition], context: Context) -> bool:
+    """A Condition block holds when every condition does (AND across operators and keys)."""
+    return all(evaluate_condition(c, context) for c in conditions)
+
+
+# --------------------------------------------------------------------------------------------
+# Who may perform an action: assume paths
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One principal that an Allow statement lets perform the action, and under which conditions."""
+
+    statement_index: int
+    sid: str | None
+    principal: Principal
+    conditions: tuple[Condition, ...]
+    excluded: tuple[Principal, ...] = ()  # NotPrincipal: everyone except these
+    conditional_denies: tuple[int, ...] = ()  # Deny statements that may remove it, under conditions
+
+    @property
+    def label(self) -> str:
+        return f"statement {self.statement_index}" + (f" (Sid {self.sid!r})" if self.sid else "")
+
+
+def _granted_principals(st: Statement) -> list[tuple[Principal, tuple[Principal, ...]]]:
+    if st.principals is not None:
+        return [(p, ()) for p in st.principals]
+    if st.not_principals is not None and not any(p.is_everyone for p in st.not_principals):
+        return [(EVERYONE, st.not_principals)]
+    return []  # no Principal element (identity policy) or NotPrincipal "*": grants nobody
+
+
+def _deny_covers(deny: Statement, target: Principal) -> bool:
+    if deny.principals is not None:
+        return any(principal_covers(p, target) for p in deny.principals)
+    if deny.not_principals is not None:
+        # Deny + NotPrincipal: everyone except those listed. It never fully covers "everyone"
+        # while it lists someone. Matching exclusions by account keeps the grant whenever in
+        # doubt, because that is the conservative direction.
+        if target.is_everyone:
+            return not deny.not_principals
+        return not any(principal_covers(p, target) for p in deny.not_principals)
+    return True  # no Principal element: the Deny applies to whoever makes the request
+
+
+def assume_paths(doc: PolicyInput | Policy, action: str = ASSUME_ROLE) -> list[Grant]:
+    """Every (Allow statement, principal) that lets the principal perform `action`.
+
+    Deny statements never grant. A Deny without conditions that covers the principal removes the
+    grant; a conditional Deny may not apply to a given request, so the grant stays and the Deny
+    is listed in `conditional_denies` (conservative: an audit must not miss a path).
+    """
+    policy = parse_policy(doc)
+    denies = [s for s in policy.statements if s.effect == "Deny" and s.applies_to_action(action)]
+    grants: list[Grant] = []
+    for st in policy.statements:
+        if st.effect != "Allow" or not st.applies_to_action(action):
+            continue
+        for principal, excluded in _granted_principals(st):
+            covering = [d for d in denies if _deny_covers(d, principal)]
+            if any(not d.conditions for d in covering):
+                continue
+            grants.append(Grant(st.index, st.sid, principal, st.conditions, excluded,
+                                tuple(d.index for d in covering)))
+    return grants
+
+
+# --------------------------------------------------------------------------------------------
+# Findings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A failed control on one statement and principal, with the facts an auditor needs."""
+
+    control_id: str
+    severity: str
+    statement_index: int
+    sid: str | None
+    principal: str
+    reason: str
+    conditions: tuple[Condition, ...] = ()
+
+    def facts(self) -> dict[str, Any]:
+        """JSON-ready evidence."""
+        return {
+            "control_id": self.control_id,
+            "severity": self.severity,
+            "statement_index": self.statement_index,
+            "sid": self.sid,
+            "principal": self.principal,
+            "reason": self.reason,
+            "conditions": [{"operator": c.operator, "key": c.key, "values": list(c.values)}
+                           for c in self.conditions],
+        }
+
+
+def _describe(conditions: Sequence[Condition]) -> str:
+    return "; ".join(str(c) for c in conditions) if conditions else "none"
+
+
+def _finding(control_id: str, severity: str, grant: Grant, reason: str) -> Finding:
+    return Finding(control_id, severity, grant.statement_index, grant.sid, str(grant.principal),
+                   f"{grant.label}: {reason}; conditions: {_describe(grant.conditions)}",
+                   grant.conditions)
+
+
+# --------------------------------------------------------------------------------------------
+# G4: external principals and sts:ExternalId
+# --------------------------------------------------------------------------------------------
+
+_PIN_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase", "StringLike")
+
+
+def _usable_positive(c: Condition, operators: Collection[str]) -> bool:
+    """A condition that a request without the key fails: not IfExists, not ForAllValues."""
+    return c.base in operators and not c.if_exists and c.qualifier in (None, "ForAnyValue")
+
+
+def pinned_to_organization(conditions: Iterable[Condition], org_account_ids: Collection[str],
+                           org_id: str | None) -> bool:
+    """Whether a condition confines the caller to the organization (CONTROLS.md G4, `*` principal)."""
+    org = (org_id or "").lower()
+    for c in conditions:
+        if not _usable_positive(c, _PIN_OPERATORS) or not c.values:
+            continue
+        key, values = c.key_lower, [v.lower() for v in c.values]
+        if key == "aws:principalorgid" and org and all(v == org for v in values):
+            return True
+        if key == "aws:principalaccount" and all(v in org_account_ids for v in c.values):
+            return True
+        # Org paths always start with the org id: "o-abc/r-ab12/ou-..." stays inside o-abc.
+        if key == "aws:principalorgpaths" and org and all(v.startswith(org + "/") for v in values):
+            return True
+    return False
+
+
+def is_external(grant: Grant, org_account_ids: Collection[str], org_id: str | None) -> bool:
+    """CONTROLS.md G4: an AWS principal outside the org; `*` unless pinned to the org."""
+    if grant.principal.kind != "AWS":
+        return False
+    if grant.principal.is_everyone:
+        return not pinned_to_organization(grant.conditions, org_account_ids, org_id)
+    account = grant.principal.account
+    return account is None or account not in org_account_ids  # unreadable account: external
+
+
+def external_grants(doc: PolicyInput | Policy, org_account_ids: Collection[str],
+                    org_id: str | None = None) -> list[Grant]:
+    """Grants of sts:AssumeRole to external principals: RC-4.1's population for this role."""
+    return [g for g in assume_paths(doc, ASSUME_ROLE) if is_external(g, org_account_ids, org_id)]
+
+
+def _external_id_problem(c: Condition) -> str | None:
+    """Why an sts:ExternalId condition does not require an External ID, or None when it does."""
+    if c.if_exists:
+        return f"{c.operator} lets a request without an ExternalId through"
+    if c.qualifier == "ForAllValues":
+        return f"{c.operator} is true when ExternalId is absent"
+    if c.base not in ("StringEquals", "StringLike") or c.negated or c.qualifier not in (None, "ForAnyValue"):
+        return f"{c.operator} does not require an exact ExternalId"
+    if not c.values or any(not v.strip() for v in c.values):
+        return "an empty ExternalId value"
+    if c.base == "StringLike" and any(_has_wildcard(v) for v in c.values):
+        return "a wildcard in the StringLike ExternalId value"
+    return None
+
+
+def requires_external_id(conditions: Iterable[Condition]) -> bool:
+    """RC-4.1: some condition demands sts:ExternalId with StringEquals (or wildcard-free StringLike)."""
+    return any(c.key_lower == "sts:externalid" and _external_id_problem(c) is None for c in conditions)
+
+
+def external_assume_without_external_id(doc: PolicyInput | Policy, org_account_ids: Collection[str],
+                                        org_id: str | None = None) -> list[Finding]:
+    """RC-4.1: one finding per external grant of sts:AssumeRole that doesn't require an ExternalId."""
+    findings: list[Finding] = []
+    for g in external_grants(doc, org_account_ids, org_id):
+        if requires_external_id(g.conditions):
+            continue
+        if g.principal.is_everyone:
+            but = f" except {', '.join(map(str, g.excluded))}" if g.excluded else ""
+            who = f"any AWS principal (*){but}"
+        elif g.principal.account is None:
+            who = f"{g.principal.value} (account unknown, treated as external)"
+        else:
+            who = f"{g.principal.value} (account {g.principal.account}, outside the organization)"
+        problems = [p for c in g.conditions if c.key_lower == "sts:externalid"
+                    if (p := _external_id_problem(c))]
+        why = "; ".join(problems) if problems else "no sts:ExternalId condition"
+        severity = "critical" if g.principal.is_everyone and not g.conditions else "high"
+        findings.append(_finding("RC-4.1", severity, g, f"{who} may call sts:AssumeRole ({why})"))
+    return findings
+
+
+# --------------------------------------------------------------------------------------------
+# G5: OIDC trust (GitHub Actions and other providers)
+# --------------------------------------------------------------------------------------------
+
+
+def oidc_issuer(federated: str) -> str | None:
+    """The issuer of an OIDC provider ARN (`...:oidc-provider/HOST/PATH` -> `HOST/PATH`), else None.
+
+    The issuer is also the prefix of that provider's condition keys (`HOST/PATH:sub`).
+    """
+    marker = ":oidc-provider/"
+    at = federated.find(marker)
+    return federated[at + len(marker):] if at >= 0 and federated.startswith("arn:") else None
+
+
+def is_github_issuer(issuer: str) -> bool:
+    """GitHub Actions: `token.actions.githubusercontent.com`, or `.../ENTERPRISE` (one segment)."""
+    lowered = issuer.lower()
+    if lowered == GITHUB_ISSUER:
+        return True
+    enterprise = lowered.removeprefix(GITHUB_ISSUER + "/")
+    return enterprise != lowered and enterprise != "" and "/" not in enterprise
+
+
+def _oidc_grants(doc: PolicyInput | Policy, github: bool) -> list[tuple[Grant, str]]:
+    out: list[tuple[Grant, str]] = []
+    for g in assume_paths(doc, ASSUME_ROLE_WEB_IDENTITY):
+        if g.principal.kind != "Federated":
+            continue
+        issuer = oidc_issuer(g.principal.value)
+        if issuer is not None and is_github_issuer(issuer) == github:
+            out.append((g, issuer))
+    return out
+
+
+# How tightly one sub value pins the repository, best first.
+PINNED, ORG_WIDE, OPEN = "pinned", "org-wide", "open"
+_RANK = {PINNED: 0, ORG_WIDE: 1, OPEN: 2}
+_SUB_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase", "StringLike")
+
+
+def classify_github_subject(value: str) -> str:
+    """RC-5.1: PINNED for `repo:ORG/REPO[:...]` (also `repo:ORG@ID/REPO@ID:...`); ORG_WIDE when
+    only REPO has a wildcard (`repo:ORG/*`); OPEN for `*`, `repo:*`, `repo:ORG*`, anything else.
+
+    A wildcard after the repository (`repo:org/repo:ref:refs/heads/*`) still pins the repository.
+    """
+    if not value.startswith("repo:"):
+        return OPEN
+    org, slash, rest = value.removeprefix("repo:").partition("/")
+    if not slash or not org or _has_wildcard(org) or ":" in org:
+        return OPEN  # the wildcard could match any organization
+    repo = rest.split(":", 1)[0]
+    if not repo or _has_wildcard(repo):
+        return ORG_WIDE
+    return PINNED
+
+
+def _sub_conditions(grant: Grant, issuer: str) -> list[Condition]:
+    key = f"{issuer}:sub".lower()
+    return [c for c in grant.conditions if c.key_lower == key and c.base in _SUB_OPERATORS and c.values]
+
+
+def _condition_rank(c: Condition) -> str:
+    return max((classify_github_subject(v) for v in c.values), key=_RANK.__getitem__)
+
+
+def _best_sub_condition(grant: Grant, issuer: str) -> tuple[str, Condition | None]:
+    """Sub conditions are ANDed: the statement is as tight as its tightest one."""
+    best: tuple[str, Condition | None] = (OPEN, None)
+    for c in _sub_conditions(grant, issuer):
+        rank = _condition_rank(c)
+        if best[1] is None or _RANK[rank] < _RANK[best[0]]:
+            best = (rank, c)
+    return best
+
+
+def _aud_ok(c: Condition, aud_key: str) -> bool:
+    if c.key_lower != aud_key or not _usable_positive(c, _SUB_OPERATORS) or not c.values:
+        return False
+    if c.base == "StringEqualsIgnoreCase":
+        return all(v.lower() == GITHUB_AUDIENCE for v in c.values)
+    return all(v == GITHUB_AUDIENCE for v in c.values)
+
+
+def github_oidc_findings(doc: PolicyInput | Policy) -> list[Finding]:
+    """RC-5.1 and RC-5.2 for a trust policy: one finding per offending statement/provider/rule.
+
+    Each Allow statement is judged alone: an unconditioned statement defeats a restricted one.
+    """
+    findings: list[Finding] = []
+    for g, issuer in _oidc_grants(doc, github=True):
+        rank, cond = _best_sub_condition(g, issuer)
+        if cond is None:
+            findings.append(_finding("RC-5.1", "critical", g, f"no {issuer}:sub condition: any "
+                                     "GitHub Actions workflow may assume the role"))
+        elif rank != PINNED:
+            loose = [v for v in cond.values if classify_github_subject(v) != PINNED]
+            severity = "critical" if rank == OPEN else "high"
+            what = "does not pin one organization" if rank == OPEN else "allows a whole organization"
+            findings.append(_finding("RC-5.1", severity, g, f"{cond.operator} {cond.key} {what}: {loose}"))
+        aud_key = f"{issuer}:aud".lower()
+        if not any(_aud_ok(c, aud_key) for c in g.conditions):
+            findings.append(_finding("RC-5.2", "medium", g,
+                                     f"{issuer}:aud is not required to equal {GITHUB_AUDIENCE}"))
+        claims = {f"{issuer}:{claim}".lower() for claim in ("sub", "aud", "iss")}
+        for c in g.conditions:
+            if c.key_lower in claims and c.qualifier == "ForAllValues":
+                findings.append(_finding("RC-5.2", "medium", g,
+                                         f"{c.operator} on {c.key} is true when the claim is absent"))
+    return findings
+
+
+def subjects_allowed(doc: PolicyInput | Policy) -> list[str]:
+    """Which GitHub subjects may assume the role: per statement, the values of its tightest sub
+    condition (patterns for StringLike), or `*` when a statement has none. Order kept, no repeats.
+    """
+    out: list[str] = []
+    for g, issuer in _oidc_grants(doc, github=True):
+        _, cond = _best_sub_condition(g, issuer)
+        for v in cond.values if cond is not None else ("*",):
+            if v not in out:
+                out.append(v)
+    return out
+
+
+def _restricts(c: Condition) -> bool:
+    """RC-5.3: a condition that a token must positively satisfy, and not with a bare `*`."""
+    return (c.base in _OPERATORS and not c.negated and not c.if_exists
+            and c.qualifier != "ForAllValues" and any(not _only_wildcards(v) for v in c.values))
+
+
+def other_oidc_findings(doc: PolicyInput | Policy) -> list[Finding]:
+    """RC-5.3: non-GitHub OIDC providers (GitLab, Terraform Cloud, EKS, ...) without a sub condition."""
+    findings: list[Finding] = []
+    for g, issuer in _oidc_grants(doc, github=False):
+        key = f"{issuer}:sub".lower()
+        if not any(c.key_lower == key and _restricts(c) for c in g.conditions):
+            findings.append(_finding("RC-5.3", "high", g, f"no condition restricts {issuer}:sub: "
+                                     "any identity of that provider may assume the role"))
+    return findings
+
+
+# --------------------------------------------------------------------------------------------
+# G6: what an SCP denies
+# --------------------------------------------------------------------------------------------
+
+UNCONDITIONAL, EXEMPTING, CONDITIONAL = "unconditional", "exempting", "conditional"
+_EXEMPTION_OPERATORS = ("StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike",
+                        "ArnNotEquals", "ArnNotLike")
+# An exemption that also exempts these ordinary principals exempts everyone, not an admin role.
+_ORDINARY_PRINCIPALS = ("arn:aws:iam::111122223333:role/rolecall-ordinary-role",
+                        "arn:aws:iam::111122223333:user/rolecall-ordinary-user")
+
+
+def is_admin_exemption(c: Condition) -> bool:
+    """RC-6.2: a condition that only spares named admin principals from a Deny
+    (e.g. `ArnNotLike aws:PrincipalArn arn:aws:iam::*:role/Admin`)."""
+    key = c.key_lower
+    if c.base not in _EXEMPTION_OPERATORS or c.qualifier is not None or not c.values:
+        return False
+    if key == "aws:principalarn":
+        matcher = _OPERATORS[c.base][0]
+        return not any(matcher(p, v) for p in _ORDINARY_PRINCIPALS for v in c.values)
+    if key.startswith("aws:principaltag/") or key == "aws:userid":
+        return not any(_only_wildcards(v) for v in c.values)
+    return False
+
+
+def _resource_unrestricted(st: Statement) -> bool:
+    """Resource `*`, or an ARN pattern whose fields after the service are all wildcards."""
+    if st.not_resources is not None:
+        return False  # NotResource spares the resources it lists
+    if st.resources is None:
+        return True
+    for r in st.resources:
+        parts = r.split(":", 5)
+        if _only_wildcards(r) or (len(parts) == 6 and parts[0] == "arn"
+                                  and all(p == "" or _only_wildcards(p) for p in parts[3:])):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class DenyRule:
+    """A Deny statement whose Action/NotAction covers the action asked about."""
+
+    statement_index: int
+    sid: str | None
+    kind: str  # UNCONDITIONAL, EXEMPTING (only admin exemptions), CONDITIONAL
+    conditions: tuple[Condition, ...]
+    resource_unrestricted: bool
+
+    @property
+    def denies(self) -> bool:
+        return self.kind in (UNCONDITIONAL, EXEMPTING) and self.resource_unrestricted
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How a policy denies one action: every matching Deny and whether any of them counts."""
+
+    action: str
+    rules: tuple[DenyRule, ...]
+
+    @property
+    def denies(self) -> bool:
+        return any(r.denies for r in self.rules)
+
+    @property
+    def exemptions(self) -> tuple[Condition, ...]:
+        """The admin exemptions of the counting rules (empty when one denies unconditionally)."""
+        counting = [r for r in self.rules if r.denies]
+        if any(r.kind == UNCONDITIONAL for r in counting):
+            return ()
+        return tuple(c for r in counting for c in r.conditions)
+
+
+def _deny_rules(doc: PolicyInput | Policy, action: str,
+                allowed: Callable[[Condition], bool]) -> tuple[DenyRule, ...]:
+    rules: list[DenyRule] = []
+    for st in parse_policy(doc).statements:
+        if st.effect != "Deny" or not st.applies_to_action(action):
+            continue
+        if not st.conditions:
+            kind = UNCONDITIONAL
+        elif all(allowed(c) for c in st.conditions):
+            kind = EXEMPTING
+        else:
+            kind = CONDITIONAL
+        rules.append(DenyRule(st.index, st.sid, kind, st.conditions, _resource_unrestricted(st)))
+    return tuple(rules)
+
+
+def deny_coverage(doc: PolicyInput | Policy, action: str) -> Coverage:
+    """Whether a policy (an SCP) denies `action` to everyone but exempted admin principals."""
+    return Coverage(action, _deny_rules(doc, action, is_admin_exemption))
+
+
+def _boundary_condition(c: Condition) -> bool:
+    """RC-6.3: a condition on iam:PermissionsBoundary that holds when no boundary is given
+    (`Null: true`, `StringNotEquals[IfExists]`, `ArnNotLike`, ...), or an admin exemption."""
+    if is_admin_exemption(c):
+        return True
+    known = c.base in _OPERATORS or c.base == "Null"
+    return c.key_lower == "iam:permissionsboundary" and known and evaluate_condition(c, {})
+
+
+def boundary_coverage(doc: PolicyInput | Policy) -> Coverage:
+    """RC-6.3's first half: whether the policy denies iam:CreateRole when no permissions boundary
+    is set. Exemption conditions here are boundary conditions or admin exemptions."""
+    return Coverage("iam:CreateRole", _deny_rules(doc, "iam:CreateRole", _boundary_condition))
+
+
+@dataclass(frozen=True)
+class ScpVerdict:
+    """The answer for one account: passed, why, and which policy and statement deny each action."""
+
+    control_id: str
+    passed: bool
+    reason: str
+    evidence: tuple[tuple[str, Coverage], ...]  # (policy id, coverage) for every covering SCP
+
+
+def _verdict(control_id: str, scps: Mapping[str, PolicyInput | Policy],
+             needs: Sequence[tuple[str, Callable[[PolicyInput | Policy], Coverage]]]) -> ScpVerdict:
+    evidence: list[tuple[str, Coverage]] = []
+    missing: list[str] = []
+    for label, cover in needs:
+        found = [(pid, c) for pid, doc in scps.items() if (c := cover(doc)).denies]
+        evidence.extend(found)
+        if not found:
+            missing.append(label)
+    if missing:
+        return ScpVerdict(control_id, False, "no SCP covering the account denies " + " or ".join(missing),
+                          tuple(evidence))
+    names = sorted({pid for pid, _ in evidence})
+    return ScpVerdict(control_id, True, "denied by " + ", ".join(names), tuple(evidence))
+
+
+def denies_user_creation(scps: Mapping[str, PolicyInput | Policy]) -> ScpVerdict:
+    """RC-6.2: the SCPs covering an account (policy id -> document) deny iam:CreateUser and
+    iam:CreateAccessKey, possibly in different policies, allowing an admin exemption."""
+    return _verdict("RC-6.2", scps, [
+        ("iam:CreateUser", lambda d: deny_coverage(d, "iam:CreateUser")),
+        ("iam:CreateAccessKey", lambda d: deny_coverage(d, "iam:CreateAccessKey")),
+    ])
+
+
+def enforces_permissions_boundary(scps: Mapping[str, PolicyInput | Policy]) -> ScpVerdict:
+    """RC-6.3: the SCPs deny iam:CreateRole unless iam:PermissionsBoundary is set, and deny
+    iam:DeleteRolePermissionsBoundary."""
+    return _verdict("RC-6.3", scps, [
+        ("iam:CreateRole without a permissions boundary", boundary_coverage),
+        ("iam:DeleteRolePermissionsBoundary",
+         lambda d: deny_coverage(d, "iam:DeleteRolePermissionsBoundary")),
+    ])

@@ -1,0 +1,128 @@
+"""RC-1.5: the exceptions register judged entry by entry, plus the snapshot's `exceptions` rows.
+
+The register is small, so this is a plain loop over entries; only the question "does the user
+still exist" touches the snapshot, for the register's principals alone.
+
+Decision: an entry whose account was not collected (authorization source failed) cannot be
+judged stale; when it has no other problem its RC-1.5 row is `error`, not pass.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from checks.exceptions import (
+    MAX_TERM_DAYS,
+    Register,
+    entry_problems,
+    term_start,
+)
+from checks.results import Rule
+from flows.snapshot import insert_rows
+
+RC_1_5 = Rule(
+    control_id="RC-1.5",
+    resource_type="exception",
+    per_account=False,
+    facts=("kind", "controls", "expires", "approved_on", "days_to_expiry", "term_days",
+           "term_from", "has_owner", "has_reason", "has_dependency", "dependency_required",
+           "has_required_dependency", "principal_exists", "problems"),
+    query="SELECT * FROM register_facts",
+)
+
+_FACT_TYPES = {
+    "account_id": "VARCHAR", "resource_id": "VARCHAR", "principal_arn": "VARCHAR",
+    "outcome": "VARCHAR", "severity": "VARCHAR", "reason": "VARCHAR", "exception_id": "VARCHAR",
+    "kind": "VARCHAR", "controls": "VARCHAR[]", "expires": "DATE", "approved_on": "DATE",
+    "days_to_expiry": "INTEGER", "term_days": "INTEGER", "term_from": "VARCHAR",
+    "has_owner": "BOOLEAN", "has_reason": "BOOLEAN", "has_dependency": "BOOLEAN",
+    "dependency_required": "BOOLEAN", "has_required_dependency": "BOOLEAN",
+    "principal_exists": "BOOLEAN", "problems": "VARCHAR[]",
+}
+
+
+def judge_register(
+    con: duckdb.DuckDBPyConnection, register: Register, as_of: date
+) -> list[dict[str, Any]]:
+    """One RC-1.5 member row per entry (RULE_COLUMNS + facts), stored as temp `register_facts`.
+
+    Also writes the snapshot's `exceptions` table. Needs the `blocked` temp table (prepare()).
+    """
+    keys = sorted({e.principal_key for e in register.entries})
+    existing = {
+        row[0] for row in con.execute(
+            "SELECT DISTINCT lower(arn) FROM iam_users WHERE list_contains($keys, lower(arn))",
+            {"keys": keys},
+        ).fetchall()
+    } if keys else set()
+    unknown_accounts = {
+        row[0] for row in con.execute(
+            "SELECT DISTINCT account_id FROM blocked WHERE source IN ('*', 'authorization')"
+        ).fetchall()
+    }
+    rows: list[dict[str, Any]] = []
+    stored: list[dict[str, Any]] = []
+    for entry in register.entries:
+        known = entry.account_id not in unknown_accounts
+        problems = entry_problems(entry, as_of, existing if known else None)
+        serious = [p for p in problems if p.severity != "low"]
+        start, start_name = term_start(entry, as_of)
+        if problems:
+            outcome = "fail"
+            severity = None if serious else "low"
+            reason = "; ".join(p.message for p in problems)
+        elif not known:
+            outcome, severity = "error", None
+            reason = (f"complete and current, but account {entry.account_id} was not collected, "
+                      "so whether the user still exists is unknown")
+        else:
+            outcome, severity = "pass", None
+            reason = (f"complete, current and the user exists; expires {entry.expires} "
+                      f"({(entry.expires - start).days} days from {start_name}, "
+                      f"limit {MAX_TERM_DAYS})")
+        rows.append({
+            "account_id": entry.account_id, "resource_id": entry.principal,
+            "principal_arn": None, "outcome": outcome, "severity": severity, "reason": reason,
+            "exception_id": entry.id, "kind": entry.kind, "controls": list(entry.controls),
+            "expires": entry.expires, "approved_on": entry.approved_on,
+            "days_to_expiry": (entry.expires - as_of).days,
+            "term_days": (entry.expires - start).days, "term_from": start_name,
+            "has_owner": entry.owner is not None, "has_reason": entry.reason is not None,
+            "has_dependency": entry.dependency is not None,
+            "dependency_required": entry.kind == "external-dependency",
+            "has_required_dependency": (
+                entry.dependency is not None or entry.kind != "external-dependency"
+            ),
+            "principal_exists": (entry.principal_key in existing) if known else None,
+            "problems": [p.message for p in problems],
+        })
+        stored.append({
+            "exception_id": entry.id, "principal": entry.principal,
+            "controls": list(entry.controls), "kind": entry.kind,
+            "dependency": entry.dependency, "reason": entry.reason, "owner": entry.owner,
+            "approved_by": entry.approved_by, "expires": entry.expires,
+            "valid": not serious,
+            "problems": [
+                {"code": p.code, "severity": p.severity, "message": p.message} for p in problems
+            ],
+        })
+    _store(con, rows, stored)
+    return rows
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], stored: list[dict[str, Any]]
+) -> None:
+    con.execute("DELETE FROM exceptions")
+    insert_rows(con, "exceptions", stored)
+    columns = ", ".join(f'"{name}" {kind}' for name, kind in _FACT_TYPES.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE register_facts ({columns})")
+    if rows:
+        con.executemany(
+            f"INSERT INTO register_facts VALUES ({', '.join('?' for _ in _FACT_TYPES)})",
+            [tuple(row[name] for name in _FACT_TYPES) for row in rows],
+        )
+

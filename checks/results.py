@@ -1,0 +1,211 @@
+"""The one mechanism that turns a rule's population and outcomes into control_results rows.
+
+A rule (checks/credentials.py) is a SQL query over the snapshot that returns every member of
+its control's population with an outcome (pass, fail, error), a reason and its facts. This
+module does what every control shares, on whole tables so 500,000 principals take seconds:
+
+- accounts whose data the rule needs were not collected are left out of the population and
+  get one `error` row each (never silently dropped);
+- a `fail` covered by a valid register entry of an allowed kind becomes `excepted`;
+- severity defaults to the catalogue's; evidence is the rule's facts as JSON.
+
+Rule queries can read two temp tables made by `prepare`: `clock(now, today)` (the run's
+started_at and its UTC date, never the wall clock) and `valid_exceptions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+
+from checks.catalogue import CONTROLS_BY_ID, Control
+
+# Every rule query returns these, then its facts.
+RULE_COLUMNS: tuple[str, ...] = (
+    "account_id", "resource_id", "principal_arn", "outcome", "severity", "reason", "exception_id",
+)
+OUTCOMES: tuple[str, ...] = ("pass", "fail", "error")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A control's rule: the query that lists its population with outcomes, and how to treat it.
+
+    sources: collection sources (collection_errors.source) the query reads; a failed one blocks
+      the account for this control. An uncollected account with no recorded error blocks all.
+    exception_kinds: register kinds that can except a fail; empty means exceptions never apply.
+    per_account: False when members are not account resources (RC-1.5: register entries).
+    """
+
+    control_id: str
+    resource_type: str
+    query: str
+    facts: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    exception_kinds: tuple[str, ...] = ()
+    per_account: bool = True
+
+    @property
+    def control(self) -> Control:
+        return CONTROLS_BY_ID[self.control_id]
+
+    @property
+    def table(self) -> str:
+        """Temp table holding this rule's evaluated members (with facts, for GX)."""
+        return "outcome_" + self.control_id.replace("-", "_").replace(".", "_")
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection, now: datetime, valid_exceptions: Sequence[dict[str, Any]]
+) -> None:
+    """Create the temp tables every rule reads: clock, blocked accounts, valid exceptions."""
+    today = now.astimezone(UTC).date()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE clock AS SELECT ?::TIMESTAMPTZ AS now, ?::DATE AS today",
+        [now, today],
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE blocked AS
+        SELECT account_id, source,
+               format('{} collection failed: {} {}: {}', source, coalesce(operation, '?'),
+                      coalesce(error_code, '?'), coalesce(message, '')) AS why
+        FROM collection_errors
+        UNION ALL
+        -- no source recorded (or the session itself failed): nothing of the account is usable
+        SELECT account_id, '*', why FROM (
+            SELECT a.account_id,
+                   'account not collected: ' || coalesce(a.error, 'no reason recorded') AS why
+            FROM accounts a
+            WHERE a.collected IS NOT TRUE
+              AND NOT EXISTS (SELECT 1 FROM collection_errors e WHERE e.account_id = a.account_id)
+            UNION ALL
+            SELECT account_id, 'account not collected: could not open a session' FROM
+            collection_errors WHERE source = 'session')
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE valid_exceptions (principal_key VARCHAR, "
+        "control_id VARCHAR, kind VARCHAR, exception_id VARCHAR, expires DATE)"
+    )
+    if valid_exceptions:
+        con.executemany(
+            "INSERT INTO valid_exceptions VALUES (?, ?, ?, ?, ?)",
+            [
+                (r["principal_key"], r["control_id"], r["kind"], r["exception_id"], r["expires"])
+                for r in valid_exceptions
+            ],
+        )
+
+
+def apply_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
+    """Evaluate the rule into its temp table: members of evaluable accounts, with coverage."""
+    facts = ", ".join(f'm."{f}"' for f in rule.facts)
+    blocked_filter = (
+        "WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.account_id = m.account_id "
+        "AND (b.source = '*' OR list_contains($sources, b.source)))"
+        if rule.per_account else ""
+    )
+    params = {"control": rule.control_id, "kinds": list(rule.exception_kinds)}
+    if rule.per_account:
+        params["sources"] = list(rule.sources)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {rule.table} AS
+        WITH member AS ({rule.query}),
+        cover AS (
+            SELECT principal_key, exception_id, kind, expires FROM valid_exceptions
+            WHERE control_id = $control AND list_contains($kinds, kind)
+            QUALIFY row_number() OVER (
+                PARTITION BY principal_key ORDER BY expires DESC, exception_id) = 1)
+        SELECT m.account_id, m.resource_id, m.principal_arn, m.outcome, m.severity, m.reason,
+               m.exception_id, {facts},
+               c.exception_id IS NOT NULL AS covered_by_valid_exception,
+               c.exception_id AS covering_id, c.kind AS covering_kind,
+               c.expires AS covering_expires
+        FROM member m LEFT JOIN cover c ON lower(m.principal_arn) = c.principal_key
+        {blocked_filter}
+        """,
+        params,
+    )
+
+
+def write_results(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
+    """Insert the rule's control_results rows: one per member, one error row per blocked account."""
+    control = rule.control
+    evidence = ", ".join(f'"{f}" := "{f}"' for f in rule.facts)
+    if rule.exception_kinds:
+        no_cover = (
+            f"; no valid register entry of kind {' or '.join(rule.exception_kinds)} "
+            f"excepts it for {rule.control_id}"
+        )
+    else:
+        no_cover = ""
+    params = {
+        "control": rule.control_id, "item": control.guidance_item, "type": rule.resource_type,
+        "severity": control.severity, "no_cover": no_cover,
+    }
+    con.execute(
+        f"""
+        INSERT INTO control_results
+        SELECT $control, $item, account_id, resource_id, $type,
+               CASE WHEN outcome = 'fail' AND covered_by_valid_exception THEN 'excepted'
+                    ELSE outcome END,
+               coalesce(severity, $severity),
+               CASE WHEN outcome = 'fail' AND covered_by_valid_exception
+                    THEN reason || format('; excepted by register entry "{{}}" ({{}}, expires {{}})',
+                                          covering_id, covering_kind, covering_expires)
+                    WHEN outcome = 'fail' THEN reason || $no_cover
+                    ELSE reason END,
+               CASE WHEN outcome = 'fail' AND covered_by_valid_exception THEN covering_id
+                    ELSE exception_id END,
+               to_json(struct_pack({evidence}))
+        FROM {rule.table}
+        """,
+        params,
+    )
+    if rule.per_account:
+        con.execute(
+            """
+            INSERT INTO control_results
+            SELECT $control, $item, account_id, account_id, 'account', 'error', $severity,
+                   'not evaluated: ' || string_agg(DISTINCT why, '; ' ORDER BY why), NULL,
+                   to_json(struct_pack(not_collected := list(DISTINCT why ORDER BY why)))
+            FROM blocked
+            WHERE source = '*' OR list_contains($sources, source)
+            GROUP BY account_id
+            """,
+            {"control": rule.control_id, "item": control.guidance_item,
+             "severity": control.severity, "sources": list(rule.sources)},
+        )
+
+
+def mark_error(con: duckdb.DuckDBPyConnection, control_id: str, why: str) -> None:
+    """Turn every row of a control into `error` (used when GX disagrees with the rule)."""
+    con.execute(
+        "UPDATE control_results SET status = 'error', "
+        "reason = $why || ' (rule said ' || status || ': ' || reason || ')' "
+        "WHERE control_id = $control",
+        {"why": why, "control": control_id},
+    )
+
+
+def status_counts(con: duckdb.DuckDBPyConnection, control_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """{control_id: {status: count}} over control_results."""
+    counts: dict[str, dict[str, int]] = {c: {} for c in control_ids}
+    for control_id, status, n in con.execute(
+        "SELECT control_id, status, count(*) FROM control_results "
+        "WHERE list_contains($ids, control_id) GROUP BY ALL",
+        {"ids": list(control_ids)},
+    ).fetchall():
+        counts[control_id][status] = n
+    return counts
+
+
+def run_date(now: datetime) -> date:
+    """The date every age and expiry is measured against: the UTC date of run.started_at."""
+    return now.astimezone(UTC).date()

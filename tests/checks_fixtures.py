@@ -1,0 +1,146 @@
+"""Small hand-built snapshots for the checks tests: each row is one the assertion points at."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from checks.exceptions import Register, parse_register
+from checks.validate import ValidationSummary, evaluate
+from flows import snapshot
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+NOW = datetime(2026, 11, 28, 0, 26, 54, tzinfo=UTC)
+TODAY = NOW.date()
+ACCOUNT = "111111111111"
+OTHER = "222222222222"
+
+
+def days_ago(days: int, at: datetime = NOW) -> datetime:
+    """A timestamp `days` calendar days before the run, at midday UTC."""
+    return datetime.combine(at.date() - timedelta(days=days), datetime.min.time(), UTC).replace(
+        hour=12
+    )
+
+
+def user_arn(name: str, account: str = ACCOUNT) -> str:
+    return f"arn:aws:iam::{account}:user/{name}"
+
+
+def new_snapshot(path: Path, accounts: tuple[str, ...] = (ACCOUNT,)) -> duckdb.DuckDBPyConnection:
+    con = snapshot.create(path)
+    snapshot.insert_rows(con, "run", [{"run_id": "20261128T002654Z", "started_at": NOW}])
+    snapshot.insert_rows(con, "accounts", [
+        {"account_id": a, "name": a, "status": "ACTIVE", "collected": True} for a in accounts
+    ])
+    return con
+
+
+def add_user(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    account: str = ACCOUNT,
+    *,
+    password: bool | None = False,
+    mfa: bool | None = False,
+    keys: tuple[dict[str, Any], ...] = (),
+    in_report: bool = True,
+) -> str:
+    """An IAM user, its credential report row and its keys; returns the ARN.
+
+    keys: dicts with `active`, `rotated` (days ago) and `used` (days ago, None = never).
+    """
+    arn = user_arn(name, account)
+    snapshot.insert_rows(con, "iam_users", [
+        {"account_id": account, "user_name": name, "arn": arn, "create_date": days_ago(400)}
+    ])
+    report: dict[str, Any] = {
+        "account_id": account, "user": name, "arn": arn, "password_enabled": password,
+        "mfa_active": mfa,
+    }
+    for slot, key in enumerate(keys, start=1):
+        rotated = None if key.get("rotated") is None else days_ago(key["rotated"])
+        used = None if key.get("used") is None else days_ago(key["used"])
+        report[f"access_key_{slot}_active"] = key["active"]
+        report[f"access_key_{slot}_last_rotated"] = rotated
+        report[f"access_key_{slot}_last_used_date"] = used
+        snapshot.insert_rows(con, "iam_access_keys", [{
+            "account_id": account, "user_name": name, "user_arn": arn, "key_slot": slot,
+            "active": key["active"], "last_rotated": rotated, "last_used_date": used,
+            "last_used_service": "s3" if used else None,
+            "resource_id": f"{arn}/access_key_{slot}",
+        }])
+    if in_report:
+        snapshot.insert_rows(con, "credential_report", [report])
+    return arn
+
+
+def add_root(
+    con: duckdb.DuckDBPyConnection, account: str = ACCOUNT, *, mfa: bool = True,
+    key: bool = False, source: str = "credential_report",
+) -> None:
+    """Root user facts from the credential report, the account summary, or both."""
+    if source in ("credential_report", "both"):
+        snapshot.insert_rows(con, "credential_report", [{
+            "account_id": account, "user": "<root_account>",
+            "arn": f"arn:aws:iam::{account}:root", "mfa_active": mfa,
+            "access_key_1_active": key, "access_key_2_active": False,
+        }])
+    if source in ("account_summary", "both"):
+        snapshot.insert_rows(con, "account_summary", [{
+            "account_id": account, "root_mfa_enabled": mfa, "root_access_keys_present": key,
+        }])
+
+
+def register_of(*entries: dict[str, Any]) -> Register:
+    """A register from entry dicts (YAML-shaped), through the real parser."""
+    import yaml
+
+    return parse_register(yaml.safe_dump({"exceptions": [_yamlable(e) for e in entries]}))
+
+
+def entry(
+    id: str, principal: str, controls: list[str], kind: str = "external-dependency", **fields: Any
+) -> dict[str, Any]:
+    """A complete, current register entry; override any field, or set it to None to drop it."""
+    base: dict[str, Any] = {
+        "id": id, "principal": principal, "controls": controls, "kind": kind,
+        "dependency": "vendor SFTP pulls with this key", "reason": "vendor has no OIDC",
+        "owner": "platform-team", "approved_by": "ciso", "expires": str(TODAY + timedelta(60)),
+        "approved_on": str(TODAY - timedelta(30)),
+    }
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def _yamlable(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, date) else v for k, v in value.items()}
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, register: Register | None = None
+) -> ValidationSummary:
+    return evaluate(con, register, tmp_path / "gx")
+
+
+def statuses(con: duckdb.DuckDBPyConnection, control_id: str) -> dict[str, str]:
+    """{resource_id: status} of one control."""
+    return dict(con.execute(
+        "SELECT resource_id, status FROM control_results WHERE control_id = ?", [control_id]
+    ).fetchall())
+
+
+def row(con: duckdb.DuckDBPyConnection, control_id: str, resource_id: str) -> dict[str, Any]:
+    cursor = con.execute(
+        "SELECT * FROM control_results WHERE control_id = ? AND resource_id = ?",
+        [control_id, resource_id],
+    )
+    names = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    assert len(rows) == 1, rows
+    return dict(zip(names, rows[0], strict=True))
