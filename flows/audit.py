@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,41 +80,22 @@ def collect(
     )
 
 
-def write_collection(
-    con: Any,
-    run_row: dict[str, Any],
-    organization: Organization,
-    collected: list[tuple[snapshot.AccountData, AccountClients | None]],
-    evidence: Path,
-) -> None:
-    """The collected data as snapshot tables, and the downloads as evidence files."""
-    snapshot.insert_rows(con, "run", [run_row])
-    by_id = {data.account_id: (data, clients) for data, clients in collected}
-    account_rows = []
-    for account in organization.accounts:
-        data, clients = by_id[account.account_id]
-        errors = "; ".join(f"{e['source']}: {e['error_code']}: {e['message']}" for e in data.errors)
-        account_rows.append(
-            {
-                "account_id": account.account_id, "name": account.name, "email": account.email,
-                "status": account.status, "ou_path": account.ou_path,
-                "is_management": account.is_management, "collected": not data.errors,
-                "error": errors or None, "api_calls": data.api_calls,
-            }
-        )
-        if data.credential_report_csv is not None:
-            folder = evidence / "credential_reports"
-            folder.mkdir(exist_ok=True)
-            (folder / f"{account.account_id}.csv").write_text(data.credential_report_csv)
-    snapshot.insert_rows(con, "accounts", account_rows)
-    snapshot.store_accounts(
-        con, [(data, clients.payloads if clients else ()) for data, clients in collected]
-    )
-    raw = evidence / "raw_payloads.jsonl"
-    con.execute(
-        f"COPY (SELECT * FROM raw_payloads ORDER BY account_id, operation, page) "
-        f"TO '{raw}' (FORMAT json)"
-    )
+def account_row(account: Account, data: snapshot.AccountData) -> dict[str, Any]:
+    errors = "; ".join(f"{e['source']}: {e['error_code']}: {e['message']}" for e in data.errors)
+    return {
+        "account_id": account.account_id, "name": account.name, "email": account.email,
+        "status": account.status, "ou_path": account.ou_path,
+        "is_management": account.is_management, "collected": not data.errors,
+        "error": errors or None, "api_calls": data.api_calls,
+    }
+
+
+def keep_download(data: snapshot.AccountData, evidence: Path) -> None:
+    """The credential report exactly as downloaded, as evidence of what the rows came from."""
+    if data.credential_report_csv is not None:
+        folder = evidence / "credential_reports"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{data.account_id}.csv").write_text(data.credential_report_csv)
 
 
 def write_control_csvs(con: Any, folder: Path) -> None:
@@ -142,6 +122,42 @@ def run_audit(
     return audit.with_options(task_runner=runner)(config, register, on_account)
 
 
+@task(cache_policy=NO_CACHE)
+def validate(con: Any, register: Register | None, folder: RunFolder) -> ValidationSummary:
+    summary = evaluate(con, register, folder.evidence / "gx")
+    write_control_csvs(con, folder.evidence / "controls")
+    return summary
+
+
+@task(cache_policy=NO_CACHE)
+def report(con: Any, folder: RunFolder) -> None:
+    render_report(con, folder.path)
+
+
+def collect_all(
+    session: boto3.Session,
+    organization: Organization,
+    config: AuditConfig,
+    writer: snapshot.SnapshotWriter,
+    evidence: Path,
+    on_account: Callable[[str, int], None] | None,
+) -> list[dict[str, Any]]:
+    """Collect accounts concurrently, writing each to the snapshot as it arrives."""
+    accounts = {a.account_id: a for a in organization.accounts}
+    account_rows = []
+    futures = [collect.submit(session, account, config) for account in organization.accounts]
+    for future in as_completed(futures):
+        data, clients = future.result()
+        writer.add_account(data, clients.payloads if clients else ())
+        account_rows.append(account_row(accounts[data.account_id], data))
+        keep_download(data, evidence)
+        if on_account:
+            on_account(data.account_id, len(accounts))
+    account_rows.sort(key=lambda r: r["account_id"])
+    writer.add("accounts", account_rows)
+    return account_rows
+
+
 @flow(name="rolecall-audit", validate_parameters=False, log_prints=False)
 def audit(
     config: AuditConfig,
@@ -149,19 +165,11 @@ def audit(
     on_account: Callable[[str, int], None] | None = None,
 ) -> AuditResult:
     started_at = datetime.now(UTC)
-    folder = RunFolder.create(config.out_dir, started_at)
     session = base_session(config.profile, config.region)
     organization = discover(session)
     if on_account:
         on_account("", len(organization.accounts))
-
-    futures = [collect.submit(session, account, config) for account in organization.accounts]
-    collected = []
-    for future in as_completed(futures):
-        collected.append(future.result())
-        if on_account:
-            on_account(collected[-1][0].account_id, len(organization.accounts))
-
+    folder = RunFolder.create(config.out_dir, started_at)
     run_row = {
         "run_id": folder.run_id, "started_at": started_at, "tool_version": tool_version(),
         "organization_id": organization.organization_id,
@@ -169,39 +177,29 @@ def audit(
         "endpoint_url": config.endpoint_url, "simulated": config.simulated,
         "config": config.public(),
     }
+    if config.exceptions_path:
+        shutil.copyfile(config.exceptions_path, folder.evidence / "exceptions.yaml")
     con = snapshot.create(folder.path / "snapshot.duckdb")
     try:
-        write_collection(con, run_row, organization, collected, folder.evidence)
-        if config.exceptions_path:
-            shutil.copyfile(config.exceptions_path, folder.evidence / "exceptions.yaml")
-        summary = evaluate(con, register, folder.evidence / "gx")
-        write_control_csvs(con, folder.evidence / "controls")
-        con.execute("UPDATE run SET finished_at = ?", [datetime.now(UTC)])
+        writer = snapshot.SnapshotWriter(con)
+        account_rows = collect_all(session, organization, config, writer, folder.evidence,
+                                   on_account)
+        writer.add("run", [run_row])
+        writer.flush()
+        con.execute(
+            "COPY (SELECT * FROM raw_payloads ORDER BY account_id, operation, page) "
+            f"TO '{folder.evidence / 'raw_payloads.jsonl.gz'}' (FORMAT json, COMPRESSION gzip)"
+        )
+        summary = validate(con, register, folder)
+        run_row["finished_at"] = datetime.now(UTC)
+        con.execute("UPDATE run SET finished_at = ?", [run_row["finished_at"]])
+        report(con, folder)
         con.execute("CHECKPOINT")
-        render_report(con, folder.path)
     finally:
         con.close()
     (folder.evidence / "run.json").write_text(json.dumps(run_row, default=str, indent=2))
-    final = folder.finish()
     return AuditResult(
-        run_dir=final, run_id=folder.run_id, summary=summary,
+        run_dir=folder.finish(), run_id=folder.run_id, summary=summary,
         accounts=len(organization.accounts),
-        accounts_collected=sum(1 for data, _ in collected if not data.errors),
+        accounts_collected=sum(1 for row in account_rows if row["collected"]),
     )
-
-
-def warm_up_prefect() -> threading.Thread | None:
-    """Start Prefect's temporary API server in the background while other work goes on.
-
-    Without PREFECT_API_URL Prefect starts a local server on first use, which costs 10-20 s;
-    started here it overlaps with seeding the simulated organization.
-    """
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():
-        return None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    thread = threading.Thread(target=SubprocessASGIServer().start, daemon=True)
-    thread.start()
-    return thread

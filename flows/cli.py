@@ -29,7 +29,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+# Not a terminal (CI, a pipe): Rich would assume 80 columns and fold the summary table.
+console = Console(width=None if Console().is_terminal else 120)
 err_console = Console(stderr=True)
 
 DEFAULT_EXCEPTIONS = Path("data/exceptions.yaml")
@@ -89,17 +90,19 @@ def audit(
 ) -> None:
     """Collect, snapshot, validate and report. Exit 0: every control passes; 1: a control
     fails or could not be evaluated; 2: the run could not be made (bad input, no access)."""
-    from checks.exceptions import RegisterError, load_register
-    from flows.audit import AuditConfig, run_audit, warm_up_prefect
+    from flows.prefect_api import prefect_api, wait_until_healthy
 
     if demo and exceptions:
         _fail("--demo uses the simulated organization's own exceptions register; "
               "drop --exceptions or --demo")
     if exceptions is None and not demo and DEFAULT_EXCEPTIONS.exists():
         exceptions = DEFAULT_EXCEPTIONS
-    warm_up_prefect()
     started = time.monotonic()
     with ExitStack() as stack:
+        api_url = stack.enter_context(prefect_api())  # boots while the rest is imported
+        from checks.exceptions import RegisterError, load_register
+        from flows.audit import AuditConfig, run_audit
+
         if demo:
             with console.status("Starting the simulated organization on 127.0.0.1"):
                 sim, exceptions = stack.enter_context(simulated_environment())
@@ -124,6 +127,9 @@ def audit(
                                 description=f"Collecting accounts {account_id}".rstrip())
 
             try:
+                if api_url:
+                    wait_until_healthy(api_url, float(
+                        os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
                 result = run_audit(config, register, on_account)
             except Exception as error:  # the flow's own error, shown without a traceback
                 _fail(f"the audit run failed: {type(error).__name__}: {error}")

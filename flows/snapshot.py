@@ -228,21 +228,41 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def store_accounts(
-    con: duckdb.DuckDBPyConnection, collected: Sequence[tuple[AccountData, Sequence[Any]]]
-) -> None:
-    """Write every account's rows, errors and raw payloads: one insert per table."""
-    tables: dict[str, list[dict[str, Any]]] = {}
-    for data, payloads in collected:
+class SnapshotWriter:
+    """Buffers collected rows per table and bulk-inserts them every `flush_rows` rows.
+
+    Accounts arrive one at a time from the collectors; writing them as they come keeps memory
+    bounded for 1,000-account organizations, and buffering keeps inserts few.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, flush_rows: int = 200_000) -> None:
+        self.con, self.flush_rows = con, flush_rows
+        self.buffer: dict[str, list[dict[str, Any]]] = {}
+        self.buffered = 0
+
+    def add(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        rows = [dict(r) for r in rows]
+        self.buffer.setdefault(table, []).extend(rows)
+        self.buffered += len(rows)
+        if self.buffered >= self.flush_rows:
+            self.flush()
+
+    def add_account(self, data: AccountData, payloads: Sequence[Any] = ()) -> None:
         for table, rows in data.rows.items():
-            tables.setdefault(table, []).extend(rows)
-        tables.setdefault("collection_errors", []).extend(data.errors)
-        tables.setdefault("raw_payloads", []).extend(
-            {
-                "account_id": data.account_id, "source": p.source, "operation": p.operation,
-                "page": p.page, "received_at": p.received_at, "payload": p.body,
-            }
-            for p in payloads
+            self.add(table, rows)
+        self.add("collection_errors", data.errors)
+        self.add(
+            "raw_payloads",
+            (
+                {
+                    "account_id": data.account_id, "source": p.source, "operation": p.operation,
+                    "page": p.page, "received_at": p.received_at, "payload": p.body,
+                }
+                for p in payloads
+            ),
         )
-    for table, rows in tables.items():
-        insert_rows(con, table, rows)
+
+    def flush(self) -> None:
+        for table, rows in self.buffer.items():
+            insert_rows(self.con, table, rows)
+        self.buffer, self.buffered = {}, 0

@@ -1,0 +1,75 @@
+"""A Prefect API for one CLI run: the configured one, or a temporary local server we start early.
+
+Without PREFECT_API_URL, Prefect starts a temporary server on first use, after importing its
+whole server stack into this process: 15-20 s before the first task runs. Started here as a
+plain subprocess before anything heavy is imported, the server boots on the second core while
+this process imports its libraries and seeds the simulated organization. It listens on
+127.0.0.1 only and is stopped when the command ends.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def prefect_api() -> Iterator[str | None]:
+    """Yield the API URL in force; start (and later stop) a local server when none is set."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    spec = importlib.util.find_spec("prefect")
+    assert spec is not None and spec.origin is not None
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent),
+            "--factory", "prefect.server.api.server:create_app",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
+        ],
+        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+             "PREFECT__SERVER_FINAL": "1"},
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        yield url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_healthy(url: str, timeout: float) -> None:
+    """Block until the API answers /health; a clear error if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the Prefect API at {url} did not answer within {timeout:.0f} s")
