@@ -6,8 +6,17 @@ The organization is built in flows/simulated.py; each case below is known by con
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from flows import simulated
 from tests.demo_run import DemoRun, run_demo
 
 MANAGEMENT = "management"
@@ -110,9 +119,10 @@ def _key(demo: DemoRun, control: str, account_id: str, resource: str, exception_
 def test_every_principal_has_exactly_the_expected_verdict(demo: DemoRun) -> None:
     names = {v: k for k, v in demo.account_ids().items()}
     names = {k: ("management" if v == "master" else v) for k, v in names.items()}
+    controls = sorted({control for control, _, _ in EXPECTED})
     rows = demo.query(
         "SELECT control_id, account_id, resource_id, exception_id, status, severity "
-        "FROM control_results"
+        "FROM control_results WHERE list_contains(?, control_id)", [controls]
     )
     actual = {}
     severities = {}
@@ -182,3 +192,47 @@ def test_snapshot_keeps_raw_payloads_and_typed_tables(demo: DemoRun) -> None:
         "SELECT json_type(trust_policy) FROM iam_roles WHERE role_name = 'rolecall-audit' LIMIT 1"
     )[0]
     assert policy_type == "OBJECT"
+
+
+def test_rolecall_simulate_serves_the_same_organization_over_http(
+    demo: DemoRun, tmp_path: Path
+) -> None:
+    """`rolecall simulate` + the real CLI pointed at it by AWS_ENDPOINT_URL = the demo's verdicts."""
+    from prefect.settings import PREFECT_API_URL
+
+    port = _free_port()
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    rolecall = str(Path(sys.executable).with_name("rolecall"))
+    server = subprocess.Popen([rolecall, "simulate", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        printed = ""
+        for line in server.stdout:  # type: ignore[union-attr]
+            printed += line
+            if "Ctrl-C stops the server" in line:
+                break
+        register = re.search(r"--exceptions (\S+)", printed)
+        assert register, printed
+        assert f"AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in printed
+        audit = subprocess.run(
+            [rolecall, "audit", "--exceptions", register.group(1), "--out", str(tmp_path)],
+            env={**env, **simulated.FAKE_CREDENTIALS,
+                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"},
+            capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    assert audit.returncode == 1, audit.stdout + audit.stderr
+    over_http = DemoRun(audit.returncode, audit.stdout, next(tmp_path.iterdir()))
+    verdicts = "SELECT control_id, resource_id, status, severity FROM control_results ORDER BY ALL"
+    assert over_http.query(verdicts) == demo.query(verdicts)
+    assert over_http.query("SELECT simulated, endpoint_url FROM run") == [
+        (False, f"http://127.0.0.1:{port}")
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
