@@ -88,8 +88,12 @@ def audit(
     max_workers: Annotated[int, typer.Option(
         "--max-workers", min=1, max=64, help="Accounts collected at the same time.")] = 8,
 ) -> None:
-    """Collect, snapshot, validate and report. Exit 0: every control passes; 1: a control
-    fails or could not be evaluated; 2: the run could not be made (bad input, no access)."""
+    """Collect, snapshot, validate and report.
+
+    Exit 0: every control passes (excepted counts as passing); 1: a control fails or could
+    not be evaluated; 2: the run could not be made (bad input, no access).
+    """
+    from checks.exceptions import Register, RegisterError, load_register
     from flows.prefect_api import prefect_api, wait_until_healthy
 
     if demo and exceptions:
@@ -97,21 +101,21 @@ def audit(
               "drop --exceptions or --demo")
     if exceptions is None and not demo and DEFAULT_EXCEPTIONS.exists():
         exceptions = DEFAULT_EXCEPTIONS
+    register: Register | None = None
+    if exceptions is not None:  # a bad register stops the run before anything is written
+        try:
+            register = load_register(exceptions)
+        except RegisterError as error:
+            _fail(str(error))
     started = time.monotonic()
     with ExitStack() as stack:
         api_url = stack.enter_context(prefect_api())  # boots while the rest is imported
-        from checks.exceptions import RegisterError, load_register
         from flows.audit import AuditConfig, run_audit
 
         if demo:
             with console.status("Starting the simulated organization on 127.0.0.1"):
-                sim, exceptions = stack.enter_context(simulated_environment())
-        register = None
-        if exceptions is not None:
-            try:
-                register = load_register(exceptions)
-            except RegisterError as error:
-                _fail(str(error))
+                _sim, exceptions = stack.enter_context(simulated_environment())
+            register = load_register(exceptions)
         config = AuditConfig(
             out_dir=out, role_name=role_name, external_id=external_id,
             exceptions_path=exceptions, profile=profile, region=region,
@@ -176,8 +180,10 @@ def simulate(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")]
         = 5000,
 ) -> None:
-    """Serve the built-in simulated organization from a moto server on 127.0.0.1 until Ctrl-C,
-    so the real CLI can be pointed at it with AWS_ENDPOINT_URL."""
+    """Serve the built-in simulated organization on 127.0.0.1 until Ctrl-C.
+
+    A moto server, so the real CLI can be pointed at it with AWS_ENDPOINT_URL.
+    """
     from flows import simulated
 
     with simulated_environment(port) as (sim, register):
