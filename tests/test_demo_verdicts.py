@@ -6,8 +6,10 @@ The organization is built in flows/simulated.py; each case below is known by con
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from flows import simulated
-from tests.demo_run import DemoRun, run_demo
+from tests.demo_run import DemoRun, run_cli, run_demo
 
 MANAGEMENT = "management"
 
@@ -236,3 +238,26 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_run_that_breaks_half_way_stays_partial_and_touches_no_earlier_run(
+    demo: DemoRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import audit
+
+    def digest(folder: Path) -> dict[str, str]:
+        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = digest(demo.run_dir)
+
+    def disk_full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit, "render_report", disk_full)
+    code, output = run_cli("audit", "--demo", "--out", str(demo.run_dir.parent))
+    assert code == 2 and "No space left on device" in output
+    partial = [p for p in demo.run_dir.parent.iterdir() if p.name.endswith(".partial")]
+    assert len(partial) == 1 and (partial[0] / "snapshot.duckdb").exists()
+    assert digest(demo.run_dir) == before
+    shutil.rmtree(partial[0])  # keep the module's other tests independent of this one
