@@ -120,6 +120,74 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("valid_until", "TIMESTAMPTZ", "metadata expiry"),
         ("create_date", "TIMESTAMPTZ", "when the provider was created"),
     ],
+    "org_roots": [
+        ("root_id", "VARCHAR", "organization root id (r-...)"),
+        ("name", "VARCHAR", "root name"),
+        ("scp_enabled", "BOOLEAN", "SERVICE_CONTROL_POLICY is ENABLED on the root"),
+        ("policy_types", "JSON", "the root's PolicyTypes as returned"),
+    ],
+    "org_units": [
+        ("ou_id", "VARCHAR", "OU id (ou-...)"),
+        ("name", "VARCHAR", "OU name"),
+        ("parent_id", "VARCHAR", "parent OU or root id"),
+        ("path", "VARCHAR", "path of names from the root, e.g. Root/Workloads/Prod"),
+    ],
+    "account_parents": [
+        ("account_id", "VARCHAR", "member account"),
+        ("parent_id", "VARCHAR", "an ancestor: OU id or root id"),
+        ("depth", "INTEGER", "1 for the direct parent, increasing towards the root"),
+    ],
+    "scps": [
+        ("policy_id", "VARCHAR", "policy id (p-...)"),
+        ("name", "VARCHAR", "policy name"),
+        ("description", "VARCHAR", "policy description"),
+        ("aws_managed", "BOOLEAN", "AWS managed (e.g. FullAWSAccess)"),
+        ("document", "JSON", "the policy document, decoded"),
+    ],
+    "scp_targets": [
+        ("policy_id", "VARCHAR", "SCP id"),
+        ("target_id", "VARCHAR", "root, OU or account id the SCP is attached to"),
+        ("target_type", "VARCHAR", "ROOT, ORGANIZATIONAL_UNIT or ACCOUNT"),
+        ("target_name", "VARCHAR", "name of the target"),
+    ],
+    "access_analyzers": [
+        ("account_id", "VARCHAR", "account the analyzer was listed in"),
+        ("arn", "VARCHAR", "analyzer ARN"),
+        ("name", "VARCHAR", "analyzer name"),
+        ("type", "VARCHAR", "ACCOUNT, ORGANIZATION, ACCOUNT_UNUSED_ACCESS, ORGANIZATION_UNUSED_ACCESS"),
+        ("status", "VARCHAR", "ACTIVE, CREATING, DISABLED, FAILED"),
+        ("region", "VARCHAR", "region of the analyzer"),
+    ],
+    "access_analyzer_findings": [
+        ("account_id", "VARCHAR", "account the findings were listed in"),
+        ("analyzer_arn", "VARCHAR", "analyzer that produced the finding"),
+        ("finding_id", "VARCHAR", "finding id"),
+        ("finding_type", "VARCHAR", "ExternalAccess, UnusedIAMRole, UnusedIAMUserAccessKey, ..."),
+        ("resource", "VARCHAR", "ARN of the resource the finding is about"),
+        ("resource_type", "VARCHAR", "AWS::IAM::Role, AWS::IAM::User, ..."),
+        ("resource_owner_account", "VARCHAR", "account that owns the resource"),
+        ("status", "VARCHAR", "ACTIVE, ARCHIVED or RESOLVED"),
+        ("created_at", "TIMESTAMPTZ", "when the finding was created"),
+        ("updated_at", "TIMESTAMPTZ", "when it last changed"),
+        ("details", "JSON", "get_finding_v2 details where fetched"),
+    ],
+    "identity_center_instances": [
+        ("instance_arn", "VARCHAR", "IAM Identity Center instance ARN"),
+        ("identity_store_id", "VARCHAR", "identity store id"),
+        ("owner_account_id", "VARCHAR", "account that owns the instance"),
+        ("status", "VARCHAR", "ACTIVE, ..."),
+    ],
+    "permission_sets": [
+        ("instance_arn", "VARCHAR", "instance"),
+        ("permission_set_arn", "VARCHAR", "permission set ARN"),
+        ("name", "VARCHAR", "permission set name"),
+        ("session_duration", "VARCHAR", "ISO-8601 session duration"),
+    ],
+    "account_assignments": [
+        ("instance_arn", "VARCHAR", "instance"),
+        ("permission_set_arn", "VARCHAR", "permission set provisioned to the account"),
+        ("account_id", "VARCHAR", "account with at least one assignment of the permission set"),
+    ],
     "exceptions": [
         ("exception_id", "VARCHAR", "id of the register entry"),
         ("principal", "VARCHAR", "ARN the entry excepts"),
@@ -129,6 +197,7 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("reason", "VARCHAR", "why the exception exists"),
         ("owner", "VARCHAR", "who answers for it"),
         ("approved_by", "VARCHAR", "who approved it"),
+        ("approved_on", "DATE", "day the exception was approved, NULL if not recorded"),
         ("expires", "DATE", "last day the exception is valid"),
         ("valid", "BOOLEAN", "usable on the run date (not expired, complete, within 12 months)"),
         ("problems", "JSON", "why the entry is not valid, or is stale"),
@@ -193,7 +262,11 @@ def insert_rows(
     if not rows:
         return 0
     frame = pd.DataFrame(
-        {name: [_to_db(row.get(name), kind) for row in rows] for name, kind, _ in columns}
+        {
+            name: [_json(row.get(name)) for row in rows]
+            if kind == "JSON" else [row.get(name) for row in rows]
+            for name, kind, _ in columns
+        }
     )
     selects = ", ".join(f'CAST(frame."{name}" AS {kind})' for name, kind, _ in columns)
     con.register("frame", frame)
@@ -204,10 +277,13 @@ def insert_rows(
     return len(rows)
 
 
-def _to_db(value: Any, kind: str) -> Any:
-    if kind == "JSON" and value is not None:
-        return json.dumps(value, default=str, sort_keys=True)
-    return value
+def _json(value: Any) -> str | None:
+    """JSON text of a value; the empty lists and maps most rows carry skip the encoder."""
+    if value is None:
+        return None
+    if not value and isinstance(value, (list, dict)):
+        return "[]" if isinstance(value, list) else "{}"
+    return json.dumps(value, default=str)
 
 
 @dataclass
