@@ -14,9 +14,9 @@ import time
 from collections import Counter
 
 from moto.moto_api import _internal as moto_internal
-from moto.server import ThreadedMotoServer
 
 from flows.collect import collect_account
+from flows.simulated_access_analyzer import LayeredMotoServer
 from flows.sources.organizations import Account
 from flows.sources.session import base_session
 
@@ -27,7 +27,7 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
 
 def main(users: int, roles: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = LayeredMotoServer(ip_address="127.0.0.1", port=0)  # answers Access Analyzer
     server.start()
     try:
         host, port = server.get_host_and_port()

@@ -24,11 +24,11 @@ from pydantic import BaseModel, ConfigDict
 from checks.exceptions import Register
 from checks.validate import ValidationSummary, evaluate
 from flows import snapshot
-from flows.collect import collect_account
+from flows.collect import collect_account, collect_organization, iam_collected
 from flows.run_folder import RunFolder
 from flows.sources import organizations
 from flows.sources.organizations import Account, Organization
-from flows.sources.session import AccountClients, base_session
+from flows.sources.session import AccountClients, Payload, base_session
 from reports.render import render_report
 
 
@@ -67,8 +67,18 @@ def tool_version() -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def discover(session: boto3.Session) -> Organization:
-    return organizations.fetch(session.client("organizations"))
+def discover(session: boto3.Session) -> tuple[Organization, list[Payload]]:
+    """The organization and its tree, with the responses kept as evidence (SCP inheritance)."""
+    clients = AccountClients(session, "")
+    organization = organizations.fetch(clients.client("organizations", source="organizations"))
+    return organization, clients.payloads
+
+
+@task(cache_policy=NO_CACHE)
+def collect_org(
+    session: boto3.Session, organization: Organization
+) -> tuple[snapshot.AccountData, AccountClients]:
+    return collect_organization(session, organization)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="collect-{account.account_id}")
@@ -85,7 +95,7 @@ def account_row(account: Account, data: snapshot.AccountData) -> dict[str, Any]:
     return {
         "account_id": account.account_id, "name": account.name, "email": account.email,
         "status": account.status, "ou_path": account.ou_path,
-        "is_management": account.is_management, "collected": not data.errors,
+        "is_management": account.is_management, "collected": iam_collected(data),
         "error": errors or None, "api_calls": data.api_calls,
     }
 
@@ -145,7 +155,10 @@ def collect_all(
     """Collect accounts concurrently, writing each to the snapshot as it arrives."""
     accounts = {a.account_id: a for a in organization.accounts}
     account_rows = []
+    org_future = collect_org.submit(session, organization)
     futures = [collect.submit(session, account, config) for account in organization.accounts]
+    org_data, org_clients = org_future.result()
+    writer.add_account(org_data, org_clients.payloads)
     for future in as_completed(futures):
         data, clients = future.result()
         writer.add_account(data, clients.payloads if clients else ())
@@ -166,7 +179,7 @@ def audit(
 ) -> AuditResult:
     started_at = datetime.now(UTC)
     session = base_session(config.profile, config.region)
-    organization = discover(session)
+    organization, tree_payloads = discover(session)
     if on_account:
         on_account("", len(organization.accounts))
     folder = RunFolder.create(config.out_dir, started_at)
@@ -182,6 +195,8 @@ def audit(
     con = snapshot.create(folder.path / "snapshot.duckdb")
     try:
         writer = snapshot.SnapshotWriter(con)
+        writer.add_account(snapshot.AccountData(organization.management_account_id),
+                           tree_payloads)
         account_rows = collect_all(session, organization, config, writer, folder.evidence,
                                    on_account)
         writer.add("run", [run_row])

@@ -1,8 +1,9 @@
-"""Collect one account: assume the audit role, then each IAM source, each failure recorded.
+"""Collect one account (assume the audit role, then each source) and the organization-level data.
 
 A source that fails (AccessDenied, throttling beyond the retries, an endpoint that lacks the
 service) becomes a `collection_errors` row and the rest of the account is still collected;
-an account is never dropped silently.
+an account is never dropped silently. IAM sources come first, Access Analyzer last: when the
+30-call budget runs short it is the analyzer details that are left out, never IAM data.
 """
 
 from __future__ import annotations
@@ -15,11 +16,26 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from flows.snapshot import AccountData
-from flows.sources import account_summary, authorization, credential_report, identity_providers
-from flows.sources.organizations import Account
+from flows.sources import (
+    access_analyzer,
+    account_summary,
+    authorization,
+    credential_report,
+    identity_center,
+    identity_providers,
+    organizations,
+)
+from flows.sources.organizations import Account, Organization
 from flows.sources.session import AccountClients, assume_role_session
 
 MAX_CALLS_PER_ACCOUNT = 30
+# get_finding_v2 calls per account at most, whatever budget is left: details are evidence only.
+MAX_FINDING_DETAILS = 20
+# Attempts for Access Analyzer and Identity Center: evidence beside IAM data, and where the
+# service is missing every call fails; ten backed-off attempts would add ~20 s per account.
+OPTIONAL_SOURCE_ATTEMPTS = 3
+# Sources whose failure means the account's IAM data is incomplete (accounts.collected = false).
+IAM_SOURCES = ("session", "credential_report", "authorization", "account_summary")
 
 
 def collect_account(
@@ -78,6 +94,86 @@ def collect_account(
         lambda: data.add("account_summary", [account_summary.fetch(iam, aid)]))
     run("access_keys", "ListAccessKeys",
         lambda: data.add("iam_access_keys", _keys_missing_from_report(iam, clients, data)))
+    _collect_access_analyzer(clients, data)
+    data.api_calls = clients.calls
+    return data, clients
+
+
+def iam_collected(data: AccountData) -> bool:
+    """Every IAM source of the account was collected; other sources' failures do not count."""
+    return not any(e["source"] in IAM_SOURCES for e in data.errors)
+
+
+def _collect_access_analyzer(clients: AccountClients, data: AccountData) -> None:
+    """Analyzers, then each ACTIVE analyzer's findings, then details within the budget."""
+    aid = data.account_id
+    try:
+        aa = clients.client("accessanalyzer", source="access_analyzer",
+                            max_attempts=OPTIONAL_SOURCE_ATTEMPTS)
+        listed = access_analyzer.analyzers(aa, aid)
+    except (ClientError, BotoCoreError) as error:
+        data.errors.append(_error(aid, "access_analyzer", "ListAnalyzers", error))
+        return
+    data.add("access_analyzers", listed)
+    found: list[dict[str, Any]] = []
+    for analyzer in listed:
+        if analyzer["status"] != "ACTIVE":
+            continue
+        try:
+            found.extend(access_analyzer.findings(aa, analyzer["arn"], aid))
+        except (ClientError, BotoCoreError) as error:
+            data.errors.append(_error(aid, "access_analyzer", "ListFindingsV2", error))
+    wanted = [f for f in found if access_analyzer.needs_details(f)]
+    skipped: list[str] = []
+    for finding in wanted:
+        fetched = sum(1 for f in wanted if f["details"] is not None)
+        if clients.calls >= MAX_CALLS_PER_ACCOUNT or fetched >= MAX_FINDING_DETAILS:
+            skipped.append(finding["finding_id"])
+            continue
+        try:
+            finding["details"] = access_analyzer.details(
+                aa, finding["analyzer_arn"], finding["finding_id"]
+            )
+        except (ClientError, BotoCoreError) as error:
+            data.errors.append(_error(aid, "access_analyzer", "GetFindingV2", error))
+    if skipped:
+        data.errors.append({
+            "account_id": aid, "source": "access_analyzer", "operation": "GetFindingV2",
+            "error_code": "CallBudget",
+            "message": f"details of {len(skipped)} external-access finding(s) not fetched: "
+                       f"call budget reached (first: {', '.join(skipped[:5])})",
+            "occurred_at": datetime.now(UTC),
+        })
+    data.add("access_analyzer_findings", found)
+
+
+def collect_organization(base: boto3.Session, organization: Organization) -> tuple[
+    AccountData, AccountClients
+]:
+    """Organization-level data from the management account: OU tree, SCPs, Identity Center.
+
+    Rows and errors are recorded under the management account (sources "organizations" and
+    "identity_center"); their calls are counted apart from the account's own budget.
+    """
+    management = organization.management_account_id
+    data = AccountData(management)
+    clients = AccountClients(base, management)
+    for table, rows in organizations.tree_rows(organization).items():
+        data.add(table, rows)
+
+    def run(source: str, operation: str, step: Callable[[], dict[str, list[dict[str, Any]]]]
+            ) -> None:
+        try:
+            for table, rows in step().items():
+                data.add(table, rows)
+        except (ClientError, BotoCoreError) as error:
+            data.errors.append(_error(management, source, operation, error))
+
+    run("organizations", "ListPolicies",
+        lambda: organizations.scps(clients.client("organizations", source="organizations")))
+    run("identity_center", "ListInstances",
+        lambda: identity_center.fetch(clients.client(
+            "sso-admin", source="identity_center", max_attempts=OPTIONAL_SOURCE_ATTEMPTS)))
     data.api_calls = clients.calls
     return data, clients
 
@@ -121,6 +217,7 @@ def _keys_missing_from_report(
 
 
 def _error(account_id: str, source: str, operation: str, error: Exception) -> dict[str, Any]:
+    operation = getattr(error, "operation_name", None) or operation  # the call that failed
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "ClientError")
         message = error.response.get("Error", {}).get("Message", str(error))

@@ -1,17 +1,21 @@
-"""The built-in simulated organization: a moto server on 127.0.0.1 seeded with every G1-G3 case.
+"""The built-in simulated organization: a moto server on 127.0.0.1 seeded with every G1-G6 case.
 
 Everything is created through real boto3 calls against the moto server, and age is real age:
 old users and keys are created, and keys are used, under a clock moved back with time-machine,
 so the credential report that rolecall later downloads says what AWS would say. Ages are
 relative to the moment of seeding, so verdicts do not drift as the calendar moves on.
 The demo, `rolecall simulate` and the tests all use this one module.
+
+moto has no IAM Access Analyzer: flows/simulated_access_analyzer.py answers it in front of moto,
+from moto's IAM state and the analyzers declared here (ANALYZERS, ARCHIVED_FINDINGS).
+Every role (ROLES) says why it exists and the verdict per control it was built to have.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,17 +25,13 @@ import boto3
 import time_machine
 import yaml
 from moto.moto_api import _internal as moto_internal
-from moto.server import ThreadedMotoServer
+
+from flows.simulated_access_analyzer import AnalyzerSetup, AnalyzerSpec, LayeredMotoServer
+from flows.simulated_process import FAKE_CREDENTIALS as FAKE_CREDENTIALS  # re-exported
 
 MANAGEMENT_ACCOUNT_ID = "123456789012"  # moto's default account: the caller's own account
 REGION = "us-east-1"
 SEED = 20261128
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,280 @@ USERS: tuple[SimUser, ...] = (
 )
 
 
+# --- G4-G6: roles, OIDC providers, SCPs, analyzers, Identity Center ---------------------------
+
+EXTERNAL_ACCOUNT_ID = "999988887777"  # a vendor's account, outside the organization
+CONTRACTOR_ACCOUNT_ID = "111122223333"  # a contractor's account, outside the organization
+GITHUB = "token.actions.githubusercontent.com"
+GITHUB_ENTERPRISE = "token.actions.githubusercontent.com/acme-corp"
+GITLAB = "gitlab.com"
+TERRAFORM_CLOUD = "app.terraform.io"
+# account name -> OIDC provider issuers created in it
+OIDC_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "prod": (GITHUB, GITLAB, TERRAFORM_CLOUD),
+    "security": (GITHUB_ENTERPRISE,),
+}
+BOUNDARY_POLICY = "RoleBoundary"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a trust policy may need to name: the organization, its accounts, the role's own."""
+
+    organization_id: str
+    account_ids: Mapping[str, str]
+    own: str
+
+    def provider(self, issuer: str) -> str:
+        return f"arn:aws:iam::{self.own}:oidc-provider/{issuer}"
+
+
+Trust = Callable[[Facts], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SimRole:
+    """A role; `verdicts` is what each control was built to say of it ("fail:high": with severity).
+
+    Controls absent from `verdicts` do not have the role in their population, except RC-6.4,
+    whose verdict follows from `boundary` (every role not under /aws-service-role/).
+    """
+
+    account: str
+    name: str
+    trust: Trust
+    why: str
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+    boundary: bool = False
+    age_days: int = 0
+
+
+def _doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _allow(principal: dict[str, Any], condition: dict[str, Any] | None = None,
+           action: str = "sts:AssumeRole") -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": action}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def _vendor(condition: dict[str, Any] | None = None, principal: Any = None) -> Trust:
+    """Trust in the vendor's account (outside the organization)."""
+    principal = principal or f"arn:aws:iam::{EXTERNAL_ACCOUNT_ID}:root"
+    return lambda f: _doc(_allow({"AWS": principal}, condition))
+
+
+def _github(condition: dict[str, Any] | None, issuer: str = GITHUB) -> Trust:
+    return lambda f: _doc(_allow({"Federated": f.provider(issuer)}, condition,
+                                 "sts:AssumeRoleWithWebIdentity"))
+
+
+def _service(service: str, condition: Callable[[Facts], dict[str, Any]] | None = None) -> Trust:
+    return lambda f: _doc(_allow({"Service": service}, condition(f) if condition else None))
+
+
+AUD = {f"{GITHUB}:aud": "sts.amazonaws.com"}
+MAIN = "repo:acme/app:ref:refs/heads/main"
+EXTERNAL_ID = "acme-7f3b2c"
+
+ROLES: tuple[SimRole, ...] = (
+    # G4: partner-integrations has an ACCOUNT analyzer, so each role trusting a principal
+    # outside the account has an ExternalAccess finding (RC-4.2's population).
+    SimRole("partner-integrations", "vendor-acme-externalid",
+            _vendor({"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}),
+            "vendor account trusted with an ExternalId (StringEquals)",
+            {"RC-4.1": "pass", "RC-4.2": "pass"}, boundary=True),
+    SimRole("partner-integrations", "vendor-globex-no-externalid",
+            _vendor(principal=f"arn:aws:iam::{EXTERNAL_ACCOUNT_ID}:role/globex-sync"),
+            "a role of the vendor's account trusted with no condition",
+            {"RC-4.1": "fail:high", "RC-4.2": "fail:high"}),
+    SimRole("partner-integrations", "public-any-principal",
+            lambda f: _doc(_allow({"AWS": "*"})),
+            "Principal {AWS: *} with no condition: anyone in any account",
+            {"RC-4.1": "fail:critical", "RC-4.2": "fail:high"}),
+    SimRole("partner-integrations", "org-any-principal-pinned",
+            lambda f: _doc(_allow({"AWS": "*"},
+                                  {"StringEquals": {"aws:PrincipalOrgID": f.organization_id}})),
+            "Principal * pinned to the organization with aws:PrincipalOrgID: internal; the "
+            "account analyzer still reports it (its zone of trust is the account)",
+            {"RC-4.2": "pass"}, boundary=True),
+    SimRole("partner-integrations", "vendor-bare-account-id",
+            _vendor(principal=EXTERNAL_ACCOUNT_ID),
+            "vendor trusted as a bare account id, no ExternalId; its finding was archived",
+            {"RC-4.1": "fail:high", "RC-4.2": "pass"}),
+    SimRole("partner-integrations", "vendor-externalid-wildcard",
+            _vendor({"StringLike": {"sts:ExternalId": "acme-*"}},
+                    principal=[f"arn:aws:iam::{EXTERNAL_ACCOUNT_ID}:root"]),
+            "ExternalId tested with StringLike and a wildcard: any id starting acme- works",
+            {"RC-4.1": "fail:high", "RC-4.2": "fail:high"}),
+    SimRole("partner-integrations", "vendor-externalid-ifexists",
+            _vendor({"StringEqualsIfExists": {"sts:ExternalId": EXTERNAL_ID}}),
+            "ExternalId tested with StringEqualsIfExists: true when no ExternalId is sent",
+            {"RC-4.1": "fail:high", "RC-4.2": "fail:high"}),
+    SimRole("partner-integrations", "vendor-externalid-stringlike-exact",
+            _vendor({"StringLike": {"sts:ExternalId": EXTERNAL_ID}}),
+            "ExternalId tested with StringLike but no wildcard in the value",
+            {"RC-4.1": "pass", "RC-4.2": "pass"}, boundary=True),
+    SimRole("partner-integrations", "cross-account-from-prod",
+            lambda f: _doc(_allow({"AWS": f"arn:aws:iam::{f.account_ids['prod']}:role/deployer"})),
+            "trusts a role of another account of the organization: not external",
+            {"RC-4.2": "pass"}),
+    SimRole("partner-integrations", "ec2-no-source-account", _service("ec2.amazonaws.com"),
+            "service role without aws:SourceAccount/aws:SourceArn (confused deputy)",
+            {"RC-4.4": "fail:low"}),
+    SimRole("partner-integrations", "events-with-source-arn",
+            _service("events.amazonaws.com", lambda f: {"ArnLike": {
+                "aws:SourceArn": f"arn:aws:events:{REGION}:{f.own}:rule/nightly"}}),
+            "service role pinned with aws:SourceArn", {"RC-4.4": "pass"}, boundary=True),
+    SimRole("partner-integrations", "sns-lowercase-source-account",
+            _service("sns.amazonaws.com",
+                     lambda f: {"StringEquals": {"aws:sourceaccount": f.own}}),
+            "service role pinned with aws:SourceAccount written in lower case",
+            {"RC-4.4": "pass"}, boundary=True),
+    # dev has no analyzer at all (RC-4.3 fails): its external role has no finding.
+    SimRole("dev", "contractor-no-externalid",
+            lambda f: _doc(_allow({"AWS": f"arn:aws:iam::{CONTRACTOR_ACCOUNT_ID}:root"})),
+            "contractor account trusted without ExternalId, in an account no analyzer covers",
+            {"RC-4.1": "fail:high"}, boundary=True),
+    SimRole("dev", "legacy-batch",
+            _service("ec2.amazonaws.com",
+                     lambda f: {"StringEquals": {"aws:SourceAccount": f.own}}),
+            "created 200 days ago and never used: an ACTIVE UnusedIAMRole finding",
+            {"RC-3.2": "fail", "RC-4.4": "pass"}, age_days=200),
+    SimRole("prod", "old-reporting",
+            _service("ec2.amazonaws.com",
+                     lambda f: {"StringEquals": {"aws:SourceAccount": f.own}}),
+            "created 120 days ago and never used; its UnusedIAMRole finding was archived",
+            {"RC-3.2": "pass", "RC-4.4": "pass"}, age_days=120),
+    # G5: GitHub Actions, GitLab and Terraform Cloud OIDC providers live in prod.
+    SimRole("prod", "gha-deploy-main",
+            _github({"StringEquals": {f"{GITHUB}:sub": MAIN, **AUD}}),
+            "one repository and branch, aud sts.amazonaws.com",
+            {"RC-5.1": "pass", "RC-5.2": "pass"}, boundary=True),
+    SimRole("prod", "gha-org-wide",
+            _github({"StringLike": {f"{GITHUB}:sub": "repo:acme/*"}, "StringEquals": AUD}),
+            "any repository of the GitHub organization",
+            {"RC-5.1": "fail:high", "RC-5.2": "pass"}),
+    SimRole("prod", "gha-any-repo",
+            _github({"StringLike": {f"{GITHUB}:sub": "repo:*"}, "StringEquals": AUD}),
+            "any repository of any GitHub organization",
+            {"RC-5.1": "fail:critical", "RC-5.2": "pass"}),
+    SimRole("prod", "gha-no-sub", _github({"StringEquals": AUD}),
+            "aud only, no sub condition: any GitHub workflow",
+            {"RC-5.1": "fail:critical", "RC-5.2": "pass"}),
+    SimRole("prod", "gha-two-statements",
+            lambda f: _doc(
+                _allow({"Federated": f.provider(GITHUB)},
+                       {"StringEquals": {f"{GITHUB}:sub": MAIN, **AUD}},
+                       "sts:AssumeRoleWithWebIdentity"),
+                _allow({"Federated": f.provider(GITHUB)}, None, "sts:AssumeRoleWithWebIdentity"),
+            ),
+            "a restricted statement defeated by a second one without conditions",
+            {"RC-5.1": "fail:critical", "RC-5.2": "fail"}),
+    SimRole("prod", "gha-no-aud", _github({"StringEquals": {f"{GITHUB}:sub": MAIN}}),
+            "sub restricted but no aud condition", {"RC-5.1": "pass", "RC-5.2": "fail"}),
+    SimRole("prod", "gha-forallvalues-sub",
+            _github({"ForAllValues:StringLike": {f"{GITHUB}:sub": "repo:acme/app:*"},
+                     "StringEquals": AUD}),
+            "sub tested with ForAllValues: (true when the key is absent); its values pin "
+            "one repository", {"RC-5.1": "pass", "RC-5.2": "fail"}),
+    SimRole("prod", "gha-mixed-case-keys",
+            _github({"StringEquals": {"Token.Actions.GitHubUserContent.com:Sub": MAIN,
+                                      "TOKEN.ACTIONS.GITHUBUSERCONTENT.COM:AUD":
+                                          "sts.amazonaws.com"}}),
+            "condition keys in mixed case (IAM compares keys case-insensitively)",
+            {"RC-5.1": "pass", "RC-5.2": "pass"}, boundary=True),
+    SimRole("prod", "gitlab-no-sub",
+            lambda f: _doc(_allow({"Federated": f.provider(GITLAB)},
+                                  {"StringEquals": {f"{GITLAB}:aud": "https://gitlab.com"}},
+                                  "sts:AssumeRoleWithWebIdentity")),
+            "GitLab OIDC with aud only: any GitLab project", {"RC-5.3": "fail:high"}),
+    SimRole("prod", "tfc-workspace",
+            lambda f: _doc(_allow(
+                {"Federated": f.provider(TERRAFORM_CLOUD)},
+                {"StringEquals": {f"{TERRAFORM_CLOUD}:aud": "aws.workload.identity"},
+                 "StringLike": {f"{TERRAFORM_CLOUD}:sub":
+                                "organization:acme:project:infra:workspace:prod:run_phase:*"}},
+                "sts:AssumeRoleWithWebIdentity")),
+            "Terraform Cloud OIDC restricted on app.terraform.io:sub",
+            {"RC-5.3": "pass"}, boundary=True),
+    SimRole("security", "gha-enterprise-infra",
+            _github({"StringEquals": {
+                f"{GITHUB_ENTERPRISE}:sub": "repo:acme/infra:environment:prod",
+                f"{GITHUB_ENTERPRISE}:aud": "sts.amazonaws.com"}}, issuer=GITHUB_ENTERPRISE),
+            "GitHub enterprise issuer, its own :sub and :aud keys, one repository",
+            {"RC-5.1": "pass", "RC-5.2": "pass"}, boundary=True),
+    SimRole("security", "gha-enterprise-immutable",
+            _github({"StringEquals": {
+                f"{GITHUB_ENTERPRISE}:sub": "repo:acme@1234567/infra@7654321:ref:refs/heads/main",
+                f"{GITHUB_ENTERPRISE}:aud": "sts.amazonaws.com"}}, issuer=GITHUB_ENTERPRISE),
+            "immutable subject form repo:ORG@ID/REPO@ID", {"RC-5.1": "pass", "RC-5.2": "pass"}),
+    # G6 / G4: the management account's break-glass role, exempted by the root SCP.
+    SimRole("management", "BreakGlassAdmin",
+            lambda f: _doc(_allow({"AWS": f"arn:aws:iam::{f.own}:root"},
+                                  {"Bool": {"aws:MultiFactorAuthPresent": "true"}})),
+            "break-glass admin role named in the root SCP's exemption"),
+)
+
+# A service-linked role (path /aws-service-role/): out of RC-6.4's population.
+SERVICE_LINKED = ("prod", "elasticloadbalancing.amazonaws.com")
+
+
+@dataclass(frozen=True)
+class SimScp:
+    name: str
+    targets: tuple[str, ...]  # "root", an OU path ("Workloads") or an account name
+    document: dict[str, Any]
+    why: str
+
+
+SCPS: tuple[SimScp, ...] = (
+    SimScp("DenyIAMUserCreation", ("root",), _doc({
+        "Sid": "NoIAMUsersOrKeys", "Effect": "Deny",
+        "Action": ["iam:CreateUser", "iam:CreateAccessKey"], "Resource": "*",
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/BreakGlassAdmin"}},
+    }), "RC-6.2 for every member account, with an admin-role exemption"),
+    SimScp("RequireRoleBoundaries", ("Workloads",), _doc(
+        {"Sid": "CreateRoleNeedsBoundary", "Effect": "Deny", "Action": "iam:CreateRole",
+         "Resource": "*", "Condition": {"Null": {"iam:PermissionsBoundary": "true"}}},
+        {"Sid": "KeepBoundaries", "Effect": "Deny", "Action": "iam:DeleteRolePermissions*",
+         "Resource": "*"},
+    ), "RC-6.3 for the accounts under Workloads (prod, dev); the delete is a wildcard"),
+    SimScp("SecurityCreateRoleBoundaryOnly", ("Security",), _doc(
+        {"Sid": "CreateRoleNeedsBoundary", "Effect": "Deny", "Action": "iam:CreateRole",
+         "Resource": "*", "Condition": {"Null": {"iam:PermissionsBoundary": "true"}}},
+    ), "half of RC-6.3 only: boundaries can still be deleted, so security fails RC-6.3"),
+    SimScp("RequireRoleBoundaries-draft", (), _doc(
+        {"Effect": "Deny", "Action": "iam:CreateRole", "Resource": "*",
+         "Condition": {"Null": {"iam:PermissionsBoundary": "true"}}},
+        {"Effect": "Deny", "Action": "iam:DeleteRolePermissionsBoundary", "Resource": "*"},
+    ), "would satisfy RC-6.3 but is attached nowhere: covers no account"),
+)
+
+# Access Analyzer: (account name, analyzer name, type). An ORGANIZATION analyzer would cover
+# every account (RC-4.3), so external access is analysed per account, and dev (none) and
+# security (an unused-access analyzer only) are left uncovered on purpose.
+ANALYZERS: tuple[tuple[str, str, str], ...] = (
+    ("management", "mgmt-external-access", "ACCOUNT"),
+    ("management", "org-unused-access", "ORGANIZATION_UNUSED_ACCESS"),
+    ("prod", "prod-external-access", "ACCOUNT"),
+    ("partner-integrations", "partner-external-access", "ACCOUNT"),
+    ("security", "security-unused-access", "ACCOUNT_UNUSED_ACCESS"),
+)
+# Findings an archive rule archived: (analyzer, finding type, account name, "user/x" | "role/x")
+ARCHIVED_FINDINGS: tuple[tuple[str, str, str, str], ...] = (
+    ("org-unused-access", "UnusedIAMUserPassword", "management", "user/break-glass-admin"),
+    ("org-unused-access", "UnusedIAMRole", "prod", "role/old-reporting"),
+    ("partner-external-access", "ExternalAccess", "partner-integrations",
+     "role/vendor-bare-account-id"),
+)
+# Identity Center: one permission set, assigned to prod (RC-2.3 passes).
+PERMISSION_SET = ("ReadOnly", "PT4H", "prod")
+
+
 @dataclass
 class SimulatedOrganization:
     """Facts known by construction, for the demo's exceptions register and for tests."""
@@ -106,9 +380,42 @@ class SimulatedOrganization:
     seeded_at: datetime
     organization_id: str
     account_ids: dict[str, str] = field(default_factory=dict)  # name -> id
+    root_id: str = ""
+    ou_ids: dict[str, str] = field(default_factory=dict)  # OU path ("Workloads/Prod") -> id
+    scp_ids: dict[str, str] = field(default_factory=dict)  # SCP name -> policy id
+    analyzer_setup: AnalyzerSetup | None = None
+    instance_arn: str = ""
+    permission_set_arn: str = ""
 
     def user_arn(self, account: str, user: str) -> str:
         return f"arn:aws:iam::{self.account_ids[account]}:user/{user}"
+
+    def role_arn(self, account: str, role: str) -> str:
+        return f"arn:aws:iam::{self.account_ids[account]}:role/{role}"
+
+    def analyzer_arn(self, name: str) -> str:
+        assert self.analyzer_setup is not None
+        spec = next(a for a in self.analyzer_setup.analyzers if a.name == name)
+        return self.analyzer_setup.arn(spec)
+
+    def service_linked_role_arn(self) -> str:
+        account, service = SERVICE_LINKED
+        name = f"AWSServiceRoleFor{service.split('.')[0]}"
+        return f"arn:aws:iam::{self.account_ids[account]}:role/aws-service-role/{service}/{name}"
+
+    def intended_role_verdicts(self) -> dict[tuple[str, str], str]:
+        """(control, role ARN) -> "pass" / "fail" / "fail:SEVERITY", for every role of ROLES.
+
+        RC-6.4 is included for every role of ROLES (its boundary); the roles seeding adds to
+        every account (rolecall-audit, OrganizationAccountAccessRole) are not listed here.
+        """
+        verdicts = {}
+        for role in ROLES:
+            arn = self.role_arn(role.account, role.name)
+            for control, verdict in role.verdicts.items():
+                verdicts[(control, arn)] = verdict
+            verdicts[("RC-6.4", arn)] = "pass" if role.boundary else "fail"
+        return verdicts
 
 
 def _session(**credentials: str) -> boto3.Session:
@@ -138,7 +445,7 @@ def _member_clients(base: _Clients, account_id: str) -> _Clients:
     return _Clients(session, base.endpoint_url)
 
 
-def _create_organization(base: _Clients) -> tuple[str, dict[str, str]]:
+def _create_organization(base: _Clients) -> tuple[str, dict[str, str], str, dict[str, str]]:
     org = base("organizations")
     organization_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
     root_id = org.list_roots()["Roots"][0]["Id"]
@@ -170,7 +477,7 @@ def _create_organization(base: _Clients) -> tuple[str, dict[str, str]]:
             SourceParentId=root_id,
             DestinationParentId=ou_for(account.ou_path),
         )
-    return organization_id, account_ids
+    return organization_id, account_ids, root_id, ou_ids
 
 
 def _create_user(clients: _Clients, user: SimUser, now: datetime) -> None:
@@ -230,6 +537,86 @@ def _create_roles(clients: _Clients, management_id: str) -> None:
     )
 
 
+def _create_g4_g6_roles(clients: _Clients, account: str, facts: Facts, now: datetime) -> None:
+    """The OIDC providers, boundary policy, roles and service-linked role of one account."""
+    iam = clients("iam")
+    for issuer in OIDC_PROVIDERS.get(account, ()):
+        iam.create_open_id_connect_provider(
+            Url=f"https://{issuer}", ClientIDList=["sts.amazonaws.com"],
+            ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"],
+        )
+    roles = [r for r in ROLES if r.account == account]
+    boundary = None
+    if any(r.boundary for r in roles):
+        boundary = iam.create_policy(
+            PolicyName=BOUNDARY_POLICY,
+            PolicyDocument=json.dumps(_doc({"Effect": "Allow", "NotAction": "iam:*",
+                                            "Resource": "*"})),
+            Description="Permissions boundary of workload roles",
+        )["Policy"]["Arn"]
+    for role in roles:
+        params: dict[str, Any] = {
+            "RoleName": role.name, "AssumeRolePolicyDocument": json.dumps(role.trust(facts)),
+            "Tags": [{"Key": "simulated-case", "Value": role.why[:256]}],
+        }
+        if role.boundary:
+            params["PermissionsBoundary"] = boundary
+        with time_machine.travel(now - timedelta(days=role.age_days), tick=False):
+            iam.create_role(**params)
+    if SERVICE_LINKED[0] == account:
+        iam.create_service_linked_role(AWSServiceName=SERVICE_LINKED[1])
+
+
+def _create_scps(base: _Clients, root_id: str, ou_ids: dict[str, str]) -> dict[str, str]:
+    org = base("organizations")
+    org.enable_policy_type(RootId=root_id, PolicyType="SERVICE_CONTROL_POLICY")
+    ids = {}
+    for scp in SCPS:
+        ids[scp.name] = org.create_policy(
+            Name=scp.name, Description=scp.why[:512], Type="SERVICE_CONTROL_POLICY",
+            Content=json.dumps(scp.document),
+        )["Policy"]["PolicySummary"]["Id"]
+        for target in scp.targets:
+            org.attach_policy(PolicyId=ids[scp.name],
+                              TargetId=root_id if target == "root" else ou_ids[target])
+    return ids
+
+
+def _create_identity_center(base: _Clients, account_ids: dict[str, str]) -> tuple[str, str]:
+    """A permission set in moto's default instance, assigned to an account and provisioned."""
+    sso = base("sso-admin")
+    instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+    name, duration, account = PERMISSION_SET
+    permission_set = sso.create_permission_set(
+        InstanceArn=instance, Name=name, SessionDuration=duration,
+        Description="Read-only access for engineers",
+    )["PermissionSet"]["PermissionSetArn"]
+    sso.create_account_assignment(
+        InstanceArn=instance, TargetId=account_ids[account], TargetType="AWS_ACCOUNT",
+        PermissionSetArn=permission_set, PrincipalType="GROUP",
+        PrincipalId="a1b2c3d4-engineers",
+    )
+    sso.provision_permission_set(InstanceArn=instance, PermissionSetArn=permission_set,
+                                 TargetType="AWS_ACCOUNT", TargetId=account_ids[account])
+    return instance, permission_set
+
+
+def _analyzer_setup(sim: SimulatedOrganization) -> AnalyzerSetup:
+    ids = sim.account_ids
+    return AnalyzerSetup(
+        management_account_id=MANAGEMENT_ACCOUNT_ID,
+        organization_accounts=frozenset(ids.values()),
+        analyzers=tuple(AnalyzerSpec(ids[account], name, kind)
+                        for account, name, kind in ANALYZERS),
+        archived=frozenset(
+            (analyzer, kind, f"arn:aws:iam::{ids[account]}:{resource}")
+            for analyzer, kind, account, resource in ARCHIVED_FINDINGS
+        ),
+        region=REGION,
+        created_at=sim.seeded_at,
+    )
+
+
 def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganization:
     """Create the organization in the (empty) moto server at endpoint_url."""
     now = now or datetime.now(UTC)
@@ -241,8 +628,8 @@ def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganizatio
         ),
         endpoint_url,
     )
-    organization_id, account_ids = _create_organization(base)
-    sim = SimulatedOrganization(endpoint_url, now, organization_id, account_ids)
+    organization_id, account_ids, root_id, ou_ids = _create_organization(base)
+    sim = SimulatedOrganization(endpoint_url, now, organization_id, account_ids, root_id, ou_ids)
     for account in ACCOUNTS:
         account_id = account_ids[account.name]
         clients = (
@@ -252,7 +639,12 @@ def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganizatio
             if user.account == account.name:
                 _create_user(clients, user, now)
         _create_roles(clients, MANAGEMENT_ACCOUNT_ID)
+        _create_g4_g6_roles(clients, account.name,
+                            Facts(organization_id, account_ids, account_id), now)
         _set_root_credentials(account_id, account)
+    sim.scp_ids = _create_scps(base, root_id, ou_ids)
+    sim.instance_arn, sim.permission_set_arn = _create_identity_center(base, account_ids)
+    sim.analyzer_setup = _analyzer_setup(sim)
     return sim
 
 
@@ -321,14 +713,18 @@ def demo_register(sim: SimulatedOrganization) -> str:
 
 @contextmanager
 def serve(port: int = 0) -> Iterator[SimulatedOrganization]:
-    """Start a moto server on 127.0.0.1, seed it, and stop it when the block ends."""
+    """Start a moto server on 127.0.0.1 (Access Analyzer answered by the layer in front of it),
+    seed it, and stop it when the block ends."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = LayeredMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
         host, bound_port = server.get_host_and_port()
         endpoint_url = f"http://{host}:{bound_port}"
         moto_internal.moto_api_backend.reset()
-        yield seed(endpoint_url)
+        sim = seed(endpoint_url)
+        assert server.layer is not None
+        server.layer.setup = sim.analyzer_setup  # Access Analyzer exists once seeding is done
+        yield sim
     finally:
         server.stop()

@@ -67,8 +67,15 @@ class AccountClients:
     payloads: list[Payload] = field(default_factory=list)
     _pages: Counter[str] = field(default_factory=Counter)
 
-    def client(self, service: str, source: str) -> Any:
-        client = self.session.client(service, config=RETRY_CONFIG)
+    def client(self, service: str, source: str, max_attempts: int | None = None) -> Any:
+        """A counted client; `max_attempts` lowers retries for optional sources, so that an
+        endpoint without the service fails in seconds instead of ten backed-off attempts."""
+        config = RETRY_CONFIG
+        if max_attempts is not None:
+            config = RETRY_CONFIG.merge(
+                Config(retries={"mode": "adaptive", "max_attempts": max_attempts})
+            )
+        client = self.session.client(service, config=config)
         client.meta.events.register(
             "after-call.*.*", lambda **kwargs: self._record(source, **kwargs)
         )

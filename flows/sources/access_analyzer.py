@@ -1,0 +1,63 @@
+"""IAM Access Analyzer: the analyzers an account has, their findings, and details where needed.
+
+One list_analyzers call per account tells RC-4.3 whether the account is covered (an ACCOUNT
+analyzer in it, or an ORGANIZATION analyzer listed in the management or delegated admin
+account). list_findings_v2 already says type, resource, owner account and status of every
+finding, which is all RC-3.2 and RC-4.2 decide on; get_finding_v2 (one call per finding) is only
+made for ACTIVE external-access findings on roles, whose principal and condition the report
+shows as evidence, and only as far as the per-account call budget allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXTERNAL_ACCESS = "ExternalAccess"
+
+
+def analyzers(aa: Any, account_id: str) -> list[dict[str, Any]]:
+    """Every analyzer of the account in the client's region, all types (one page per 100)."""
+    region = aa.meta.region_name
+    return [
+        {
+            "account_id": account_id, "arn": a["arn"], "name": a["name"], "type": a["type"],
+            "status": a["status"], "region": region,
+        }
+        for page in aa.get_paginator("list_analyzers").paginate()
+        for a in page["analyzers"]
+    ]
+
+
+def findings(aa: Any, analyzer_arn: str, account_id: str) -> list[dict[str, Any]]:
+    """Every finding of one analyzer, whatever its status (ARCHIVED ones are members too)."""
+    return [
+        {
+            "account_id": account_id, "analyzer_arn": analyzer_arn, "finding_id": f["id"],
+            "finding_type": f.get("findingType"), "resource": f.get("resource"),
+            "resource_type": f.get("resourceType"),
+            "resource_owner_account": f.get("resourceOwnerAccount"), "status": f.get("status"),
+            "created_at": f.get("createdAt"), "updated_at": f.get("updatedAt"), "details": None,
+        }
+        for page in aa.get_paginator("list_findings_v2").paginate(analyzerArn=analyzer_arn)
+        for f in page["findings"]
+    ]
+
+
+def needs_details(finding: dict[str, Any]) -> bool:
+    """Only ACTIVE external access to a role: RC-4.2's evidence names its principal and condition."""
+    return (
+        finding["finding_type"] == EXTERNAL_ACCESS
+        and finding["resource_type"] == "AWS::IAM::Role"
+        and finding["status"] == "ACTIVE"
+    )
+
+
+def details(aa: Any, analyzer_arn: str, finding_id: str) -> list[dict[str, Any]]:
+    """get_finding_v2's findingDetails (one page unless a finding has very many details)."""
+    return [
+        detail
+        for page in aa.get_paginator("get_finding_v2").paginate(
+            analyzerArn=analyzer_arn, id=finding_id
+        )
+        for detail in page.get("findingDetails", [])
+    ]
