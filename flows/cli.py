@@ -10,7 +10,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+import importlib  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
@@ -38,22 +40,20 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
 @contextmanager
-def simulated_environment(port: int = 0) -> Iterator[tuple[object, Path]]:
-    """The simulated organization on 127.0.0.1 and the AWS environment that points boto3 at it."""
-    from flows import simulated
+def simulated_environment() -> Iterator[Path]:
+    """The simulated organization on 127.0.0.1 (in a child process) and the AWS environment that
+    points boto3 at it; yields the path of its exceptions register."""
+    from flows.simulated_process import FAKE_CREDENTIALS, simulated_subprocess
 
     with ExitStack() as stack:
-        sim = stack.enter_context(simulated.serve(port))
-        saved = {k: os.environ.get(k) for k in (*simulated.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL",
-                                                 "AWS_PROFILE")}
-        os.environ.update(simulated.FAKE_CREDENTIALS)
+        register_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rolecall-")))
+        sim = stack.enter_context(simulated_subprocess(register_dir / "simulated-exceptions.yaml"))
+        saved = {k: os.environ.get(k) for k in (*FAKE_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
+        os.environ.update(FAKE_CREDENTIALS)
         os.environ["AWS_ENDPOINT_URL"] = sim.endpoint_url
         os.environ.pop("AWS_PROFILE", None)
         stack.callback(_restore_environment, saved)
-        register_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rolecall-")))
-        register = register_dir / "simulated-exceptions.yaml"
-        register.write_text(simulated.demo_register(sim))
-        yield sim, register
+        yield sim.register
 
 
 def _restore_environment(saved: dict[str, str | None]) -> None:
@@ -109,12 +109,18 @@ def audit(
             _fail(str(error))
     started = time.monotonic()
     with ExitStack() as stack:
-        api_url = stack.enter_context(prefect_api())  # boots while the rest is imported
+        # The Prefect API and the simulated organization boot in their own processes while
+        # this one imports its libraries.
+        api_url = stack.enter_context(prefect_api())
+        if demo:
+            exceptions = stack.enter_context(simulated_environment())
         from flows.audit import AuditConfig, run_audit
 
+        # Great Expectations takes 5-10 s to import; do it while the accounts are collected.
+        threading.Thread(target=importlib.import_module, args=("great_expectations",),
+                         daemon=True).start()
+
         if demo:
-            with console.status("Starting the simulated organization on 127.0.0.1"):
-                _sim, exceptions = stack.enter_context(simulated_environment())
             register = load_register(exceptions)
         config = AuditConfig(
             out_dir=out, role_name=role_name, external_id=external_id,
@@ -186,9 +192,9 @@ def simulate(
     """
     from flows import simulated
 
-    with simulated_environment(port) as (sim, register):
+    with simulated.serve(port) as sim:
         kept = Path(tempfile.gettempdir()) / f"rolecall-simulated-exceptions-{os.getpid()}.yaml"
-        kept.write_text(register.read_text())
+        kept.write_text(simulated.demo_register(sim))
         console.print(f"Simulated organization {sim.organization_id} on {sim.endpoint_url}")
         console.print("Point rolecall at it with:\n")
         for key, value in simulated.FAKE_CREDENTIALS.items():
