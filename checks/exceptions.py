@@ -1,4 +1,4 @@
-"""The exceptions register: a YAML file of IAM users the guidance tolerates, and why.
+"""The exceptions register: a YAML file of IAM users (and roles, for RC-6.4) tolerated, and why.
 
 Loading is strict: a register that cannot be read exactly (bad YAML, a wrong type, an unknown
 control or kind, a duplicate id, a missing principal/controls/kind/expires/id) raises
@@ -19,6 +19,9 @@ Decisions where CONTROLS.md is silent:
   excepted users still rotate), RC-1.4 (the root user is not an IAM user), RC-1.5 (the register
   cannot except itself), RC-2.2 (a console password without MFA is never acceptable).
 - Entries are numbered from 1 in error messages.
+- A principal is an IAM user ARN, or an IAM role ARN for an entry that lists only controls on
+  roles (RC-6.4: a role that may run without a permissions boundary). Anything else is a load
+  error on `principal`; so is a user entry listing RC-6.4.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from checks.catalogue import CONTROLS_BY_ID
 
@@ -44,6 +54,8 @@ NOT_EXCEPTABLE: dict[str, str] = {
     "RC-2.2": "a console password without MFA is never acceptable",
 }
 USER_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):user/\S+$")
+ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/\S+$")
+ROLE_CONTROLS: tuple[str, ...] = ("RC-6.4",)  # controls whose members are roles, not users
 
 
 class RegisterError(ValueError):
@@ -65,8 +77,9 @@ class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     id: str = Field(min_length=1)
-    principal: str
+    # controls before principal: the principal's validator needs them (role ARNs: RC-6.4 only)
     controls: tuple[str, ...] = Field(min_length=1)
+    principal: str
     kind: Literal["external-dependency", "break-glass"]
     dependency: str | None = None
     reason: str | None = None
@@ -97,10 +110,20 @@ class Entry(BaseModel):
 
     @field_validator("principal")
     @classmethod
-    def _user_arn(cls, value: str) -> str:
-        if not USER_ARN.match(value):
-            raise ValueError(f"not an IAM user ARN {_quote(value)}")
-        return value
+    def _principal_arn(cls, value: str, info: ValidationInfo) -> str:
+        controls = info.data.get("controls")
+        if USER_ARN.match(value):
+            on_roles = [c for c in controls or () if c in ROLE_CONTROLS]
+            if on_roles:
+                raise ValueError(f"{', '.join(on_roles)} applies to roles, not to the IAM user "
+                                 f"{_quote(value)}")
+            return value
+        if ROLE_ARN.match(value):
+            if controls and all(c in ROLE_CONTROLS for c in controls):
+                return value
+            raise ValueError(f"not an IAM user ARN {_quote(value)} (a role ARN may only be "
+                             f"excepted from {', '.join(ROLE_CONTROLS)})")
+        raise ValueError(f"not an IAM user ARN {_quote(value)}")
 
     @field_validator("controls")
     @classmethod
@@ -116,8 +139,12 @@ class Entry(BaseModel):
 
     @property
     def account_id(self) -> str:
-        match = USER_ARN.match(self.principal)
+        match = USER_ARN.match(self.principal) or ROLE_ARN.match(self.principal)
         return match.group(1) if match else ""
+
+    @property
+    def is_role(self) -> bool:
+        return ROLE_ARN.match(self.principal) is not None
 
     @property
     def principal_key(self) -> str:

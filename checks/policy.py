@@ -38,6 +38,9 @@ Decisions where AWS semantics or CONTROLS.md leave room (each is also commented 
   are in scope (not Cognito, SAML, or the built-in Google, Facebook or Amazon providers).
 - A Deny in a trust policy that narrows `sub` or `ExternalId` (for example, Deny when
   StringNotLike sub) is not credited: each Allow statement must stand on its own.
+- RC-4.4: a Service grant is confined when a positive String/Arn condition (not IfExists,
+  not ForAllValues) tests aws:SourceAccount or aws:SourceArn with values that are not
+  wildcards only.
 - G6: a Deny counts when it has no condition, or only conditions that exempt admin
   principals: a negated String/Arn operator on aws:PrincipalArn, aws:PrincipalTag/... or
   aws:userid whose values don't exempt everyone. Its Resource must be unrestricted (`*`, or
@@ -713,6 +716,30 @@ def external_assume_without_external_id(doc: PolicyInput | Policy, org_account_i
     return findings
 
 
+_SOURCE_KEYS = ("aws:sourceaccount", "aws:sourcearn")
+_SOURCE_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike")
+
+
+def service_grants(doc: PolicyInput | Policy) -> list[Grant]:
+    """RC-4.4's population for this role: grants of sts:AssumeRole to AWS service principals."""
+    return [g for g in assume_paths(doc, ASSUME_ROLE) if g.principal.kind == "Service"]
+
+
+def pins_source(conditions: Iterable[Condition]) -> bool:
+    """RC-4.4: a condition a request must satisfy on aws:SourceAccount or aws:SourceArn, with
+    values that are not wildcards only (IfExists and ForAllValues let a request without the key
+    through, so they don't count)."""
+    return any(c.key_lower in _SOURCE_KEYS and _usable_positive(c, _SOURCE_OPERATORS) and c.values
+               and all(not _only_wildcards(v) for v in c.values) for c in conditions)
+
+
+def service_without_source_findings(doc: PolicyInput | Policy) -> list[Finding]:
+    """RC-4.4 (info only): service principals trusted without aws:SourceAccount/aws:SourceArn."""
+    return [_finding("RC-4.4", "low", g, f"service {g.principal.value} may assume the role on "
+                     "behalf of any account (no aws:SourceAccount or aws:SourceArn condition)")
+            for g in service_grants(doc) if not pins_source(g.conditions)]
+
+
 # --------------------------------------------------------------------------------------------
 # G5: OIDC trust (GitHub Actions and other providers)
 # --------------------------------------------------------------------------------------------
@@ -746,6 +773,24 @@ def _oidc_grants(doc: PolicyInput | Policy, github: bool) -> list[tuple[Grant, s
         if issuer is not None and is_github_issuer(issuer) == github:
             out.append((g, issuer))
     return out
+
+
+def oidc_grants(doc: PolicyInput | Policy, github: bool) -> list[tuple[Grant, str]]:
+    """Grants of sts:AssumeRoleWithWebIdentity to OIDC providers, with each provider's issuer:
+    GitHub Actions ones (RC-5.1/5.2's population) or every other one (RC-5.3's)."""
+    return _oidc_grants(doc, github)
+
+
+def requires_github_audience(grant: Grant, issuer: str) -> bool:
+    """RC-5.2's first half: the grant requires `ISSUER:aud` to be sts.amazonaws.com."""
+    aud_key = f"{issuer}:aud".lower()
+    return any(_aud_ok(c, aud_key) for c in grant.conditions)
+
+
+def for_all_values_claims(grant: Grant, issuer: str) -> list[Condition]:
+    """RC-5.2's second half: aud/sub/iss conditions written with ForAllValues (true when absent)."""
+    claims = {f"{issuer}:{claim}".lower() for claim in ("sub", "aud", "iss")}
+    return [c for c in grant.conditions if c.key_lower in claims and c.qualifier == "ForAllValues"]
 
 
 # How tightly one sub value pins the repository, best first.
@@ -814,15 +859,12 @@ def github_oidc_findings(doc: PolicyInput | Policy) -> list[Finding]:
             severity = "critical" if rank == OPEN else "high"
             what = "does not pin one organization" if rank == OPEN else "allows a whole organization"
             findings.append(_finding("RC-5.1", severity, g, f"{cond.operator} {cond.key} {what}: {loose}"))
-        aud_key = f"{issuer}:aud".lower()
-        if not any(_aud_ok(c, aud_key) for c in g.conditions):
+        if not requires_github_audience(g, issuer):
             findings.append(_finding("RC-5.2", "medium", g,
                                      f"{issuer}:aud is not required to equal {GITHUB_AUDIENCE}"))
-        claims = {f"{issuer}:{claim}".lower() for claim in ("sub", "aud", "iss")}
-        for c in g.conditions:
-            if c.key_lower in claims and c.qualifier == "ForAllValues":
-                findings.append(_finding("RC-5.2", "medium", g,
-                                         f"{c.operator} on {c.key} is true when the claim is absent"))
+        for c in for_all_values_claims(g, issuer):
+            findings.append(_finding("RC-5.2", "medium", g,
+                                     f"{c.operator} on {c.key} is true when the claim is absent"))
     return findings
 
 

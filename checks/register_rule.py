@@ -4,7 +4,8 @@ The register is small, so this is a plain loop over entries; only the question "
 still exist" touches the snapshot, for the register's principals alone.
 
 Decision: an entry whose account was not collected (authorization source failed) cannot be
-judged stale; when it has no other problem its RC-1.5 row is `error`, not pass.
+judged stale; when it has no other problem its RC-1.5 row is `error`, not pass. Role entries
+(RC-6.4) are stale when the role is not in iam_roles.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from checks.exceptions import (
     entry_problems,
     term_start,
 )
-from checks.results import Rule
+from checks.results import RULE_COLUMN_TYPES, Rule, load_facts
 from flows.snapshot import insert_rows
 
 RC_1_5 = Rule(
@@ -34,8 +35,7 @@ RC_1_5 = Rule(
 )
 
 _FACT_TYPES = {
-    "account_id": "VARCHAR", "resource_id": "VARCHAR", "principal_arn": "VARCHAR",
-    "outcome": "VARCHAR", "severity": "VARCHAR", "reason": "VARCHAR", "exception_id": "VARCHAR",
+    **RULE_COLUMN_TYPES,
     "kind": "VARCHAR", "controls": "VARCHAR[]", "expires": "DATE", "approved_on": "DATE",
     "days_to_expiry": "INTEGER", "term_days": "INTEGER", "term_from": "VARCHAR",
     "has_owner": "BOOLEAN", "has_reason": "BOOLEAN", "has_dependency": "BOOLEAN",
@@ -54,7 +54,8 @@ def judge_register(
     keys = sorted({e.principal_key for e in register.entries})
     existing = {
         row[0] for row in con.execute(
-            "SELECT DISTINCT lower(arn) FROM iam_users WHERE list_contains($keys, lower(arn))",
+            "SELECT DISTINCT lower(arn) FROM iam_users WHERE list_contains($keys, lower(arn)) "
+            "UNION SELECT DISTINCT lower(arn) FROM iam_roles WHERE list_contains($keys, lower(arn))",
             {"keys": keys},
         ).fetchall()
     } if keys else set()
@@ -80,7 +81,8 @@ def judge_register(
                       "so whether the user still exists is unknown")
         else:
             outcome, severity = "pass", None
-            reason = (f"complete, current and the user exists; expires {entry.expires} "
+            reason = (f"complete, current and the {'role' if entry.is_role else 'user'} exists; "
+                      f"expires {entry.expires} "
                       f"({(entry.expires - start).days} days from {start_name}, "
                       f"limit {MAX_TERM_DAYS})")
         rows.append({
@@ -103,8 +105,8 @@ def judge_register(
             "exception_id": entry.id, "principal": entry.principal,
             "controls": list(entry.controls), "kind": entry.kind,
             "dependency": entry.dependency, "reason": entry.reason, "owner": entry.owner,
-            "approved_by": entry.approved_by, "expires": entry.expires,
-            "valid": not serious,
+            "approved_by": entry.approved_by, "approved_on": entry.approved_on,
+            "expires": entry.expires, "valid": not serious,
             "problems": [
                 {"code": p.code, "severity": p.severity, "message": p.message} for p in problems
             ],
@@ -118,11 +120,4 @@ def _store(
 ) -> None:
     con.execute("DELETE FROM exceptions")
     insert_rows(con, "exceptions", stored)
-    columns = ", ".join(f'"{name}" {kind}' for name, kind in _FACT_TYPES.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE register_facts ({columns})")
-    if rows:
-        con.executemany(
-            f"INSERT INTO register_facts VALUES ({', '.join('?' for _ in _FACT_TYPES)})",
-            [tuple(row[name] for name in _FACT_TYPES) for row in rows],
-        )
-
+    load_facts(con, "register_facts", rows, _FACT_TYPES)

@@ -11,16 +11,29 @@ module does what every control shares, on whole tables so 500,000 principals tak
 
 Rule queries can read two temp tables made by `prepare`: `clock(now, today)` (the run's
 started_at and its UTC date, never the wall clock) and `valid_exceptions`.
+
+Facts that need Python (IAM policy semantics, checks/policy.py) are computed per distinct input
+and bulk-loaded as a temp table with `load_facts`; the rule's query then reads that table like
+any other, so such controls go through exactly the same mechanism.
+
+Two kinds of missing data:
+- per account (`Rule.sources`): the account's members are left out and it gets one `error` row;
+- per organization (`Rule.org_sources`): data collected once for the whole organization from
+  the management account (Organizations, Identity Center; Access Analyzer's organization-level
+  analyzers and findings). A failure there means no member can be judged: every member row is
+  kept, as `error` with the reason, and its facts are unknown (NULL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from checks.catalogue import CONTROLS_BY_ID, Control
 
@@ -29,6 +42,14 @@ RULE_COLUMNS: tuple[str, ...] = (
     "account_id", "resource_id", "principal_arn", "outcome", "severity", "reason", "exception_id",
 )
 OUTCOMES: tuple[str, ...] = ("pass", "fail", "error")
+RULE_COLUMN_TYPES: dict[str, str] = {
+    "account_id": "VARCHAR", "resource_id": "VARCHAR", "principal_arn": "VARCHAR",
+    "outcome": "VARCHAR", "severity": "VARCHAR", "reason": "VARCHAR", "exception_id": "VARCHAR",
+}
+# Sources only ever collected for the whole organization: a failure recorded for them is
+# organization-level wherever it is recorded. Any other source failing for the management
+# account is organization-level too (CONTROLS.md: org-level rows name the management account).
+ORG_LEVEL_SOURCES: tuple[str, ...] = ("organizations", "identity_center")
 
 
 @dataclass(frozen=True)
@@ -37,8 +58,13 @@ class Rule:
 
     sources: collection sources (collection_errors.source) the query reads; a failed one blocks
       the account for this control. An uncollected account with no recorded error blocks all.
+    org_sources: sources collected once for the organization; a failure of one turns every
+      member into `error` (see the module docstring).
     exception_kinds: register kinds that can except a fail; empty means exceptions never apply.
-    per_account: False when members are not account resources (RC-1.5: register entries).
+    per_account: False when members do not depend on an account's collection: register entries
+      (RC-1.5), the organization itself (RC-2.3, RC-6.1), SCP coverage (RC-6.2, RC-6.3).
+    notes_query: optional SQL returning one text column: what the report should say about the
+      population besides its rows (e.g. the management account is not governed by SCPs).
     """
 
     control_id: str
@@ -48,6 +74,8 @@ class Rule:
     sources: tuple[str, ...] = ()
     exception_kinds: tuple[str, ...] = ()
     per_account: bool = True
+    org_sources: tuple[str, ...] = ()
+    notes_query: str | None = None
 
     @property
     def control(self) -> Control:
@@ -89,6 +117,26 @@ def prepare(
         """
     )
     con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE management AS
+        SELECT account_id FROM accounts WHERE is_management
+        UNION SELECT management_account_id FROM run WHERE management_account_id IS NOT NULL
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE org_blocked AS
+        SELECT e.source,
+               format('{} collection failed for the organization: {} {}: {}', e.source,
+                      coalesce(e.operation, '?'), coalesce(e.error_code, '?'),
+                      coalesce(e.message, '')) AS why
+        FROM collection_errors e
+        WHERE list_contains($org_level, e.source) OR e.account_id IS NULL
+           OR e.account_id IN (SELECT account_id FROM management)
+        """,
+        {"org_level": list(ORG_LEVEL_SOURCES)},
+    )
+    con.execute(
         "CREATE OR REPLACE TEMP TABLE valid_exceptions (principal_key VARCHAR, "
         "control_id VARCHAR, kind VARCHAR, exception_id VARCHAR, expires DATE)"
     )
@@ -104,15 +152,26 @@ def prepare(
 
 def apply_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
     """Evaluate the rule into its temp table: members of evaluable accounts, with coverage."""
-    facts = ", ".join(f'm."{f}"' for f in rule.facts)
     blocked_filter = (
         "WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.account_id = m.account_id "
         "AND (b.source = '*' OR list_contains($sources, b.source)))"
         if rule.per_account else ""
     )
-    params = {"control": rule.control_id, "kinds": list(rule.exception_kinds)}
+    params: dict[str, Any] = {"control": rule.control_id, "kinds": list(rule.exception_kinds)}
     if rule.per_account:
         params["sources"] = list(rule.sources)
+    if rule.org_sources:
+        # Organization-level data missing: every member is `error` and its facts unknown.
+        params["org_sources"] = list(rule.org_sources)
+        org_why = ("(SELECT string_agg(DISTINCT why, '; ' ORDER BY why) FROM org_blocked "
+                   "WHERE list_contains($org_sources, source))")
+        outcome = "CASE WHEN o.why IS NOT NULL THEN 'error' ELSE m.outcome END"
+        reason = "CASE WHEN o.why IS NOT NULL THEN 'not evaluated: ' || o.why ELSE m.reason END"
+        facts = ", ".join(f'CASE WHEN o.why IS NULL THEN m."{f}" END AS "{f}"' for f in rule.facts)
+        org_join = f"CROSS JOIN (SELECT {org_why} AS why) o"
+    else:
+        outcome, reason, org_join = "m.outcome", "m.reason", ""
+        facts = ", ".join(f'm."{f}"' for f in rule.facts)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {rule.table} AS
@@ -122,16 +181,51 @@ def apply_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
             WHERE control_id = $control AND list_contains($kinds, kind)
             QUALIFY row_number() OVER (
                 PARTITION BY principal_key ORDER BY expires DESC, exception_id) = 1)
-        SELECT m.account_id, m.resource_id, m.principal_arn, m.outcome, m.severity, m.reason,
-               m.exception_id, {facts},
+        SELECT m.account_id, m.resource_id, m.principal_arn, {outcome} AS outcome, m.severity,
+               {reason} AS reason, m.exception_id, {facts},
                c.exception_id IS NOT NULL AS covered_by_valid_exception,
                c.exception_id AS covering_id, c.kind AS covering_kind,
                c.expires AS covering_expires
-        FROM member m LEFT JOIN cover c ON lower(m.principal_arn) = c.principal_key
+        FROM member m {org_join} LEFT JOIN cover c ON lower(m.principal_arn) = c.principal_key
         {blocked_filter}
         """,
         params,
     )
+
+
+def load_facts(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: Sequence[Mapping[str, Any]],
+    types: Mapping[str, str],
+) -> None:
+    """Python-computed facts as a temp table, in one bulk insert through a pandas frame.
+
+    `types` maps every column to its DuckDB type; JSON columns take any JSON-ready value.
+    """
+    columns = ", ".join(f'"{name}" {kind}' for name, kind in types.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({columns})")
+    if not rows:
+        return
+    frame = pd.DataFrame({
+        name: pd.Series(
+            [_db_value(row.get(name), kind) for row in rows],
+            dtype="object",
+        )
+        for name, kind in types.items()
+    })
+    selects = ", ".join(f'CAST(facts_frame."{name}" AS {kind})' for name, kind in types.items())
+    con.register("facts_frame", frame)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT {selects} FROM facts_frame")
+    finally:
+        con.unregister("facts_frame")
+
+
+def _db_value(value: Any, kind: str) -> Any:
+    if kind == "JSON" and value is not None:
+        return json.dumps(value, default=str, sort_keys=True)
+    return value
 
 
 def write_results(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
@@ -192,6 +286,13 @@ def mark_error(con: duckdb.DuckDBPyConnection, control_id: str, why: str) -> Non
         "WHERE control_id = $control",
         {"why": why, "control": control_id},
     )
+
+
+def notes(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[str, ...]:
+    """What the rule says about its population besides its rows (Rule.notes_query)."""
+    if rule.notes_query is None:
+        return ()
+    return tuple(str(r[0]) for r in con.execute(rule.notes_query).fetchall() if r[0] is not None)
 
 
 def status_counts(con: duckdb.DuckDBPyConnection, control_ids: Sequence[str]) -> dict[str, dict[str, int]]:

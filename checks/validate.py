@@ -1,7 +1,9 @@
-"""Evaluate G1-G3 on a snapshot, and have Great Expectations check every verdict a second time.
+"""Evaluate G1-G6 on a snapshot, and have Great Expectations check every verdict a second time.
 
-`evaluate` runs each rule (checks/credentials.py, checks/register_rule.py) through the shared
-mechanism (checks/results.py) into `control_results`. Then, per guidance item, one GX suite
+`evaluate` computes the facts that need Python (trust policies, SCPs: checks/trust.py,
+checks/boundaries.py), then runs each rule (checks/credentials.py, checks/register_rule.py,
+checks/identity_center.py, checks/access_analyzer.py, checks/trust.py, checks/boundaries.py)
+through the shared mechanism (checks/results.py) into `control_results`. Then, per guidance item, one GX suite
 re-expresses each control's rule on the facts the rules recorded (ages in days, flags), on a
 long "facts" dataframe with a `control_id` column; each expectation carries its control id in
 `meta` and says which count it must reproduce: `fail` (after exceptions) or `fail+excepted`
@@ -31,7 +33,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from checks.catalogue import IMPLEMENTED
+from checks import access_analyzer, boundaries, identity_center, trust
+from checks.catalogue import CONTROLS, IMPLEMENTED
 from checks.credentials import LIMIT_DAYS, RULES
 from checks.exceptions import MAX_TERM_DAYS, Register, valid_exception_rows
 from checks.register_rule import RC_1_5, judge_register
@@ -39,14 +42,21 @@ from checks.results import (
     Rule,
     apply_rule,
     mark_error,
+    notes,
     prepare,
     run_date,
     status_counts,
     write_results,
 )
 
-ALL_RULES: tuple[Rule, ...] = (*RULES[:4], RC_1_5, *RULES[4:])
-GUIDANCE_ITEMS: tuple[str, ...] = ("G1", "G2", "G3")
+_ORDER = {c.id: i for i, c in enumerate(CONTROLS)}
+ALL_RULES: tuple[Rule, ...] = tuple(sorted(
+    (*RULES, RC_1_5, *identity_center.RULES, *access_analyzer.RULES, *trust.RULES,
+     *boundaries.RULES),
+    key=lambda r: _ORDER[r.control_id]))
+# Facts computed in Python before the rules run (each loads one temp table the rules read).
+FACT_LOADERS = (trust.load_trust_facts, boundaries.load_scp_facts)
+GUIDANCE_ITEMS: tuple[str, ...] = ("G1", "G2", "G3", "G4", "G5", "G6")
 RESULT_FORMAT = "BASIC"
 TRUE, FALSE = 1, 0  # how flags are encoded in the facts dataframes
 
@@ -62,6 +72,7 @@ class ControlSummary:
     error: int
     gx_unexpected: dict[str, int]
     cross_check: str  # "ok", or why the control's rows were turned into errors
+    notes: tuple[str, ...] = ()  # about the population, e.g. who is left out of it and why
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class ValidationSummary:
 def evaluate(
     con: duckdb.DuckDBPyConnection, register: Register | None, gx_dir: Path
 ) -> ValidationSummary:
-    """Write `exceptions` and `control_results` for G1-G3 into `con`, GX results into gx_dir."""
+    """Write `exceptions` and `control_results` for G1-G6 into `con`, GX results into gx_dir."""
     clock = perf_counter()
     seconds: dict[str, float] = {}
 
@@ -107,6 +118,9 @@ def evaluate(
                 {"ids": list(IMPLEMENTED)})
     prepare(con, now, valid_exception_rows(register, as_of))
     judge_register(con, register, as_of)
+    for load in FACT_LOADERS:
+        load(con)
+    lap("facts")
     for rule in ALL_RULES:
         apply_rule(con, rule)
         write_results(con, rule)
@@ -144,6 +158,7 @@ def evaluate(
             population=sum(final.values()), passed=final.get("pass", 0),
             failed=final.get("fail", 0), excepted=final.get("excepted", 0),
             error=final.get("error", 0), gx_unexpected=found, cross_check=verdict,
+            notes=notes(con, rule),
         )
     summary.suites = suites.summaries
     lap("cross_check")
@@ -167,8 +182,17 @@ FACT_COLUMNS: dict[str, tuple[str, ...]] = {
     "G1": ("covered_by_valid_exception", "active", "key_age_days", "days_since_use",
            "root_active_key", "root_mfa_active", "days_to_expiry", "term_days", "has_owner",
            "has_reason", "has_required_dependency", "principal_exists"),
-    "G2": ("covered_by_valid_exception", "password_enabled", "mfa_active"),
-    "G3": ("covered_by_valid_exception", "has_active_key"),
+    "G2": ("covered_by_valid_exception", "password_enabled", "mfa_active", "instances",
+           "assigned_accounts"),
+    "G3": ("covered_by_valid_exception", "has_active_key", "finding_active"),
+    "G4": ("external_grants", "protected_grants", "finding_active", "role_fails_rc_4_1",
+           "organization_analyzers", "account_analyzers", "service_grants",
+           "source_pinned_grants"),
+    "G5": ("unpinned_subjects", "grants_without_audience", "for_all_values_conditions",
+           "other_grants", "restricted_grants"),
+    "G6": ("covered_by_valid_exception", "scp_enabled", "scps_enabled", "denies_create_user",
+           "denies_create_access_key", "denies_create_role_without_boundary",
+           "denies_delete_boundary", "has_boundary"),
 }
 
 
@@ -248,6 +272,13 @@ def expectations(item: str) -> list[Any]:
                 **meta("RC-1.5", "fail", "entries name a user that exists (else stale)")),
         ],
         "G2": [
+            e.ExpectColumnValuesToBeBetween(
+                column="instances", min_value=1, **where("RC-2.3"),
+                **meta("RC-2.3", "fail", "an IAM Identity Center instance exists")),
+            e.ExpectColumnValuesToBeBetween(
+                column="assigned_accounts", min_value=1,
+                **where("RC-2.3", Column("instances") >= 1),
+                **meta("RC-2.3", "fail", "permission sets are assigned to some account")),
             e.ExpectColumnValuesToBeInSet(
                 column="password_enabled", value_set=[FALSE], **where("RC-2.1"),
                 **meta("RC-2.1", "fail+excepted", "IAM users have no console password")),
@@ -266,9 +297,85 @@ def expectations(item: str) -> list[Any]:
             e.ExpectColumnValuesToBeInSet(
                 column="has_active_key", value_set=[FALSE], **where("RC-3.1", uncovered),
                 **meta("RC-3.1", "fail", "only users with a named dependency have keys")),
+            e.ExpectColumnValuesToBeInSet(
+                column="finding_active", value_set=[FALSE], **where("RC-3.2"),
+                **meta("RC-3.2", "fail+excepted", "no unused-access finding is ACTIVE")),
+            e.ExpectColumnValuesToBeInSet(
+                column="finding_active", value_set=[FALSE], **where("RC-3.2", uncovered),
+                **meta("RC-3.2", "fail", "only excepted principals have ACTIVE unused access")),
+        ],
+        "G4": [
+            e.ExpectColumnPairValuesToBeEqual(
+                column_A="external_grants", column_B="protected_grants",
+                ignore_row_if="either_value_is_missing", **where("RC-4.1"),
+                **meta("RC-4.1", "fail", "every external grant requires an sts:ExternalId")),
+            e.ExpectColumnValuesToBeInSet(
+                column="role_fails_rc_4_1", value_set=[FALSE],
+                **where("RC-4.2", Column("finding_active") == TRUE),
+                **meta("RC-4.2", "fail", "roles with ACTIVE external-access findings pass RC-4.1")),
+            e.ExpectColumnValuesToBeBetween(
+                column="account_analyzers", min_value=1,
+                **where("RC-4.3", Column("organization_analyzers") == 0),
+                **meta("RC-4.3", "fail", "without an organization analyzer, every account has "
+                       "its own")),
+            e.ExpectColumnPairValuesToBeEqual(
+                column_A="service_grants", column_B="source_pinned_grants",
+                ignore_row_if="either_value_is_missing", **where("RC-4.4"),
+                **meta("RC-4.4", "fail", "every service grant pins aws:SourceAccount/SourceArn")),
+        ],
+        "G5": [
+            e.ExpectColumnValuesToBeBetween(
+                column="unpinned_subjects", max_value=0, **where("RC-5.1"),
+                **meta("RC-5.1", "fail", "every GitHub subject allowed pins one repository")),
+            e.ExpectColumnValuesToBeBetween(
+                column="grants_without_audience", max_value=0, **where("RC-5.2"),
+                **meta("RC-5.2", "fail", "every GitHub grant requires aud = sts.amazonaws.com")),
+            e.ExpectColumnValuesToBeBetween(
+                column="for_all_values_conditions", max_value=0,
+                **where("RC-5.2", Column("grants_without_audience") == 0),
+                **meta("RC-5.2", "fail", "no GitHub claim is tested with ForAllValues")),
+            e.ExpectColumnPairValuesToBeEqual(
+                column_A="other_grants", column_B="restricted_grants",
+                ignore_row_if="either_value_is_missing", **where("RC-5.3"),
+                **meta("RC-5.3", "fail", "every other OIDC grant restricts the subject")),
+        ],
+        "G6": [
+            e.ExpectColumnValuesToBeInSet(
+                column="scp_enabled", value_set=[TRUE], **where("RC-6.1"),
+                **meta("RC-6.1", "fail", "SCPs are enabled on the root")),
+            *_scp_expectations(e, where, meta, "RC-6.2",
+                               ("denies_create_user", "denies_create_access_key")),
+            *_scp_expectations(e, where, meta, "RC-6.3",
+                               ("denies_create_role_without_boundary", "denies_delete_boundary")),
+            e.ExpectColumnValuesToBeInSet(
+                column="has_boundary", value_set=[TRUE], **where("RC-6.4"),
+                **meta("RC-6.4", "fail+excepted", "roles have a permissions boundary")),
+            e.ExpectColumnValuesToBeInSet(
+                column="has_boundary", value_set=[TRUE], **where("RC-6.4", uncovered),
+                **meta("RC-6.4", "fail", "only excepted roles lack a permissions boundary")),
         ],
     }
     return suites[item]
+
+
+def _scp_expectations(e: Any, where: Any, meta: Any, control_id: str,
+                      needs: tuple[str, str]) -> list[Any]:
+    """RC-6.2/6.3: SCPs enabled, then each needed deny in turn, on disjoint rows."""
+    from great_expectations.expectations.row_conditions import Column
+
+    enabled = Column("scps_enabled") == TRUE
+    first, second = needs
+    return [
+        e.ExpectColumnValuesToBeInSet(
+            column="scps_enabled", value_set=[TRUE], **where(control_id),
+            **meta(control_id, "fail", "SCPs apply to the account")),
+        e.ExpectColumnValuesToBeInSet(
+            column=first, value_set=[TRUE], **where(control_id, enabled),
+            **meta(control_id, "fail", f"a covering SCP: {first.replace('_', ' ')}")),
+        e.ExpectColumnValuesToBeInSet(
+            column=second, value_set=[TRUE], **where(control_id, enabled, Column(first) == TRUE),
+            **meta(control_id, "fail", f"a covering SCP: {second.replace('_', ' ')}")),
+    ]
 
 
 def facts_frame(con: duckdb.DuckDBPyConnection, item: str) -> pd.DataFrame:

@@ -144,3 +144,96 @@ def row(con: duckdb.DuckDBPyConnection, control_id: str, resource_id: str) -> di
     rows = cursor.fetchall()
     assert len(rows) == 1, rows
     return dict(zip(names, rows[0], strict=True))
+
+
+# --- G2-G6: organization, roles, Access Analyzer, Identity Center --------------------------------
+
+ORG_ID = "o-rolecall"
+EXTERNAL = "999999999999"
+
+
+def role_arn(name: str, account: str = ACCOUNT, path: str = "/") -> str:
+    return f"arn:aws:iam::{account}:role{path}{name}"
+
+
+def set_organization(
+    con: duckdb.DuckDBPyConnection, management: str = ACCOUNT, org_id: str = ORG_ID
+) -> None:
+    """Name the organization and its management account (run and accounts rows)."""
+    con.execute("UPDATE run SET organization_id = ?, management_account_id = ?",
+                [org_id, management])
+    con.execute("UPDATE accounts SET is_management = (account_id = ?)", [management])
+
+
+def trust(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(principal: Any, action: str = "sts:AssumeRole", condition: dict[str, Any] | None = None,
+          sid: str | None = None) -> dict[str, Any]:
+    """One Allow statement of a trust policy; `principal` as written in the policy."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": action}
+    if condition:
+        statement["Condition"] = condition
+    if sid:
+        statement["Sid"] = sid
+    return statement
+
+
+def add_role(
+    con: duckdb.DuckDBPyConnection, name: str, trust_policy: Any, account: str = ACCOUNT, *,
+    path: str = "/", boundary: str | None = None,
+) -> str:
+    """An IAM role with its trust policy (a dict, or anything else stored as is); returns the ARN."""
+    arn = role_arn(name, account, path)
+    snapshot.insert_rows(con, "iam_roles", [{
+        "account_id": account, "role_name": name, "arn": arn, "path": path,
+        "role_id": "AROA" + name.upper(), "create_date": days_ago(100),
+        "trust_policy": trust_policy, "permissions_boundary_arn": boundary,
+    }])
+    return arn
+
+
+def add_rows(con: duckdb.DuckDBPyConnection, table: str, *rows: dict[str, Any]) -> None:
+    snapshot.insert_rows(con, table, rows)
+
+
+def collection_error(
+    con: duckdb.DuckDBPyConnection, account: str, source: str, operation: str = "List",
+    code: str = "AccessDenied", message: str = "not authorized",
+) -> None:
+    add_rows(con, "collection_errors", {
+        "account_id": account, "source": source, "operation": operation, "error_code": code,
+        "message": message, "occurred_at": NOW,
+    })
+
+
+def judge(con: duckdb.DuckDBPyConnection, *control_ids: str,
+          register: Register | None = None) -> None:
+    """Run some rules through the shared mechanism, without GX: fast table-driven tests.
+
+    evaluate() (with GX) is exercised once per guidance item by each test module.
+    """
+    from checks.exceptions import valid_exception_rows
+    from checks.register_rule import judge_register
+    from checks.results import apply_rule, prepare, write_results
+    from checks.validate import ALL_RULES, FACT_LOADERS, run_started_at
+
+    now = run_started_at(con)
+    register = register or Register(entries=())
+    con.execute("DELETE FROM control_results WHERE list_contains($ids, control_id)",
+                {"ids": list(control_ids)})
+    prepare(con, now, valid_exception_rows(register, now.date()))
+    judge_register(con, register, now.date())
+    for load in FACT_LOADERS:
+        load(con)
+    for rule in ALL_RULES:
+        if rule.control_id in control_ids:
+            apply_rule(con, rule)
+            write_results(con, rule)
+
+
+def evidence(con: duckdb.DuckDBPyConnection, control_id: str, resource_id: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(row(con, control_id, resource_id)["evidence"])

@@ -1,12 +1,29 @@
-"""G2 controls RC-2.1 (no console passwords) and RC-2.2 (console users have MFA)."""
+"""G2 controls RC-2.1 (no console passwords), RC-2.2 (console users have MFA), RC-2.3 (IAM
+Identity Center in use)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from checks_fixtures import add_user, entry, new_snapshot, register_of, row, run, statuses, user_arn
+from checks_fixtures import (
+    ACCOUNT,
+    ORG_ID,
+    OTHER,
+    add_rows,
+    add_user,
+    entry,
+    judge,
+    new_snapshot,
+    register_of,
+    row,
+    run,
+    set_organization,
+    statuses,
+    user_arn,
+)
 
 # (user, password, mfa, in credential report, register entries, RC-2.1, RC-2.2 (None = not in
 # the population))
@@ -74,3 +91,52 @@ def test_gx_confirms_g2(g2: Any) -> None:
     assert summary.errors == []
     assert summary.controls["RC-2.1"].gx_unexpected == {"fail+excepted": 6, "fail": 4}
     assert summary.controls["RC-2.2"].gx_unexpected == {"fail": 2}
+
+
+# --- RC-2.3: the organization uses IAM Identity Center ------------------------------------------
+
+INSTANCE = "arn:aws:sso:::instance/ssoins-1"
+PERMISSION_SET = f"{INSTANCE.replace('instance/', 'permissionSet/ssoins-1/')}ps-admin"
+# (case, instances (arn, status), permission sets, assigned accounts, status)
+RC_2_3 = [
+    ("no instance", [], [], [], "fail"),
+    ("instance without permission sets", [(INSTANCE, "ACTIVE")], [], [], "fail"),
+    ("permission set assigned to no account", [(INSTANCE, "ACTIVE")], [PERMISSION_SET], [],
+     "fail"),
+    ("assigned", [(INSTANCE, "ACTIVE")], [PERMISSION_SET], [OTHER], "pass"),
+    ("instance being deleted", [(INSTANCE, "DELETE_IN_PROGRESS")], [PERMISSION_SET], [OTHER],
+     "fail"),
+]
+
+
+@pytest.mark.parametrize("case", RC_2_3, ids=[c[0] for c in RC_2_3])
+def test_rc_2_3_identity_center_has_permission_sets_assigned(
+    tmp_path: Path, case: tuple[Any, ...]
+) -> None:
+    _, instances, permission_sets, assigned, status = case
+    con = new_snapshot(tmp_path / "s.duckdb", (ACCOUNT, OTHER))
+    set_organization(con)
+    add_rows(con, "identity_center_instances", *(
+        {"instance_arn": arn, "owner_account_id": ACCOUNT, "status": s} for arn, s in instances))
+    add_rows(con, "permission_sets", *(
+        {"instance_arn": INSTANCE, "permission_set_arn": p, "name": "admin"}
+        for p in permission_sets))
+    add_rows(con, "account_assignments", *(
+        {"instance_arn": INSTANCE, "permission_set_arn": PERMISSION_SET, "account_id": a}
+        for a in assigned))
+    judge(con, "RC-2.3")
+    result = row(con, "RC-2.3", ORG_ID)
+    assert (result["status"], result["account_id"], result["severity"]) == (
+        status, ACCOUNT, "high")
+
+
+def test_rc_2_3_reasons(tmp_path: Path) -> None:
+    con = new_snapshot(tmp_path / "s.duckdb")
+    set_organization(con)
+    judge(con, "RC-2.3")
+    assert row(con, "RC-2.3", ORG_ID)["reason"] == "no IAM Identity Center instance exists"
+
+
+def test_gx_confirms_rc_2_3(g2: Any) -> None:
+    control = g2[1].controls["RC-2.3"]
+    assert (control.failed, control.cross_check, control.gx_unexpected) == (1, "ok", {"fail": 1})

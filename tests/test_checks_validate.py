@@ -26,7 +26,8 @@ def test_every_implemented_control_has_rows_and_gx_files(tmp_path: Path) -> None
     con = _small(tmp_path)
     summary = run(con, tmp_path)
     assert set(summary.controls) == set(IMPLEMENTED)
-    for item in ("G1", "G2", "G3"):
+    assert validate.GUIDANCE_ITEMS == ("G1", "G2", "G3", "G4", "G5", "G6")
+    for item in validate.GUIDANCE_ITEMS:
         result = json.loads((tmp_path / "gx" / f"{item}.json").read_text())
         assert result["results"], item
         assert all(r["expectation_config"]["meta"]["control_id"].startswith("RC-")

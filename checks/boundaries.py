@@ -1,0 +1,337 @@
+"""Rules of G6, permission boundaries enforced through SCPs: RC-6.1 .. RC-6.4.
+
+RC-6.1 (the organization) and RC-6.4 (roles) are SQL over the snapshot. RC-6.2 and RC-6.3 need
+IAM policy semantics (checks/policy.py): for every member account, the SCPs covering it are
+those attached to the root, to an OU on its path (account_parents) or to the account itself
+(scp_targets); each distinct set of covering SCPs is judged once, each SCP once per action. The
+facts, with the chain root -> OUs -> account and what each attached policy denies, go into the
+temp table `scp_facts` (one bulk insert) that the rules' queries read.
+
+Decisions where CONTROLS.md is silent:
+- RC-6.1 and RC-2.3 have one member, the organization: resource_id = run.organization_id,
+  account_id = the management account.
+- The management account (accounts.is_management or run.management_account_id) is not in
+  RC-6.2/6.3's population: SCPs never apply to it. The control summary says so (notes), and so
+  does RC-6.1's evidence (`scps_govern_management_account`: false).
+- RC-6.2/6.3 depend on organization data only: an account whose IAM could not be collected is
+  still judged; an Organizations failure makes every member `error`.
+- When SCPs are not enabled on the root, no SCP applies: every member account fails RC-6.2/6.3.
+- A member account whose parents were not collected is `error`; so is an account that fails
+  while an SCP covering it could not be read or evaluated (it might have covered).
+- RC-6.4: service-linked roles are out of the population; a valid register entry of either kind
+  naming the role (a role ARN, allowed for RC-6.4 only) excepts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from checks import policy
+from checks.results import Rule, load_facts
+
+# What each control needs denied: (label, coverage of one SCP document).
+Need = tuple[str, Callable[[Any], policy.Coverage]]
+NEEDS: dict[str, tuple[Need, ...]] = {
+    "RC-6.2": (
+        ("iam:CreateUser", lambda d: policy.deny_coverage(d, "iam:CreateUser")),
+        ("iam:CreateAccessKey", lambda d: policy.deny_coverage(d, "iam:CreateAccessKey")),
+    ),
+    "RC-6.3": (
+        ("iam:CreateRole without a permissions boundary", policy.boundary_coverage),
+        ("iam:DeleteRolePermissionsBoundary",
+         lambda d: policy.deny_coverage(d, "iam:DeleteRolePermissionsBoundary")),
+    ),
+}
+VERDICTS: dict[str, Callable[[Mapping[str, Any]], policy.ScpVerdict]] = {
+    "RC-6.2": policy.denies_user_creation,
+    "RC-6.3": policy.enforces_permissions_boundary,
+}
+# fact column of each need, in NEEDS order
+NEED_FACTS: dict[str, tuple[str, str]] = {
+    "RC-6.2": ("denies_create_user", "denies_create_access_key"),
+    "RC-6.3": ("denies_create_role_without_boundary", "denies_delete_boundary"),
+}
+
+
+
+def _column(control_id: str) -> str:
+    return control_id.replace("-", "_").replace(".", "_").lower()
+
+
+SCP_FACT_TYPES: dict[str, str] = {
+    "account_id": "VARCHAR",
+    "account_name": "VARCHAR",
+    "scps_enabled": "BOOLEAN",
+    "problem": "VARCHAR",  # why the account can't be judged, else NULL
+    "covering_policies": "VARCHAR[]",
+    "unreadable_policies": "VARCHAR[]",
+    **{f"{_column(c)}_passed": "BOOLEAN" for c in NEEDS},
+    **{f"{_column(c)}_reason": "VARCHAR" for c in NEEDS},
+    **{f"{_column(c)}_chain": "JSON" for c in NEEDS},
+    **{fact: "BOOLEAN" for facts in NEED_FACTS.values() for fact in facts},
+}
+
+
+@dataclass
+class _Org:
+    roots: dict[str, tuple[str | None, bool | None]]  # root id -> (name, scp_enabled)
+    ous: dict[str, str | None]  # ou id -> name
+    accounts: dict[str, str | None]  # member account id -> name
+    parents: dict[str, list[str]]  # account -> ancestors, root first
+    scps: dict[str, tuple[str | None, str | None]]  # policy id -> (name, document)
+    targets: dict[str, list[str]]  # target id -> policy ids
+
+
+def _read(con: duckdb.DuckDBPyConnection) -> _Org:
+    roots = {r: (n, e) for r, n, e in con.execute(
+        "SELECT root_id, name, scp_enabled FROM org_roots ORDER BY root_id").fetchall()}
+    ous = dict(con.execute("SELECT ou_id, name FROM org_units").fetchall())
+    accounts = dict(con.execute(
+        "SELECT account_id, any_value(name) FROM accounts WHERE account_id NOT IN "
+        "(SELECT account_id FROM management) GROUP BY account_id ORDER BY account_id").fetchall())
+    parents: dict[str, list[str]] = {}
+    for account_id, parent_id, _ in con.execute(
+            "SELECT DISTINCT account_id, parent_id, depth FROM account_parents "
+            "ORDER BY account_id, depth DESC").fetchall():
+        parents.setdefault(account_id, []).append(parent_id)
+    scps = {p: (n, d) for p, n, d in con.execute(
+        "SELECT policy_id, any_value(name), any_value(CAST(document AS VARCHAR)) FROM scps "
+        "GROUP BY policy_id").fetchall()}
+    targets: dict[str, list[str]] = {}
+    for policy_id, target_id in con.execute(
+            "SELECT DISTINCT policy_id, target_id FROM scp_targets ORDER BY policy_id").fetchall():
+        targets.setdefault(target_id, []).append(policy_id)
+    return _Org(roots, ous, accounts, parents, scps, targets)
+
+
+class _Judge:
+    """Each SCP parsed and judged once per need; each distinct covering set once per control."""
+
+    def __init__(self, org: _Org) -> None:
+        self.org = org
+        self.parsed: dict[str, policy.Policy | str] = {}  # policy id -> Policy, or why not
+        self.coverage: dict[tuple[str, str, int], policy.Coverage | None] = {}
+        self.verdicts: dict[tuple[str, frozenset[str]], policy.ScpVerdict] = {}
+
+    def document(self, policy_id: str) -> policy.Policy | str:
+        if policy_id not in self.parsed:
+            name, doc = self.org.scps.get(policy_id, (None, None))
+            if doc is None:
+                self.parsed[policy_id] = f"SCP {policy_id} is attached but was not collected"
+            else:
+                try:
+                    self.parsed[policy_id] = policy.parse_policy(doc)
+                except (ValueError, TypeError) as error:
+                    self.parsed[policy_id] = f"SCP {policy_id} could not be parsed: {error}"
+        return self.parsed[policy_id]
+
+    def covers(self, control_id: str, policy_id: str, need: int) -> policy.Coverage | None:
+        """How the SCP denies the control's need; None when it can't be read or evaluated."""
+        key = (control_id, policy_id, need)
+        if key not in self.coverage:
+            doc = self.document(policy_id)
+            result: policy.Coverage | None = None
+            if isinstance(doc, policy.Policy):
+                try:
+                    result = NEEDS[control_id][need][1](doc)
+                except (ValueError, TypeError):
+                    result = None
+            self.coverage[key] = result
+        return self.coverage[key]
+
+    def unreadable(self, policy_id: str) -> str | None:
+        doc = self.document(policy_id)
+        if isinstance(doc, str):
+            return doc
+        for control_id, needs in NEEDS.items():
+            for i in range(len(needs)):
+                if self.covers(control_id, policy_id, i) is None:
+                    return f"SCP {policy_id} could not be evaluated"
+        return None
+
+    def verdict(self, control_id: str, policy_ids: frozenset[str]) -> policy.ScpVerdict:
+        key = (control_id, policy_ids)
+        if key not in self.verdicts:
+            docs = {p: d for p in sorted(policy_ids)
+                    if isinstance(d := self.document(p), policy.Policy)}
+            self.verdicts[key] = VERDICTS[control_id](docs)
+        return self.verdicts[key]
+
+    def policy_evidence(self, control_id: str, policy_id: str) -> dict[str, Any]:
+        name = self.org.scps.get(policy_id, (None, None))[0]
+        entry: dict[str, Any] = {"policy_id": policy_id, "name": name}
+        problem = self.unreadable(policy_id)
+        if problem:
+            return {**entry, "covers": None, "problem": problem}
+        denies, statements, exemptions = [], [], []
+        for i, (label, _) in enumerate(NEEDS[control_id]):
+            cov = self.covers(control_id, policy_id, i)
+            assert cov is not None
+            if cov.denies:
+                denies.append(label)
+                statements += [{"statement_index": r.statement_index, "sid": r.sid,
+                                "denies": label, "kind": r.kind}
+                               for r in cov.rules if r.denies]
+                exemptions += [str(c) for c in cov.exemptions]
+        return {**entry, "covers": bool(denies), "denies": denies, "statements": statements,
+                "admin_exemptions": list(dict.fromkeys(exemptions))}
+
+
+def _node(org: _Org, node_id: str, account_id: str) -> tuple[str, str | None]:
+    if node_id in org.roots:
+        return "ROOT", org.roots[node_id][0]
+    if node_id == account_id:
+        return "ACCOUNT", org.accounts.get(account_id)
+    return "ORGANIZATIONAL_UNIT", org.ous.get(node_id)
+
+
+def account_facts(judge: _Judge, account_id: str, scps_enabled: bool | None) -> dict[str, Any]:
+    """RC-6.2 and RC-6.3 facts of one member account."""
+    org = judge.org
+    row: dict[str, Any] = {"account_id": account_id, "account_name": org.accounts.get(account_id),
+                           "scps_enabled": scps_enabled}
+    ancestors = org.parents.get(account_id)
+    if scps_enabled is None:
+        return {**row, "problem": "the organization root (and whether SCPs are enabled) was "
+                                  "not collected"}
+    if not ancestors:
+        return {**row, "problem": "the account's parents (root and OUs) were not collected"}
+    chain = [r for r in org.roots if r not in ancestors] + ancestors + [account_id]
+    covering = sorted({p for node in chain for p in org.targets.get(node, ())})
+    unreadable = [p for p in covering if judge.unreadable(p)]
+    row.update(covering_policies=covering, unreadable_policies=unreadable, problem=None)
+    for control_id, labels in NEED_FACTS.items():
+        c = _column(control_id)
+        row[f"{c}_chain"] = [
+            {"id": node, "type": kind, "name": name,
+             "policies": [judge.policy_evidence(control_id, p) for p in org.targets.get(node, ())]}
+            for node in chain for kind, name in [_node(org, node, account_id)]
+        ]
+        for i, fact in enumerate(labels):
+            row[fact] = scps_enabled and any(
+                (cov := judge.covers(control_id, p, i)) is not None and cov.denies
+                for p in covering)
+        verdict = judge.verdict(control_id, frozenset(covering))
+        passed = scps_enabled and verdict.passed
+        if not scps_enabled:
+            reason = "SCPs are not enabled on the root: no SCP applies to the account"
+        elif not passed and unreadable:
+            reason = (f"{verdict.reason}, but " + "; ".join(
+                judge.unreadable(p) or p for p in unreadable) + " (it might)")
+            passed = None
+            row.update({fact: None for fact in labels})  # unknown, as the verdict
+        else:
+            reason = verdict.reason
+        row[f"{c}_passed"] = passed
+        row[f"{c}_reason"] = reason
+    return row
+
+
+def load_scp_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """Judge every member account's SCP coverage into temp table `scp_facts`."""
+    org = _read(con)
+    enabled: bool | None = None
+    if org.roots:
+        enabled = any(bool(e) for _, e in org.roots.values())
+    judge = _Judge(org)
+    rows = [account_facts(judge, a, enabled) for a in org.accounts]
+    load_facts(con, "scp_facts", rows, SCP_FACT_TYPES)
+
+
+_MANAGEMENT_NOTE = """
+    SELECT format('management account {} is not governed by SCPs: not in the population', m.account_id)
+    FROM management m ORDER BY m.account_id
+"""
+_ORG_ROW = """
+    (SELECT min(account_id) FROM management) AS account_id,
+    coalesce((SELECT any_value(organization_id) FROM run), (SELECT min(account_id) FROM management),
+             'organization') AS resource_id,
+    NULL::VARCHAR AS principal_arn
+"""
+
+RC_6_1 = Rule(
+    control_id="RC-6.1",
+    resource_type="organization",
+    per_account=False,
+    org_sources=("organizations",),
+    facts=("root_ids", "scp_enabled", "policy_types", "management_account_id",
+           "scps_govern_management_account"),
+    query=f"""
+        WITH root AS (
+            SELECT count(*) AS roots, bool_or(scp_enabled) AS scp_enabled,
+                   list(root_id ORDER BY root_id) AS root_ids,
+                   to_json(list(policy_types ORDER BY root_id)) AS policy_types
+            FROM org_roots)
+        SELECT {_ORG_ROW},
+               CASE WHEN roots = 0 THEN 'error' WHEN scp_enabled THEN 'pass' ELSE 'fail' END
+                   AS outcome,
+               NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
+               CASE WHEN roots = 0 THEN 'the organization root was not collected'
+                    WHEN scp_enabled
+                        THEN format('SERVICE_CONTROL_POLICY is enabled on root {{}}',
+                                    array_to_string(root_ids, ', '))
+                    ELSE format('SERVICE_CONTROL_POLICY is not enabled on root {{}}',
+                                array_to_string(root_ids, ', '))
+               END AS reason,
+               root_ids, CASE WHEN roots > 0 THEN coalesce(scp_enabled, false) END AS scp_enabled,
+               policy_types, (SELECT min(account_id) FROM management) AS management_account_id,
+               false AS scps_govern_management_account
+        FROM root
+    """,
+)
+
+
+def _scp_rule(control_id: str) -> Rule:
+    c = _column(control_id)
+    facts = ("account_name", "scps_enabled", *NEED_FACTS[control_id], "covering_policies",
+             "unreadable_policies", f"{c}_chain")
+    selected = ", ".join(f"{f} AS chain" if f.endswith("_chain") else f for f in facts)
+    return Rule(
+        control_id=control_id,
+        resource_type="account",
+        per_account=False,  # organization data only: judged even when the account's IAM is not
+        org_sources=("organizations",),
+        facts=tuple("chain" if f.endswith("_chain") else f for f in facts),
+        notes_query=_MANAGEMENT_NOTE,
+        query=f"""
+            SELECT account_id, account_id AS resource_id, NULL::VARCHAR AS principal_arn,
+                   CASE WHEN problem IS NOT NULL OR {c}_passed IS NULL THEN 'error'
+                        WHEN {c}_passed THEN 'pass' ELSE 'fail' END AS outcome,
+                   NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
+                   coalesce(problem, {c}_reason) AS reason,
+                   {selected}
+            FROM scp_facts
+        """,
+    )
+
+
+RC_6_2 = _scp_rule("RC-6.2")
+RC_6_3 = _scp_rule("RC-6.3")
+
+RC_6_4 = Rule(
+    control_id="RC-6.4",
+    resource_type="iam_role",
+    sources=("authorization",),
+    exception_kinds=("external-dependency", "break-glass"),
+    facts=("role_name", "path", "has_boundary", "permissions_boundary_arn"),
+    query="""
+        SELECT account_id, arn AS resource_id, arn AS principal_arn,
+               CASE WHEN permissions_boundary_arn IS NULL THEN 'fail' ELSE 'pass' END AS outcome,
+               NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
+               CASE WHEN permissions_boundary_arn IS NULL
+                        THEN format('role {} has no permissions boundary', role_name)
+                    ELSE format('role {} has permissions boundary {}', role_name,
+                                permissions_boundary_arn)
+               END AS reason,
+               role_name, path, permissions_boundary_arn IS NOT NULL AS has_boundary,
+               permissions_boundary_arn
+        FROM iam_roles
+        WHERE NOT starts_with(coalesce(path, ''), '/aws-service-role/')
+    """,
+)
+
+RULES: tuple[Rule, ...] = (RC_6_1, RC_6_2, RC_6_3, RC_6_4)

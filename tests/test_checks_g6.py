@@ -1,0 +1,257 @@
+"""G6 controls RC-6.1 .. RC-6.4: SCPs on the root, inherited coverage, permission boundaries.
+
+The organization: root r-root -> ou-work -> ou-prod, and root -> ou-sandbox. SCP coverage is
+inherited from the root, every OU on the path and the account itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from checks_fixtures import (
+    ORG_ID,
+    add_role,
+    add_rows,
+    allow,
+    entry,
+    evidence,
+    judge,
+    new_snapshot,
+    register_of,
+    role_arn,
+    row,
+    run,
+    set_organization,
+    statuses,
+    trust,
+)
+
+MGMT = "100000000000"
+PROD = "200000000001"  # ou-prod: CreateUser denied by ou-work, CreateAccessKey by ou-prod
+WORK = "200000000002"  # ou-work: only CreateUser denied
+SANDBOX = "200000000003"  # ou-sandbox: a conditional deny that does not count
+DIRECT = "200000000004"  # ou-sandbox, with iam:Create* and the boundary SCP attached directly
+ROOT_CHILD = "200000000005"  # under the root, deny with an admin exemption attached directly
+ORPHAN = "200000000006"  # its parents were not collected
+ACCOUNTS = (MGMT, PROD, WORK, SANDBOX, DIRECT, ROOT_CHILD, ORPHAN)
+
+
+def deny(actions: Any, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": "Deny", "Action": actions, "Resource": "*"}
+    if condition:
+        statement["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+SCPS: dict[str, dict[str, Any]] = {
+    "p-full": {"Version": "2012-10-17",
+               "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+    "p-deny-delete-boundary": deny("iam:DeleteRolePermissionsBoundary"),
+    "p-deny-user": deny("iam:CreateUser"),
+    "p-deny-key": deny("iam:createaccesskey"),
+    "p-boundary-create": deny("iam:CreateRole",
+                              {"Null": {"iam:PermissionsBoundary": "true"}}),
+    "p-conditional": deny(["iam:CreateUser", "iam:CreateAccessKey"],
+                          {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}),
+    "p-create-star": deny("iam:Create*"),
+    "p-admin-exempt": deny(["iam:CreateUser", "iam:CreateAccessKey"],
+                           {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/Admin"}}),
+}
+TARGETS = [  # (policy, target, type)
+    ("p-full", "r-root", "ROOT"),
+    ("p-deny-delete-boundary", "r-root", "ROOT"),
+    ("p-deny-user", "ou-work", "ORGANIZATIONAL_UNIT"),
+    ("p-deny-key", "ou-prod", "ORGANIZATIONAL_UNIT"),
+    ("p-boundary-create", "ou-prod", "ORGANIZATIONAL_UNIT"),
+    ("p-conditional", "ou-sandbox", "ORGANIZATIONAL_UNIT"),
+    ("p-create-star", DIRECT, "ACCOUNT"),
+    ("p-admin-exempt", ROOT_CHILD, "ACCOUNT"),
+    ("p-create-star", MGMT, "ACCOUNT"),
+]
+PARENTS = {  # account -> parents from the direct one up to the root
+    MGMT: ["r-root"], PROD: ["ou-prod", "ou-work", "r-root"], WORK: ["ou-work", "r-root"],
+    SANDBOX: ["ou-sandbox", "r-root"], DIRECT: ["ou-sandbox", "r-root"],
+    ROOT_CHILD: ["r-root"],
+}
+# account: (RC-6.2, RC-6.3); the management account is not in the population
+EXPECTED = {
+    PROD: ("pass", "pass"),
+    WORK: ("fail", "fail"),
+    SANDBOX: ("fail", "fail"),
+    DIRECT: ("pass", "pass"),  # iam:Create* covers CreateUser, CreateAccessKey and CreateRole
+    ROOT_CHILD: ("pass", "fail"),
+    ORPHAN: ("error", "error"),
+}
+
+
+def _organization(con: Any, scp_enabled: bool = True) -> None:
+    set_organization(con, MGMT)
+    add_rows(con, "org_roots", {"root_id": "r-root", "name": "Root", "scp_enabled": scp_enabled,
+                                "policy_types": [{"Type": "SERVICE_CONTROL_POLICY",
+                                                  "Status": "ENABLED" if scp_enabled else
+                                                  "DISABLED"}]})
+    add_rows(con, "org_units",
+             {"ou_id": "ou-work", "name": "Workloads", "parent_id": "r-root"},
+             {"ou_id": "ou-prod", "name": "Prod", "parent_id": "ou-work"},
+             {"ou_id": "ou-sandbox", "name": "Sandbox", "parent_id": "r-root"})
+    add_rows(con, "account_parents", *(
+        {"account_id": a, "parent_id": p, "depth": depth}
+        for a, parents in PARENTS.items() for depth, p in enumerate(parents, start=1)))
+    add_rows(con, "scps", *({"policy_id": p, "name": p, "document": d} for p, d in SCPS.items()))
+    add_rows(con, "scp_targets", *({"policy_id": p, "target_id": t, "target_type": kind}
+                                   for p, t, kind in TARGETS))
+
+
+# RC-6.4: (role, path, boundary, register entries, status (None = not in the population))
+RC_6_4 = [
+    ("bounded", "/", "arn:aws:iam::200000000001:policy/boundary", [], "pass"),
+    ("unbounded", "/", None, [], "fail"),
+    ("service-linked", "/aws-service-role/ecs.amazonaws.com/", None, [], None),
+    ("excepted-role", "/", None,
+     [entry("r-ok", role_arn("excepted-role", PROD), ["RC-6.4"], "break-glass")], "excepted"),
+    ("expired-exception", "/", None,
+     [entry("r-old", role_arn("expired-exception", PROD), ["RC-6.4"],
+            expires="2026-11-27")], "fail"),
+]
+
+
+@pytest.fixture(scope="module")
+def g6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    tmp_path = tmp_path_factory.mktemp("g6")
+    con = new_snapshot(tmp_path / "s.duckdb", ACCOUNTS)
+    _organization(con)
+    entries = []
+    for name, path, boundary, role_entries, _ in RC_6_4:
+        add_role(con, name, trust(allow({"Service": "ec2.amazonaws.com"})), PROD, path=path,
+                 boundary=boundary)
+        entries += role_entries
+    entries.append(entry("r-gone", role_arn("gone-role", PROD), ["RC-6.4"]))
+    summary = run(con, tmp_path, register_of(*entries))
+    yield con, summary
+    con.close()
+
+
+def test_rc_6_1_scps_enabled_on_the_root(g6: Any) -> None:
+    result = row(g6[0], "RC-6.1", ORG_ID)
+    assert (result["status"], result["account_id"], result["resource_type"]) == (
+        "pass", MGMT, "organization")
+    facts = evidence(g6[0], "RC-6.1", ORG_ID)
+    assert facts["management_account_id"] == MGMT
+    assert facts["scps_govern_management_account"] is False
+
+
+@pytest.mark.parametrize("account", list(EXPECTED), ids=list(EXPECTED))
+def test_rc_6_2_scps_deny_iam_users_and_keys(g6: Any, account: str) -> None:
+    assert statuses(g6[0], "RC-6.2")[account] == EXPECTED[account][0]
+
+
+@pytest.mark.parametrize("account", list(EXPECTED), ids=list(EXPECTED))
+def test_rc_6_3_scps_enforce_permission_boundaries(g6: Any, account: str) -> None:
+    assert statuses(g6[0], "RC-6.3")[account] == EXPECTED[account][1]
+
+
+def test_rc_6_2_management_account_is_excluded_and_said_so(g6: Any) -> None:
+    con, summary = g6
+    assert MGMT not in statuses(con, "RC-6.2") and MGMT not in statuses(con, "RC-6.3")
+    assert summary.controls["RC-6.2"].notes == (
+        f"management account {MGMT} is not governed by SCPs: not in the population",)
+
+
+def test_rc_6_2_evidence_is_the_chain_with_what_each_policy_covers(g6: Any) -> None:
+    con = g6[0]
+    chain = evidence(con, "RC-6.2", PROD)["chain"]
+    assert [(n["id"], n["type"], n["name"]) for n in chain] == [
+        ("r-root", "ROOT", "Root"), ("ou-work", "ORGANIZATIONAL_UNIT", "Workloads"),
+        ("ou-prod", "ORGANIZATIONAL_UNIT", "Prod"), (PROD, "ACCOUNT", PROD)]
+    covers = {p["policy_id"]: (p["covers"], p["denies"]) for n in chain for p in n["policies"]}
+    assert covers == {
+        "p-full": (False, []), "p-deny-delete-boundary": (False, []),
+        "p-deny-user": (True, ["iam:CreateUser"]), "p-deny-key": (True, ["iam:CreateAccessKey"]),
+        "p-boundary-create": (False, []),
+    }
+    assert row(con, "RC-6.2", PROD)["reason"] == "denied by p-deny-key, p-deny-user"
+    assert row(con, "RC-6.2", WORK)["reason"] == (
+        "no SCP covering the account denies iam:CreateAccessKey")
+    exempt = evidence(con, "RC-6.2", ROOT_CHILD)["chain"][-1]["policies"][0]
+    assert exempt["admin_exemptions"] == [
+        "ArnNotLike aws:PrincipalArn ['arn:aws:iam::*:role/Admin']"]
+    rc_6_3 = evidence(con, "RC-6.3", PROD)["chain"]
+    root_policies = {p["policy_id"]: p["denies"] for p in rc_6_3[0]["policies"]}
+    assert root_policies == {"p-deny-delete-boundary": ["iam:DeleteRolePermissionsBoundary"],
+                             "p-full": []}
+    assert row(con, "RC-6.2", ORPHAN)["reason"] == (
+        "the account's parents (root and OUs) were not collected")
+
+
+@pytest.mark.parametrize("case", RC_6_4, ids=[c[0] for c in RC_6_4])
+def test_rc_6_4_roles_have_a_permissions_boundary(g6: Any, case: tuple[Any, ...]) -> None:
+    name, path, *_, status = case
+    assert statuses(g6[0], "RC-6.4").get(role_arn(name, PROD, path)) == status
+
+
+def test_rc_6_4_role_exceptions_are_judged_by_rc_1_5(g6: Any) -> None:
+    con = g6[0]
+    assert row(con, "RC-6.4", role_arn("excepted-role", PROD))["exception_id"] == "r-ok"
+    assert row(con, "RC-1.5", role_arn("excepted-role", PROD))["status"] == "pass"
+    stale = row(con, "RC-1.5", role_arn("gone-role", PROD))
+    assert (stale["status"], stale["severity"]) == ("fail", "low")
+
+
+def test_gx_confirms_g6(g6: Any) -> None:
+    summary = g6[1]
+    assert summary.errors == []
+    for control_id in ("RC-6.1", "RC-6.2", "RC-6.3", "RC-6.4"):
+        control = summary.controls[control_id]
+        assert control.cross_check == "ok", control_id
+        assert control.gx_unexpected["fail"] == control.failed, control_id
+    assert summary.controls["RC-6.4"].gx_unexpected == {"fail+excepted": 3, "fail": 2}
+
+
+def test_rc_6_scps_disabled_on_the_root_fail_every_member(tmp_path: Path) -> None:
+    con = new_snapshot(tmp_path / "s.duckdb", ACCOUNTS)
+    _organization(con, scp_enabled=False)
+    judge(con, "RC-6.1", "RC-6.2", "RC-6.3")
+    assert statuses(con, "RC-6.1") == {ORG_ID: "fail"}
+    assert set(statuses(con, "RC-6.2").values()) == {"fail", "error"}
+    assert row(con, "RC-6.2", PROD)["reason"] == (
+        "SCPs are not enabled on the root: no SCP applies to the account")
+
+
+def test_rc_6_unreadable_scp_makes_a_failing_account_error(tmp_path: Path) -> None:
+    con = new_snapshot(tmp_path / "s.duckdb", ACCOUNTS)
+    _organization(con)
+    add_rows(con, "scp_targets", {"policy_id": "p-missing", "target_id": WORK,
+                                  "target_type": "ACCOUNT"})
+    judge(con, "RC-6.2")
+    result = row(con, "RC-6.2", WORK)
+    assert result["status"] == "error"
+    assert "SCP p-missing is attached but was not collected (it might)" in result["reason"]
+    assert statuses(con, "RC-6.2")[PROD] == "pass"
+
+
+# The register names roles for RC-6.4 only: (principal, controls, load error or None)
+ROLE_ENTRIES = [
+    (role_arn("ci", PROD), ["RC-6.4"], None),
+    (role_arn("ci", PROD), ["RC-1.1", "RC-6.4"],
+     f'principal: not an IAM user ARN "{role_arn("ci", PROD)}" (a role ARN may only be excepted '
+     "from RC-6.4)"),
+    (f"arn:aws:iam::{PROD}:user/alice", ["RC-6.4"],
+     f'principal: RC-6.4 applies to roles, not to the IAM user "arn:aws:iam::{PROD}:user/alice"'),
+]
+
+
+@pytest.mark.parametrize("case", ROLE_ENTRIES, ids=["role", "role-user-control", "user-rc-6.4"])
+def test_rc_6_4_register_entries_name_roles(case: tuple[Any, ...]) -> None:
+    from checks.exceptions import RegisterError
+
+    principal, controls, error = case
+    if error is None:
+        [loaded] = register_of(entry("r", principal, controls)).entries
+        assert (loaded.is_role, loaded.account_id) == (True, PROD)
+    else:
+        with pytest.raises(RegisterError) as raised:
+            register_of(entry("r", principal, controls))
+        assert error in str(raised.value)
