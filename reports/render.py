@@ -228,6 +228,16 @@ class Inventory:
 
 
 @dataclass
+class ScpCoverageGroup:
+    """Accounts whose SCP coverage reads the same: one row of the G6 coverage table."""
+
+    ou_path: str
+    account_ids: list[str]
+    statuses: dict[str, str]  # control id -> status
+    covering: dict[str, list[str]]  # control id -> "Policy (at Node)" that cover it
+
+
+@dataclass
 class ReportData:
     """Everything the template needs, as plain data: the template does no querying."""
 
@@ -238,6 +248,8 @@ class ReportData:
     collection_errors: list[CollectionError]
     inventory: Inventory
     row_limit: int
+    scp_coverage: list[ScpCoverageGroup] = field(default_factory=list)
+    scp_controls: tuple[str, ...] = ("RC-6.2", "RC-6.3")
 
     @property
     def accounts_collected(self) -> int:
@@ -388,6 +400,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection, *, row_limit: int = HTML_RO
         by_item[section.guidance_item].controls.append(section)
 
     return ReportData(
+        scp_coverage=_scp_coverage(con),
         run=run,
         guidance=guidance,
         exceptions=_exceptions(con),
@@ -495,6 +508,42 @@ def _accounts(con: duckdb.DuckDBPyConnection) -> list[AccountRow]:
         """
     ).fetchall()
     return [AccountRow(*row) for row in rows]
+
+
+def _scp_coverage(
+    con: duckdb.DuckDBPyConnection, controls: tuple[str, ...] = ("RC-6.2", "RC-6.3")
+) -> list[ScpCoverageGroup]:
+    """SCP coverage per member account, accounts with the same coverage grouped together.
+
+    The evidence of RC-6.2/6.3 holds the chain root -> OUs -> account with each attached
+    policy and whether it covers; accounts under one OU usually read the same, so a
+    1,000-account organization fits in a few rows.
+    """
+    rows = con.execute(
+        "SELECT c.account_id, coalesce(a.ou_path, ''), c.control_id, c.status, c.evidence "
+        "FROM control_results c LEFT JOIN accounts a USING (account_id) "
+        "WHERE list_contains(?, c.control_id) ORDER BY 2, 1",
+        [list(controls)],
+    ).fetchall()
+    per_account: dict[str, dict[str, Any]] = {}
+    for account_id, ou_path, control_id, status, evidence in rows:
+        entry = per_account.setdefault(account_id, {"ou": ou_path, "statuses": {}, "covering": {}})
+        entry["statuses"][control_id] = status
+        chain = (json.loads(evidence) if isinstance(evidence, str) else evidence or {}).get("chain", [])
+        entry["covering"][control_id] = [
+            f"{policy.get('name') or policy.get('policy_id')} (at {node.get('name') or node.get('id')})"
+            for node in chain
+            for policy in node.get("policies", [])
+            if policy.get("covers")
+        ]
+    groups: dict[str, ScpCoverageGroup] = {}
+    for account_id, entry in per_account.items():
+        key = json.dumps([entry["ou"], entry["statuses"], entry["covering"]], sort_keys=True)
+        group = groups.setdefault(
+            key, ScpCoverageGroup(entry["ou"], [], entry["statuses"], entry["covering"])
+        )
+        group.account_ids.append(account_id)
+    return sorted(groups.values(), key=lambda g: (g.ou_path, g.account_ids[0]))
 
 
 def _inventory(con: duckdb.DuckDBPyConnection) -> Inventory:

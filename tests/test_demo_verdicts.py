@@ -162,8 +162,9 @@ def test_run_folder_holds_the_evidence_pack(demo: DemoRun) -> None:
         assert (demo.run_dir / name).exists(), name
     assert (demo.run_dir / "report.pdf").read_bytes().startswith(b"%PDF")
     evidence = demo.run_dir / "evidence"
-    assert sorted(p.name for p in (evidence / "gx").glob("*.json")) == ["G1.json", "G2.json",
-                                                                      "G3.json"]
+    assert sorted(p.name for p in (evidence / "gx").glob("*.json")) == [
+        f"G{n}.json" for n in range(1, 7)
+    ]
     reports = sorted(p.stem for p in (evidence / "credential_reports").glob("*.csv"))
     assert reports == sorted(demo.account_ids().values())
     assert (evidence / "controls" / "RC-1.1.csv").read_text().count("\n") == 12  # header + 11
@@ -261,3 +262,140 @@ def test_a_run_that_breaks_half_way_stays_partial_and_touches_no_earlier_run(
     assert len(partial) == 1 and (partial[0] / "snapshot.duckdb").exists()
     assert digest(demo.run_dir) == before
     shutil.rmtree(partial[0])  # keep the module's other tests independent of this one
+
+
+# G2.3-G6, constructed in flows/simulated.py (ROLES, SCPS, ANALYZERS, ARCHIVED_FINDINGS; each
+# with its `why`). Roles by name; findings as "<finding type>:<resource name>"; accounts and the
+# organization by "account"/"organization".
+PARTNER = "partner-integrations"
+ROLE_CASES: dict[str, tuple[str, dict[str, str]]] = {
+    # role: (account, {control: status}) for RC-4.1, RC-4.4, RC-5.x and RC-6.4
+    "vendor-acme-externalid": (PARTNER, {"RC-4.1": "pass", "RC-6.4": "pass"}),
+    "vendor-globex-no-externalid": (PARTNER, {"RC-4.1": "fail", "RC-6.4": "fail"}),
+    "public-any-principal": (PARTNER, {"RC-4.1": "fail", "RC-6.4": "fail"}),
+    "org-any-principal-pinned": (PARTNER, {"RC-6.4": "pass"}),
+    "vendor-bare-account-id": (PARTNER, {"RC-4.1": "fail", "RC-6.4": "fail"}),
+    "vendor-externalid-wildcard": (PARTNER, {"RC-4.1": "fail", "RC-6.4": "fail"}),
+    "vendor-externalid-ifexists": (PARTNER, {"RC-4.1": "fail", "RC-6.4": "fail"}),
+    "vendor-externalid-stringlike-exact": (PARTNER, {"RC-4.1": "pass", "RC-6.4": "pass"}),
+    "cross-account-from-prod": (PARTNER, {"RC-6.4": "fail"}),
+    "ec2-no-source-account": (PARTNER, {"RC-4.4": "fail", "RC-6.4": "fail"}),
+    "events-with-source-arn": (PARTNER, {"RC-4.4": "pass", "RC-6.4": "pass"}),
+    "sns-lowercase-source-account": (PARTNER, {"RC-4.4": "pass", "RC-6.4": "pass"}),
+    "contractor-no-externalid": ("dev", {"RC-4.1": "fail", "RC-6.4": "pass"}),
+    "legacy-batch": ("dev", {"RC-4.4": "pass", "RC-6.4": "fail"}),
+    "old-reporting": ("prod", {"RC-4.4": "pass", "RC-6.4": "fail"}),
+    "gha-deploy-main": ("prod", {"RC-5.1": "pass", "RC-5.2": "pass", "RC-6.4": "pass"}),
+    "gha-org-wide": ("prod", {"RC-5.1": "fail", "RC-5.2": "pass", "RC-6.4": "fail"}),
+    "gha-any-repo": ("prod", {"RC-5.1": "fail", "RC-5.2": "pass", "RC-6.4": "fail"}),
+    "gha-no-sub": ("prod", {"RC-5.1": "fail", "RC-5.2": "pass", "RC-6.4": "fail"}),
+    "gha-two-statements": ("prod", {"RC-5.1": "fail", "RC-5.2": "fail", "RC-6.4": "fail"}),
+    "gha-no-aud": ("prod", {"RC-5.1": "pass", "RC-5.2": "fail", "RC-6.4": "fail"}),
+    "gha-forallvalues-sub": ("prod", {"RC-5.1": "pass", "RC-5.2": "fail", "RC-6.4": "fail"}),
+    "gha-mixed-case-keys": ("prod", {"RC-5.1": "pass", "RC-5.2": "pass", "RC-6.4": "pass"}),
+    "gitlab-no-sub": ("prod", {"RC-5.3": "fail", "RC-6.4": "fail"}),
+    "tfc-workspace": ("prod", {"RC-5.3": "pass", "RC-6.4": "pass"}),
+    "gha-enterprise-infra": ("security", {"RC-5.1": "pass", "RC-5.2": "pass", "RC-6.4": "pass"}),
+    "gha-enterprise-immutable": ("security", {"RC-5.1": "pass", "RC-5.2": "pass",
+                                              "RC-6.4": "fail"}),
+    "BreakGlassAdmin": (MANAGEMENT, {"RC-6.4": "fail"}),
+}
+# Roles every account has, without a boundary: rolecall-audit everywhere, the
+# OrganizationAccountAccessRole in members.
+ROLES_EVERYWHERE = {"rolecall-audit": "fail", "OrganizationAccountAccessRole": "fail"}
+
+EXPECTED_FINDINGS = {
+    ("RC-3.2", "dev", "UnusedIAMRole:legacy-batch"): "fail",
+    ("RC-3.2", "dev", "UnusedIAMUserAccessKey:svc-legacy-etl"): "fail",
+    ("RC-3.2", "dev", "UnusedIAMUserAccessKey:svc-unused"): "fail",
+    ("RC-3.2", MANAGEMENT, "UnusedIAMUserPassword:break-glass-admin"): "pass",  # archived
+    ("RC-3.2", "prod", "UnusedIAMRole:old-reporting"): "pass",  # archived
+    ("RC-3.2", "prod", "UnusedIAMUserPassword:alice"): "fail",
+    ("RC-3.2", "prod", "UnusedIAMUserPassword:bob"): "fail",
+    ("RC-3.2", "prod", "UnusedIAMUserAccessKey:svc-backup"): "fail",
+    # RC-4.2: an ACTIVE external-access finding fails only when the role fails RC-4.1
+    ("RC-4.2", PARTNER, "ExternalAccess:OrganizationAccountAccessRole"): "pass",
+    ("RC-4.2", PARTNER, "ExternalAccess:cross-account-from-prod"): "pass",
+    ("RC-4.2", PARTNER, "ExternalAccess:org-any-principal-pinned"): "pass",
+    ("RC-4.2", PARTNER, "ExternalAccess:public-any-principal"): "fail",
+    ("RC-4.2", PARTNER, "ExternalAccess:rolecall-audit"): "pass",
+    ("RC-4.2", PARTNER, "ExternalAccess:vendor-acme-externalid"): "pass",
+    ("RC-4.2", PARTNER, "ExternalAccess:vendor-bare-account-id"): "pass",  # archived
+    ("RC-4.2", PARTNER, "ExternalAccess:vendor-externalid-ifexists"): "fail",
+    ("RC-4.2", PARTNER, "ExternalAccess:vendor-externalid-stringlike-exact"): "pass",
+    ("RC-4.2", PARTNER, "ExternalAccess:vendor-externalid-wildcard"): "fail",
+    ("RC-4.2", PARTNER, "ExternalAccess:vendor-globex-no-externalid"): "fail",
+    ("RC-4.2", "prod", "ExternalAccess:OrganizationAccountAccessRole"): "pass",
+    ("RC-4.2", "prod", "ExternalAccess:rolecall-audit"): "pass",
+}
+
+EXPECTED_ACCOUNTS = {
+    # RC-4.3: dev has no analyzer, security only an unused-access one
+    "RC-4.3": {MANAGEMENT: "pass", "prod": "pass", "dev": "fail", PARTNER: "pass",
+               "security": "fail"},
+    # RC-6.2/6.3: members only (the management account is not governed by SCPs)
+    "RC-6.2": {"prod": "pass", "dev": "pass", PARTNER: "pass", "security": "pass"},
+    "RC-6.3": {"prod": "pass", "dev": "pass", PARTNER: "fail", "security": "fail"},
+}
+
+EXPECTED_SEVERITIES = {
+    ("RC-4.1", "public-any-principal"): "critical",
+    ("RC-4.1", "vendor-globex-no-externalid"): "high",
+    ("RC-5.1", "gha-org-wide"): "high",
+    ("RC-5.1", "gha-any-repo"): "critical",
+    ("RC-5.1", "gha-no-sub"): "critical",
+    ("RC-5.1", "gha-two-statements"): "critical",
+    ("RC-4.4", "ec2-no-source-account"): "low",
+}
+
+
+def _demo_rows(demo: DemoRun, controls: list[str]) -> list[tuple]:
+    return demo.query(
+        """
+        SELECT c.control_id, replace(a.name, 'master', 'management'), c.resource_id,
+               f.finding_type, f.resource, c.status, c.severity
+        FROM control_results c JOIN accounts a USING (account_id)
+        LEFT JOIN access_analyzer_findings f ON f.finding_id = c.resource_id
+        WHERE list_contains(?, c.control_id)
+        """,
+        [controls],
+    )
+
+
+def test_every_role_has_exactly_the_expected_g4_g5_g6_verdicts(demo: DemoRun) -> None:
+    expected = {}
+    for role, (account, verdicts) in ROLE_CASES.items():
+        for control, status in verdicts.items():
+            expected[(control, account, role)] = status
+    for account in demo.account_ids():
+        name = "management" if account == "master" else account
+        for role, status in ROLES_EVERYWHERE.items():
+            if role == "OrganizationAccountAccessRole" and name == MANAGEMENT:
+                continue
+            expected[("RC-6.4", name, role)] = status
+    rows = _demo_rows(demo, ["RC-4.1", "RC-4.4", "RC-5.1", "RC-5.2", "RC-5.3", "RC-6.4"])
+    actual = {(c, a, r.split(":role/", 1)[1]): s for c, a, r, _, _, s, _ in rows}
+    assert len(actual) == len(rows)
+    assert actual == expected
+    severities = {(c, r.split(":role/", 1)[1]): sev for c, _, r, _, _, _, sev in rows}
+    for key, severity in EXPECTED_SEVERITIES.items():
+        assert severities[key] == severity, key
+
+
+def test_every_access_analyzer_finding_has_the_expected_verdict(demo: DemoRun) -> None:
+    rows = _demo_rows(demo, ["RC-3.2", "RC-4.2"])
+    actual = {(c, a, f"{ftype}:{resource.rsplit('/', 1)[1]}"): s
+              for c, a, _, ftype, resource, s, _ in rows}
+    assert len(actual) == len(rows)
+    assert actual == EXPECTED_FINDINGS
+
+
+def test_account_and_organization_controls_have_the_expected_verdicts(demo: DemoRun) -> None:
+    rows = _demo_rows(demo, ["RC-2.3", "RC-4.3", "RC-6.1", "RC-6.2", "RC-6.3"])
+    actual: dict[str, dict[str, str]] = {}
+    for control, account, resource, _, _, status, _ in rows:
+        actual.setdefault(control, {})[account if resource.isdigit() else "organization"] = status
+    assert actual == {**EXPECTED_ACCOUNTS, "RC-2.3": {"organization": "pass"},
+                      "RC-6.1": {"organization": "pass"}}
+    (errors,) = demo.query("SELECT count(*) FROM control_results WHERE status = 'error'")[0]
+    assert errors == 0

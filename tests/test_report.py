@@ -320,7 +320,14 @@ def test_html_escapes_resource_names(rendered: tuple[Path, Path]) -> None:
     assert f"arn:aws:iam::{PROD}:user/{EVIL}" in text  # shown, as text
 
 
-def test_summary_marks_status_and_unevaluated_controls(tmp_path: Path) -> None:
+def test_summary_marks_status_and_unevaluated_controls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a catalogue version that evaluates G1-G3 only: the rest must say "not evaluated"
+    monkeypatch.setattr(
+        "reports.render.IMPLEMENTED",
+        ("RC-1.1", "RC-1.2", "RC-1.3", "RC-1.4", "RC-1.5", "RC-2.1", "RC-2.2", "RC-3.1"),
+    )
     con = build_snapshot(tmp_path / "snapshot.duckdb")
     data = load_report_data(con)
     items = {g.id: g for g in data.guidance}
@@ -401,3 +408,40 @@ def test_pdf_caps_error_tables_lower_than_failures(tmp_path: Path) -> None:
     assert f"not collected {PDF_ERROR_ROW_CAP:02d}" not in pdf_text
     html_text, _ = _html_text(render_html(data, medium="html"))
     assert f"not collected {PDF_ERROR_ROW_CAP + 4:02d}" in html_text
+
+
+def _scp_result(control: str, account: str, status: str, covering: list[tuple[str, str]]) -> dict:
+    """An RC-6.x row whose evidence chain has the given (policy, node) pairs covering."""
+    row = _result(control, "G6", account, account, status, "high", f"{control} {status}")
+    row["resource_type"] = "account"
+    row["evidence"] = {"chain": [
+        {"id": node, "name": node, "type": "ORGANIZATIONAL_UNIT",
+         "policies": [{"name": policy, "policy_id": f"p-{policy}", "covers": True},
+                      {"name": "FullAWSAccess", "policy_id": "p-FullAWSAccess", "covers": False}]}
+        for policy, node in covering
+    ]}
+    return row
+
+
+def test_scp_coverage_groups_accounts_that_read_the_same(tmp_path: Path) -> None:
+    con = build_snapshot(tmp_path / "snapshot.duckdb")
+    accounts = con.execute("SELECT account_id FROM accounts ORDER BY 1").fetchall()
+    a, b, c = (row[0] for row in accounts)
+    con.execute("UPDATE accounts SET ou_path = 'Root/Workloads' WHERE account_id IN (?, ?)", [a, b])
+    snapshot.insert_rows(con, "control_results", [
+        _scp_result("RC-6.2", a, "pass", [("DenyUsers", "Root")]),
+        _scp_result("RC-6.3", a, "pass", [("Boundaries", "Workloads")]),
+        _scp_result("RC-6.2", b, "pass", [("DenyUsers", "Root")]),
+        _scp_result("RC-6.3", b, "pass", [("Boundaries", "Workloads")]),
+        _scp_result("RC-6.2", c, "pass", [("DenyUsers", "Root")]),
+        _scp_result("RC-6.3", c, "fail", []),
+    ])
+    (c_path,) = con.execute("SELECT ou_path FROM accounts WHERE account_id = ?", [c]).fetchone()
+    groups = load_report_data(con).scp_coverage
+    expected = sorted([(c_path, [c], "fail"), ("Root/Workloads", [a, b], "pass")])
+    assert [(g.ou_path, g.account_ids, g.statuses["RC-6.3"]) for g in groups] == expected
+    workloads = next(g for g in groups if a in g.account_ids)
+    assert workloads.covering == {"RC-6.2": ["DenyUsers (at Root)"],
+                                  "RC-6.3": ["Boundaries (at Workloads)"]}
+    text, _ = _html_text(render_html(load_report_data(con)))
+    assert "SCP coverage by account" in text and "no covering SCP" in text
