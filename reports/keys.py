@@ -1,0 +1,235 @@
+"""Signing material for the evidence pack: an organization's key and certificate, or the demo key.
+
+Everything here returns a `SigningIdentity`: a pyHanko `Signer` plus what the report and the manifest
+say about it. Holding a pyHanko signer (not a raw private key) is deliberate: both the PDF signature
+and the CMS signature over manifest.json go through pyHanko, so an HSM or smart card
+(`pyhanko.sign.pkcs11.PKCS11Signer`) drops in with `SigningIdentity(signer=..., demo=False)` and no
+private key ever has to exist as a file.
+
+The demo key is created once under data/keys/ (git-ignored) and reused, so every demo run is signed
+by the same certificate and an auditor can be handed that one certificate as the trust anchor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder, load_private_key_from_pemder
+from pyhanko.sign.signers import Signer, SimpleSigner
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+DEFAULT_KEYS_DIR = Path("data/keys")
+DEMO_KEY_FILE = "demo-signing-key.pem"
+DEMO_CERT_FILE = "demo-signing-cert.pem"
+DEMO_SUBJECT_CN = "rolecall DEMO signing key - not for audit evidence"
+DEMO_VALIDITY = timedelta(days=3650)
+DEFAULT_P12_PASSWORD_ENV = "ROLECALL_P12_PASSWORD"
+
+# Either bit lets a certificate sign documents (RFC 5280: nonRepudiation is "contentCommitment").
+SIGNING_KEY_USAGES = frozenset({"digital_signature", "non_repudiation"})
+
+
+class SigningKeyError(ValueError):
+    """Signing material that cannot be used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """Who signs a run: a pyHanko signer and whether it is the self-signed demo key."""
+
+    signer: Signer
+    demo: bool = False
+
+    @property
+    def certificate(self) -> asn1_x509.Certificate:
+        cert = self.signer.signing_cert
+        if cert is None:
+            raise SigningKeyError("the signer has no certificate")
+        return cert
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the certificate's DER, lowercase hex (what `openssl x509 -fingerprint` shows)."""
+        return certificate_fingerprint(self.certificate)
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.human_friendly
+
+    def certificate_pem(self) -> bytes:
+        return x509.load_der_x509_certificate(self.certificate.dump()).public_bytes(
+            serialization.Encoding.PEM
+        )
+
+
+def certificate_fingerprint(cert: asn1_x509.Certificate) -> str:
+    return hashlib.sha256(cert.dump()).hexdigest()
+
+
+def _check_can_sign(cert: asn1_x509.Certificate, source: Path) -> None:
+    """Refuse early a certificate whose key usage forbids signing: verification would fail later,
+    after the run folder has been written."""
+    usages = cert.key_usage_value.native if cert.key_usage_value is not None else None
+    if usages is not None and not SIGNING_KEY_USAGES & set(usages):
+        raise SigningKeyError(
+            f"{source}: certificate key usage {sorted(usages)} allows neither digitalSignature "
+            "nor nonRepudiation"
+        )
+
+
+def _check_pair(key_der: bytes, cert: asn1_x509.Certificate, source: Path) -> None:
+    """The key must belong to the certificate, or every signature would fail to verify."""
+    key = serialization.load_der_private_key(key_der, password=None)
+    cert_pub = x509.load_der_x509_certificate(cert.dump()).public_key()
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, spki) != cert_pub.public_bytes(
+        serialization.Encoding.DER, spki
+    ):
+        raise SigningKeyError(f"{source}: the private key does not belong to the certificate")
+
+
+def load_signer(
+    key_pem: Path,
+    cert_pem: Path,
+    *,
+    chain_pem: Path | None = None,
+    key_password_env: str | None = None,
+) -> SigningIdentity:
+    """An organization's key and certificate from PEM (or DER) files.
+
+    `chain_pem` holds intermediate certificates to embed so a verifier can build the path to its
+    root. A password-protected key takes its password from the environment variable named by
+    `key_password_env`, never from the command line (which `ps` and shell history would keep).
+    """
+    password = _password_from_env(key_password_env)
+    try:
+        key = load_private_key_from_pemder(key_pem, passphrase=password)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningKeyError(f"{key_pem}: cannot load the private key: {exc}") from exc
+    try:
+        cert = load_cert_from_pemder(cert_pem)
+        chain = list(load_certs_from_pemder([chain_pem])) if chain_pem else []
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningKeyError(f"{cert_pem}: cannot load the certificate: {exc}") from exc
+    _check_pair(key.dump(), cert, key_pem)
+    _check_can_sign(cert, cert_pem)
+    registry = SimpleCertificateStore()
+    registry.register_multiple(chain)
+    return SigningIdentity(SimpleSigner(signing_cert=cert, signing_key=key, cert_registry=registry))
+
+
+def load_pkcs12(p12_path: Path, *, password_env: str = DEFAULT_P12_PASSWORD_ENV) -> SigningIdentity:
+    """Key, certificate and chain from a PKCS#12 (.p12/.pfx) file, its password read from the
+    environment variable `password_env` (unset means the file has no password)."""
+    password = _password_from_env(password_env)
+    try:
+        data = p12_path.read_bytes()
+    except OSError as exc:
+        raise SigningKeyError(f"{p12_path}: cannot read: {exc}") from exc
+    try:
+        key, cert, _ = pkcs12.load_key_and_certificates(data, password)
+    except ValueError as exc:
+        hint = f"${password_env} is not set" if password is None else f"check ${password_env}"
+        raise SigningKeyError(f"{p12_path}: cannot open the PKCS#12 file ({hint}): {exc}") from exc
+    if key is None or cert is None:
+        raise SigningKeyError(f"{p12_path}: the PKCS#12 file must hold a private key and its certificate")
+    try:
+        signer = SimpleSigner.load_pkcs12_data(data, other_certs=[], passphrase=password)
+    except ValueError as exc:
+        raise SigningKeyError(f"{p12_path}: {exc}") from exc
+    _check_can_sign(signer.signing_cert, p12_path)
+    return SigningIdentity(signer)
+
+
+def _password_from_env(name: str | None) -> bytes | None:
+    if not name:
+        return None
+    value = os.environ.get(name)
+    return value.encode("utf-8") if value else None
+
+
+def demo_signer(keys_dir: Path = DEFAULT_KEYS_DIR) -> SigningIdentity:
+    """The demo's self-signed key, created on first use and reused afterwards.
+
+    Its subject says it is a demo key, so a report signed with it cannot pass for real evidence.
+    """
+    key_path, cert_path = keys_dir / DEMO_KEY_FILE, keys_dir / DEMO_CERT_FILE
+    if key_path.exists() != cert_path.exists():
+        present = key_path if key_path.exists() else cert_path
+        raise SigningKeyError(
+            f"{present} exists without its pair in {keys_dir}; remove it to create a new demo key"
+        )
+    if not key_path.exists():
+        create_demo_key(keys_dir)
+    identity = load_signer(key_path, cert_path)
+    return SigningIdentity(identity.signer, demo=True)
+
+
+def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
+    """Write a new self-signed demo certificate and its key (mode 0600) into keys_dir.
+
+    The certificate is an end entity (CA:FALSE) with keyUsage digitalSignature + nonRepudiation and
+    no extendedKeyUsage: OpenSSL then accepts it as its own trust anchor for
+    `openssl cms -verify -CAfile` with the default S/MIME purpose, Adobe and pyHanko accept it for
+    document signing, and nothing lets it issue other certificates.
+    """
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, DEMO_SUBJECT_CN),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rolecall demo (self-signed)"),
+        ]
+    )
+    now = datetime.now(UTC)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + DEMO_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=True, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = keys_dir / DEMO_KEY_FILE, keys_dir / DEMO_CERT_FILE
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write_new(key_path, key_pem, mode=0o600)
+    _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return key_path, cert_path
+
+
+def _write_new(path: Path, data: bytes, *, mode: int) -> None:
+    """Create path with `mode` from the first byte (no window where a key is world-readable);
+    refuse to overwrite, so two demo runs starting together cannot end with mismatched files."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have cleared bits of `mode`
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
