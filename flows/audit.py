@@ -29,7 +29,9 @@ from flows.run_folder import RunFolder
 from flows.sources import organizations
 from flows.sources.organizations import Account, Organization
 from flows.sources.session import AccountClients, Payload, base_session
+from reports.keys import SigningIdentity
 from reports.render import render_report
+from reports.sign import sign_run
 
 
 class AuditConfig(BaseModel):
@@ -125,11 +127,12 @@ def write_control_csvs(con: Any, folder: Path) -> None:
 def run_audit(
     config: AuditConfig,
     register: Register | None,
+    identity: SigningIdentity,
     on_account: Callable[[str, int], None] | None = None,
 ) -> AuditResult:
     """Run the flow with as many collection threads as the configuration asks for."""
     runner = ThreadPoolTaskRunner(max_workers=config.max_workers)
-    return audit.with_options(task_runner=runner)(config, register, on_account)
+    return audit.with_options(task_runner=runner)(config, register, identity, on_account)
 
 
 @task(cache_policy=NO_CACHE)
@@ -142,6 +145,17 @@ def validate(con: Any, register: Register | None, folder: RunFolder) -> Validati
 @task(cache_policy=NO_CACHE)
 def report(con: Any, folder: RunFolder) -> None:
     render_report(con, folder.path)
+
+
+@task(cache_policy=NO_CACHE)
+def sign(folder: RunFolder, identity: SigningIdentity, config: AuditConfig,
+         accounts: list[str]) -> None:
+    """Sign the PDF, then list and hash every file in manifest.json and sign that too.
+
+    Runs last, on a closed snapshot: anything written afterwards would not be in the manifest.
+    """
+    sign_run(folder.path, identity, run_id=folder.run_id, tool_version=tool_version(),
+             configuration=config.public(), accounts=accounts)
 
 
 def collect_all(
@@ -175,6 +189,7 @@ def collect_all(
 def audit(
     config: AuditConfig,
     register: Register | None,
+    identity: SigningIdentity,
     on_account: Callable[[str, int], None] | None = None,
 ) -> AuditResult:
     started_at = datetime.now(UTC)
@@ -213,6 +228,7 @@ def audit(
     finally:
         con.close()
     (folder.evidence / "run.json").write_text(json.dumps(run_row, default=str, indent=2))
+    sign(folder, identity, config, [row["account_id"] for row in account_rows])
     return AuditResult(
         run_dir=folder.finish(), run_id=folder.run_id, summary=summary,
         accounts=len(organization.accounts),

@@ -87,8 +87,23 @@ def audit(
         "--region", help="AWS region for API calls; default: the boto3 chain.")] = None,
     max_workers: Annotated[int, typer.Option(
         "--max-workers", min=1, max=64, help="Accounts collected at the same time.")] = 8,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", help="PEM private key that signs the PDF and the manifest "
+        "(with --signing-cert).")] = None,
+    signing_cert: Annotated[Path | None, typer.Option(
+        "--signing-cert", help="PEM certificate of --signing-key.")] = None,
+    signing_p12: Annotated[Path | None, typer.Option(
+        "--signing-p12", help="PKCS#12 file with key and certificate; its password is read "
+        "from the environment variable named by --p12-password-env.")] = None,
+    p12_password_env: Annotated[str, typer.Option(
+        "--p12-password-env", help="Environment variable that holds the PKCS#12 password.")]
+        = "ROLECALL_P12_PASSWORD",
+    keys_dir: Annotated[Path, typer.Option(
+        "--keys-dir", envvar="ROLECALL_KEYS_DIR",
+        help="Where the demo signing key is created once when no key is given.")]
+        = Path("data/keys"),
 ) -> None:
-    """Collect, snapshot, validate and report.
+    """Collect, snapshot, validate, report and sign.
 
     Exit 0: every control passes (excepted counts as passing); 1: a control fails or could
     not be evaluated; 2: the run could not be made (bad input, no access).
@@ -107,6 +122,7 @@ def audit(
             register = load_register(exceptions)
         except RegisterError as error:
             _fail(str(error))
+    identity = _signing_identity(signing_key, signing_cert, signing_p12, p12_password_env, keys_dir)
     started = time.monotonic()
     with ExitStack() as stack:
         # The Prefect API and the simulated organization boot in their own processes while
@@ -140,11 +156,31 @@ def audit(
                 if api_url:
                     wait_until_healthy(api_url, float(
                         os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-                result = run_audit(config, register, on_account)
+                result = run_audit(config, register, identity, on_account)
             except Exception as error:  # the flow's own error, shown without a traceback
                 _fail(f"the audit run failed: {type(error).__name__}: {error}")
     code = print_summary(result.run_dir, time.monotonic() - started)
     raise typer.Exit(code)
+
+
+def _signing_identity(key: Path | None, cert: Path | None, p12: Path | None,
+                      password_env: str, keys_dir: Path) -> object:
+    """The organization's signing key when given, else the demo key (made once, marked DEMO)."""
+    from reports.keys import SigningKeyError, demo_signer, load_pkcs12, load_signer
+
+    try:
+        if p12 is not None:
+            if key or cert:
+                _fail("give either --signing-p12 or --signing-key/--signing-cert, not both")
+            return load_pkcs12(p12, password_env=password_env)
+        if key or cert:
+            if not (key and cert):
+                _fail("--signing-key and --signing-cert go together")
+            return load_signer(key, cert)
+        return demo_signer(keys_dir)
+    except SigningKeyError as error:
+        _fail(str(error))
+    raise AssertionError("unreachable")
 
 
 def print_summary(run_dir: Path, seconds: float) -> int:
@@ -209,6 +245,26 @@ def simulate(
             console.print("Stopped.")
         finally:
             kept.unlink(missing_ok=True)
+
+
+@app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder to check.", exists=True,
+                                            file_okay=False)],
+    ca: Annotated[Path | None, typer.Option(
+        "--ca", help="CA (or the signer's own) certificate, PEM, that must vouch for the "
+        "signer; without it the signer is reported as self-asserted.")] = None,
+) -> None:
+    """Check a run folder: the manifest's CMS signature, every file's hash, no file missing or
+    added, and the PDF's signature. Exit 0 only when every check passes."""
+    from reports.verify import all_passed, verify_run
+
+    checks = verify_run(run_dir, ca)
+    for check in checks:
+        colour = "green" if check.ok else "red"
+        console.print(f"[{colour}]{'PASS' if check.ok else 'FAIL'}[/{colour}]  {check.name}: "
+                      f"{check.detail}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_PASS if all_passed(checks) else EXIT_FAIL)
 
 
 def _fail(message: str) -> None:

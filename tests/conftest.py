@@ -25,6 +25,8 @@ os.environ.update(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "GX_ANALYTICS_ENABLED": "false",
+        # the demo signing key of test runs, never the checkout's data/keys
+        "ROLECALL_KEYS_DIR": os.path.join(_PREFECT_HOME, "keys"),
     }
 )
 os.environ.pop("AWS_PROFILE", None)

@@ -31,6 +31,7 @@ from flows.collect import collect_account, collect_organization, iam_collected
 from flows.simulated import SimulatedOrganization
 from flows.sources import organizations
 from flows.sources.session import base_session
+from reports.keys import demo_signer
 
 _SERVICE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
@@ -114,7 +115,7 @@ def test_the_audit_finishes_and_records_what_could_not_be_collected(
 ) -> None:
     config = AuditConfig(out_dir=tmp_path, simulated=True,
                          endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-    result = run_audit(config, None)
+    result = run_audit(config, None, demo_signer(tmp_path / "keys"))
     assert result.accounts == result.accounts_collected == len(simulated.ACCOUNTS)
     with duckdb.connect(str(result.run_dir / "snapshot.duckdb"), read_only=True) as con:
         errors = con.execute(

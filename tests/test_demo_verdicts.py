@@ -399,3 +399,47 @@ def test_account_and_organization_controls_have_the_expected_verdicts(demo: Demo
                       "RC-6.1": {"organization": "pass"}}
     (errors,) = demo.query("SELECT count(*) FROM control_results WHERE status = 'error'")[0]
     assert errors == 0
+
+
+def test_the_demo_run_verifies_with_rolecall_openssl_and_pyhanko(demo: DemoRun) -> None:
+    code, output = run_cli("verify", str(demo.run_dir))
+    assert code == 0, output
+    assert output.count("PASS") == 6 and "FAIL" not in output
+    cert = Path(os.environ["ROLECALL_KEYS_DIR"]) / "demo-signing-cert.pem"
+    code, output = run_cli("verify", str(demo.run_dir), "--ca", str(cert))
+    assert code == 0, output
+    openssl = subprocess.run(
+        ["openssl", "cms", "-verify", "-binary", "-inform", "DER",
+         "-in", str(demo.run_dir / "manifest.json.p7s"),
+         "-content", str(demo.run_dir / "manifest.json"), "-CAfile", str(cert), "-out", os.devnull],
+        capture_output=True, text=True,
+    )
+    assert openssl.returncode == 0 and "Verification successful" in openssl.stderr
+
+
+TAMPERED = ["report.pdf", "report.html", "snapshot.duckdb", "evidence/controls/RC-1.1.csv",
+            "manifest.json", "manifest.json.p7s"]
+
+
+@pytest.mark.parametrize("target", TAMPERED)
+def test_verify_names_the_file_whose_byte_was_flipped(
+    demo: DemoRun, tmp_path: Path, target: str
+) -> None:
+    copy = Path(shutil.copytree(demo.run_dir, tmp_path / demo.run_dir.name))
+    path = copy / target
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    code, output = run_cli("verify", str(copy))
+    assert code == 1
+    failing = [line for line in output.splitlines() if line.startswith("FAIL")]
+    assert failing and any(target in line for line in failing), output
+
+
+def test_verify_names_an_added_and_a_removed_file(demo: DemoRun, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(demo.run_dir, tmp_path / demo.run_dir.name))
+    (copy / "evidence" / "extra.txt").write_text("not part of the run")
+    (copy / "evidence" / "controls" / "RC-2.2.csv").unlink()
+    code, output = run_cli("verify", str(copy))
+    assert code == 1
+    assert "evidence/extra.txt" in output and "evidence/controls/RC-2.2.csv" in output
