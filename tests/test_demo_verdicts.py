@@ -415,6 +415,14 @@ def test_the_demo_run_verifies_with_rolecall_openssl_and_pyhanko(demo: DemoRun) 
         capture_output=True, text=True,
     )
     assert openssl.returncode == 0 and "Verification successful" in openssl.stderr
+    pyhanko = subprocess.run(
+        [str(Path(sys.executable).with_name("pyhanko")), "sign", "validate", "--trust", str(cert),
+         "--trust-replace", "--pretty-print", str(demo.run_dir / "report.pdf")],
+        capture_output=True, text=True,
+    )
+    assert pyhanko.returncode == 0, pyhanko.stdout + pyhanko.stderr
+    assert "The signature covers the entire file." in pyhanko.stdout
+    assert "The signature is judged VALID." in pyhanko.stdout
 
 
 TAMPERED = ["report.pdf", "report.html", "snapshot.duckdb", "evidence/controls/RC-1.1.csv",
