@@ -52,6 +52,7 @@ def prefect_api() -> Iterator[str | None]:
     try:
         yield url
     finally:
+        _drain_prefect_clients()
         os.environ.pop("PREFECT_API_URL", None)
         process.terminate()
         try:
@@ -59,6 +60,21 @@ def prefect_api() -> Iterator[str | None]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _drain_prefect_clients(timeout: float = 10) -> None:
+    """Let Prefect ship its queued logs and events while the server still answers.
+
+    Stopped first, the server would leave Prefect's exit handlers retrying against a closed
+    port for more than a minute.
+    """
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout)
 
 
 def wait_until_healthy(url: str, timeout: float) -> None:
