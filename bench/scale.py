@@ -84,6 +84,53 @@ def synthetic_account(index: int, users: int, roles: int) -> snapshot.AccountDat
     return data
 
 
+DENY_USERS = {"Version": "2012-10-17", "Statement": [{
+    "Sid": "DenyIAMUsers", "Effect": "Deny", "Action": ["iam:CreateUser", "iam:CreateAccessKey"],
+    "Resource": "*",
+    "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/BreakGlassAdmin"}}}]}
+REQUIRE_BOUNDARY = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "CreateRoleNeedsBoundary", "Effect": "Deny", "Action": "iam:CreateRole",
+     "Resource": "*", "Condition": {"Null": {"iam:PermissionsBoundary": "true"}}},
+    {"Sid": "KeepBoundary", "Effect": "Deny", "Action": "iam:DeleteRolePermissions*",
+     "Resource": "*"}]}
+
+
+def organization_rows(accounts: int, ous: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """Root with SCPs enabled, `ous` OUs, accounts spread over them, two SCPs, analyzers."""
+    root = "r-bench"
+    ou_ids = [f"ou-bench-{i:04d}" for i in range(ous)]
+    account_ids = [f"{100000000000 + i:012d}" for i in range(accounts)]
+    return {
+        "org_roots": [{"root_id": root, "name": "Root", "scp_enabled": True,
+                       "policy_types": [{"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"}]}],
+        "org_units": [{"ou_id": ou, "name": f"OU{i}", "parent_id": root, "path": f"Root/OU{i}"}
+                      for i, ou in enumerate(ou_ids)],
+        "account_parents": [
+            row for i, account in enumerate(account_ids[1:], start=1)
+            for row in ({"account_id": account, "parent_id": ou_ids[i % ous], "depth": 1},
+                        {"account_id": account, "parent_id": root, "depth": 2})
+        ],
+        "scps": [
+            {"policy_id": "p-denyusers", "name": "DenyIAMUsers", "aws_managed": False,
+             "document": DENY_USERS},
+            {"policy_id": "p-boundary", "name": "RequireBoundary", "aws_managed": False,
+             "document": REQUIRE_BOUNDARY},
+        ],
+        "scp_targets": [{"policy_id": "p-denyusers", "target_id": root, "target_type": "ROOT"}]
+        + [{"policy_id": "p-boundary", "target_id": ou, "target_type": "ORGANIZATIONAL_UNIT"}
+           for ou in ou_ids[: ous // 2]],
+        "access_analyzers": [{"account_id": account_ids[0], "arn": "arn:aws:access-analyzer:"
+                              f"us-east-1:{account_ids[0]}:analyzer/org", "name": "org",
+                              "type": "ORGANIZATION", "status": "ACTIVE", "region": "us-east-1"}],
+        "identity_center_instances": [{"instance_arn": "arn:aws:sso:::instance/ssoins-bench",
+                                       "identity_store_id": "d-bench",
+                                       "owner_account_id": account_ids[0], "status": "ACTIVE"}],
+        "account_assignments": [{"instance_arn": "arn:aws:sso:::instance/ssoins-bench",
+                                 "permission_set_arn": "arn:aws:sso:::permissionSet/ps-bench",
+                                 "account_id": a} for a in account_ids],
+    }
+
+
 def payloads(data: snapshot.AccountData) -> list[Any]:
     """Raw payloads of a realistic size: the authorization details page and the report."""
     details = {"UserDetailList": data.rows["iam_users"], "RoleDetailList": data.rows["iam_roles"]}
@@ -112,10 +159,13 @@ def main(accounts: int, users: int, roles: int) -> None:
         generate += time.perf_counter() - t
         writer.add_account(data, pays)
         writer.add("accounts", [{"account_id": data.account_id, "name": f"account-{index}",
-                                 "ou_path": "Root/Workloads", "is_management": index == 0,
+                                 "ou_path": "Root" if index == 0 else f"Root/OU{index % 10}",
+                                 "is_management": index == 0,
                                  "collected": True, "api_calls": 8}])
+    for table, rows in organization_rows(accounts).items():
+        writer.add(table, rows)
     writer.add("run", [{"run_id": "bench", "started_at": NOW, "tool_version": "bench",
-                        "organization_id": "o-bench", "management_account_id": "100000000000",
+                        "organization_id": "o-bench", "management_account_id": f"{100000000000:012d}",
                         "simulated": True, "config": {}}])
     writer.flush()
     load = time.perf_counter() - started - generate
