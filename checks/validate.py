@@ -35,6 +35,7 @@ import pandas as pd
 
 from checks import access_analyzer, boundaries, identity_center, trust
 from checks.catalogue import CONTROLS, IMPLEMENTED
+from checks.completeness import CompletenessSummary, check_completeness
 from checks.credentials import LIMIT_DAYS, RULES
 from checks.exceptions import MAX_TERM_DAYS, Register, valid_exception_rows
 from checks.register_rule import RC_1_5, judge_register
@@ -92,6 +93,8 @@ class ValidationSummary:
     suites: dict[str, SuiteSummary] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Completeness (checks/completeness.py): reported, never turned into control_results.
+    completeness: CompletenessSummary | None = None
 
     @property
     def cross_checked(self) -> bool:
@@ -102,7 +105,8 @@ class ValidationSummary:
 def evaluate(
     con: duckdb.DuckDBPyConnection, register: Register | None, gx_dir: Path
 ) -> ValidationSummary:
-    """Write `exceptions` and `control_results` for G1-G6 into `con`, GX results into gx_dir."""
+    """Write `exceptions` and `control_results` for G1-G6 into `con`, GX results into gx_dir
+    (one <G>.json per guidance item, and completeness.json for the completeness suite)."""
     clock = perf_counter()
     seconds: dict[str, float] = {}
 
@@ -162,6 +166,8 @@ def evaluate(
         )
     summary.suites = suites.summaries
     lap("cross_check")
+    summary.completeness = check_completeness(con, gx_dir)
+    lap("completeness")
     summary.seconds = seconds
     return summary
 
