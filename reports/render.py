@@ -12,19 +12,29 @@ list is (evidence/controls/<id>.csv), so nothing is hidden from the auditor.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import logging
+import tempfile
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import duckdb
 import jinja2
 import weasyprint
 from markupsafe import Markup
 
+from checks import completeness as completeness_checks
 from checks.catalogue import CONTROLS, GUIDANCE, IMPLEMENTED, SEVERITIES, STATUSES
+from checks.completeness import CompletenessSummary
+from reports import history
+from reports.chart import trend_svg
+from reports.history import Changes, ControlChanges, TrendPoint
 
 TEMPLATES = Path(__file__).parent / "templates"
 TITLE = "Do not use IAM Users \u2014 compliance audit"
@@ -36,6 +46,13 @@ TITLE = "Do not use IAM Users \u2014 compliance audit"
 PDF_ROW_CAP = 50
 PDF_ERROR_ROW_CAP = 20
 HTML_ROW_CAP = 500
+# Rows of one control's new and resolved lists, and of one completeness check's failures.
+PDF_CHANGE_CAP = 20
+PDF_COMPLETENESS_CAP = 50
+FINDINGS_CSV = "findings.csv"
+PDF_VARIANT = "pdf/a-3b"
+# Files that do not exist yet, or not in their final form, when the report is rendered.
+WRITTEN_AFTER_RENDER = ("report.html", "report.pdf", "manifest.json", "manifest.json.p7s")
 
 _SEVERITY_RANK_SQL = (
     "CASE severity "
@@ -131,6 +148,8 @@ class ControlSection:
     counts: Counts
     failures: list[ResultRow]
     errors: list[ResultRow]
+    exceptions_applied: list[tuple[str, str | None, int]] = field(default_factory=list)
+    changes: ControlChanges | None = None  # None when there is no baseline run
 
     @property
     def status(self) -> str:
@@ -139,6 +158,16 @@ class ControlSection:
     @property
     def evidence_csv(self) -> str:
         return f"evidence/controls/{self.id}.csv"
+
+    @property
+    def reproduce_sql(self) -> list[str]:
+        """Queries on snapshot.duckdb that give this section's counts and its failure list."""
+        return [
+            f"SELECT status, count(*) FROM control_results WHERE control_id = '{self.id}' "
+            "GROUP BY status ORDER BY status;",
+            f"SELECT resource_id, account_id, severity, reason FROM control_results "
+            f"WHERE control_id = '{self.id}' AND status = 'fail' ORDER BY account_id, resource_id;",
+        ]
 
 
 @dataclass
@@ -168,6 +197,44 @@ class GuidanceSection:
     @property
     def status(self) -> str:
         return _status(self.counts, evaluated=bool(self.evaluated_controls))
+
+    @property
+    def changes(self) -> ControlChanges | None:
+        """New, resolved and persisting failures over the item's controls; None without baseline."""
+        per_control = [c.changes for c in self.controls if c.changes is not None]
+        if not per_control:
+            return None
+        total = ControlChanges(self.id)
+        for c in per_control:
+            total.new += c.new
+            total.resolved += c.resolved
+            total.persisting += c.persisting
+        return total
+
+
+@dataclass(frozen=True)
+class SigningInfo:
+    """Who signs the report, as the report states it (reports.keys.SigningIdentity fits too)."""
+
+    subject: str
+    fingerprint: str
+    demo: bool
+
+
+class SignerLike(Protocol):
+    @property
+    def subject(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def demo(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    path: str
+    sha256: str
+    size: int
 
 
 @dataclass
@@ -250,6 +317,12 @@ class ReportData:
     row_limit: int
     scp_coverage: list[ScpCoverageGroup] = field(default_factory=list)
     scp_controls: tuple[str, ...] = ("RC-6.2", "RC-6.3")
+    changes: Changes | None = None  # None: no earlier complete run to compare with
+    trend: list[TrendPoint] = field(default_factory=list)
+    trend_svg: str = ""
+    completeness: CompletenessSummary | None = None
+    evidence_files: list[EvidenceFile] = field(default_factory=list)
+    signing: SignerLike | None = None
 
     @property
     def accounts_collected(self) -> int:
@@ -258,6 +331,16 @@ class ReportData:
     @property
     def accounts_not_collected(self) -> list[AccountRow]:
         return [a for a in self.accounts if not a.collected]
+
+    @property
+    def controls(self) -> list[ControlSection]:
+        return [c for g in self.guidance for c in g.controls]
+
+    @property
+    def total_changes(self) -> ControlChanges | None:
+        if self.changes is None:
+            return None
+        return self.changes.for_controls([c.id for c in self.controls])
 
     @property
     def totals(self) -> Counts:
@@ -390,6 +473,14 @@ def load_report_data(con: duckdb.DuckDBPyConnection, *, row_limit: int = HTML_RO
             )
         )
 
+    exceptions = _exceptions(con)
+    applied: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+    for entry in exceptions:
+        for control_id, n in entry.applied:
+            applied[control_id].append((entry.exception_id, entry.principal, n))
+    for section in sections:
+        section.exceptions_applied = applied.get(section.id, [])
+
     guidance = [GuidanceSection(g.id, g.title, g.text, []) for g in GUIDANCE]
     by_item = {g.id: g for g in guidance}
     for section in sections:
@@ -403,7 +494,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection, *, row_limit: int = HTML_RO
         scp_coverage=_scp_coverage(con),
         run=run,
         guidance=guidance,
-        exceptions=_exceptions(con),
+        exceptions=exceptions,
         accounts=_accounts(con),
         collection_errors=[
             CollectionError(**{**row, "occurred_at": _utc(row["occurred_at"])})
@@ -532,8 +623,8 @@ def _scp_coverage(
         chain = (json.loads(evidence) if isinstance(evidence, str) else evidence or {}).get("chain", [])
         entry["covering"][control_id] = [
             f"{policy.get('name') or policy.get('policy_id')} (at {node.get('name') or node.get('id')})"
-            for node in chain
-            for policy in node.get("policies", [])
+            for node in chain or []
+            for policy in node.get("policies") or []
             if policy.get("covers")
         ]
     groups: dict[str, ScpCoverageGroup] = {}
@@ -577,43 +668,150 @@ def render_html(data: ReportData, *, medium: Literal["html", "pdf"] = "html") ->
     `medium` picks the row caps of the failure and error tables (HTML_ROW_CAP, or PDF_ROW_CAP and
     PDF_ERROR_ROW_CAP) and the wording that tells the reader which document they hold.
     """
-    row_cap, error_row_cap = (
-        (PDF_ROW_CAP, PDF_ERROR_ROW_CAP) if medium == "pdf" else (HTML_ROW_CAP, HTML_ROW_CAP)
-    )
+    pdf = medium == "pdf"
+    row_cap, error_row_cap = (PDF_ROW_CAP, PDF_ERROR_ROW_CAP) if pdf else (HTML_ROW_CAP, HTML_ROW_CAP)
     template = _environment().get_template("report.html.j2")
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     return template.render(
         data=data,
         title=TITLE,
         css=Markup(css),
+        chart=Markup(data.trend_svg),
         row_cap=min(row_cap, data.row_limit),
         error_row_cap=min(error_row_cap, data.row_limit),
+        change_cap=PDF_CHANGE_CAP if pdf else HTML_ROW_CAP,
+        completeness_cap=PDF_COMPLETENESS_CAP if pdf else HTML_ROW_CAP,
         medium=medium,
         severities=SEVERITIES,
         statuses=STATUSES,
+        findings_csv=FINDINGS_CSV,
+        written_after=WRITTEN_AFTER_RENDER,
+        gx_completeness=f"evidence/gx/{completeness_checks.RESULT_FILE}",
     )
 
 
-def write_pdf(html: str, path: Path) -> Path:
-    """Lay out the HTML as an A4 PDF. Fetching any URL is refused: the PDF is evidence and
-    must depend on nothing but the snapshot."""
+def findings_csv(con: duckdb.DuckDBPyConnection) -> bytes:
+    """Every fail row of control_results, every column but evidence, as CSV (UTF-8, header).
+
+    DuckDB writes it (COPY to a temporary file outside the run folder): 900,000 failures take
+    under a second that way, against five with Python's csv module.
+    """
+    with tempfile.TemporaryDirectory(prefix="rolecall-findings-") as folder:
+        target = Path(folder) / FINDINGS_CSV
+        con.execute(
+            "COPY (SELECT * EXCLUDE (evidence) FROM control_results WHERE status = 'fail' "
+            f"ORDER BY control_id, {_SEVERITY_RANK_SQL}, account_id, resource_id) "
+            f"TO '{target}' (HEADER, DELIMITER ',')"
+        )
+        return target.read_bytes()
+
+
+class _SvgStyleNoise(logging.Filter):
+    """WeasyPrint's HTML CSS parser warns about the SVG presentation properties in the chart's
+    style attributes (fill, stroke...), then its SVG renderer applies them: the warnings are noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith(("Ignored `fill", "Ignored `stroke"))
+                    and "unknown property" in message)
+
+
+def write_pdf(html: str, path: Path, *, findings: bytes | None = None) -> Path:
+    """Lay out the HTML as an A4 PDF/A-3b, with the findings CSV attached when given.
+
+    Fetching any URL is refused: the PDF is evidence and must depend on nothing but the snapshot.
+    """
     fetcher = weasyprint.URLFetcher(allowed_protocols=())
-    weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(path)
+    attachments = []
+    if findings is not None:
+        attachments.append(weasyprint.Attachment(
+            string=findings, name=FINDINGS_CSV, relationship="Data",
+            description="Every failing result of this run (control_results, status = fail; "
+                        "all columns but evidence)",
+        ))
+    noise = _SvgStyleNoise()
+    logger = logging.getLogger("weasyprint")
+    logger.addFilter(noise)
+    try:
+        weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(
+            path, pdf_variant=PDF_VARIANT, attachments=attachments)
+    finally:
+        logger.removeFilter(noise)
     return path
 
 
-def render_report(snapshot: Path | duckdb.DuckDBPyConnection, run_dir: Path) -> tuple[Path, Path]:
-    """Write run_dir/report.html and run_dir/report.pdf from a snapshot file or connection."""
+def evidence_index(run_dir: Path) -> list[EvidenceFile]:
+    """Every file of run_dir that exists now, with its SHA-256, except those written after the
+    report (the report itself, the manifest and its signature)."""
+    files = []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(run_dir).as_posix()
+        if rel in WRITTEN_AFTER_RENDER or rel.endswith(".wal"):
+            continue
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            size = f.tell()
+        files.append(EvidenceFile(rel, digest, size))
+    return files
+
+
+def _checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the snapshot's WAL into the file, so the hash in the evidence index is final."""
+    with contextlib.suppress(duckdb.Error):  # a read-only connection has nothing to write
+        con.execute("CHECKPOINT")
+
+
+def render_report(
+    snapshot: Path | duckdb.DuckDBPyConnection,
+    run_dir: Path,
+    *,
+    baseline: Path | None = None,
+    history_runs: Sequence[Path] | None = None,
+    signing: SignerLike | None = None,
+    completeness: Path | None = None,
+) -> tuple[Path, Path]:
+    """Write run_dir/report.html and run_dir/report.pdf from a snapshot file or connection.
+
+    baseline: the run folder to compare with; by default the newest complete run older than
+      run_dir in the same runs folder (none: the report says there is no earlier run).
+    history_runs: the runs of the trend chart; by default every complete run in that folder.
+    signing: who will sign the report (subject, fingerprint, demo), stated on the cover.
+    completeness: the GX result of the completeness suite; default run_dir/evidence/gx/completeness.json.
+    """
     if isinstance(snapshot, duckdb.DuckDBPyConnection):
-        data = load_report_data(snapshot)
-    else:
-        con = duckdb.connect(str(snapshot), read_only=True)
-        try:
-            data = load_report_data(con)
-        finally:
-            con.close()
+        _checkpoint(snapshot)
+        return _render(snapshot, run_dir, baseline, history_runs, signing, completeness)
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        return _render(con, run_dir, baseline, history_runs, signing, completeness)
+    finally:
+        con.close()
+
+
+def _render(
+    con: duckdb.DuckDBPyConnection,
+    run_dir: Path,
+    baseline: Path | None,
+    history_runs: Sequence[Path] | None,
+    signing: SignerLike | None,
+    completeness: Path | None,
+) -> tuple[Path, Path]:
+    data = load_report_data(con)
+    baseline = baseline if baseline is not None else history.baseline_for(run_dir)
+    if baseline is not None:
+        data.changes = history.changes(con, baseline, limit=HTML_ROW_CAP)
+        for section in data.controls:
+            section.changes = data.changes.for_control(section.id)
+    runs = list(history_runs) if history_runs is not None else history.history_runs(run_dir)
+    data.trend = history.trend(con, runs)
+    data.trend_svg = trend_svg(data.trend)
+    data.completeness = completeness_checks.load(
+        completeness or run_dir / "evidence" / "gx" / completeness_checks.RESULT_FILE)
+    data.signing = signing
     run_dir.mkdir(parents=True, exist_ok=True)
+    data.evidence_files = evidence_index(run_dir)
     html_path = run_dir / "report.html"
     html_path.write_text(render_html(data, medium="html"), encoding="utf-8")
-    pdf_path = write_pdf(render_html(data, medium="pdf"), run_dir / "report.pdf")
+    pdf_path = write_pdf(render_html(data, medium="pdf"), run_dir / "report.pdf",
+                         findings=findings_csv(con))
     return html_path, pdf_path

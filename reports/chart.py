@@ -1,0 +1,69 @@
+"""The trend chart of the report: IAM users, active access keys and console users per run, as SVG.
+
+matplotlib with the Agg backend and DejaVu Sans (the report's font); text is drawn as paths, so the
+SVG needs no font and WeasyPrint embeds it in a PDF/A without font problems. The output is
+deterministic: a fixed `svg.hashsalt` for element ids and no date in the metadata, so the same
+runs always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from reports.history import TrendPoint  # noqa: E402
+
+SERIES = (
+    ("iam_users", "IAM users", "#1f3b73", "o", "-"),
+    ("active_keys", "Users with an active access key", "#b3470f", "s", "--"),
+    ("console_users", "Users with a console password", "#2b6b2b", "^", ":"),
+)
+RC = {
+    "svg.hashsalt": "rolecall",
+    "svg.fonttype": "path",
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+}
+
+
+def _label(run_id: str) -> str:
+    """20261128T002654Z -> 2026-11-28\\n00:26Z."""
+    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})\d{2}Z", run_id)
+    return f"{m[1]}-{m[2]}-{m[3]}\n{m[4]}:{m[5]}Z" if m else run_id
+
+
+def trend_svg(points: list[TrendPoint], *, width_in: float = 7.0, height_in: float = 2.6) -> str:
+    """The chart as an <svg> element (no XML declaration or DOCTYPE), ready to inline in HTML."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(width_in, height_in))
+        ax = fig.add_subplot()
+        xs = list(range(len(points)))
+        for attr, label, colour, marker, style in SERIES:
+            ys = [getattr(p, attr) for p in points]
+            ax.plot(xs, ys, color=colour, marker=marker, linestyle=style, linewidth=1.4,
+                    markersize=4, label=label)
+            for x, y in zip(xs, ys, strict=True):
+                ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(0, 4),
+                            ha="center", fontsize=6.5, color=colour)
+        ax.set_xticks(xs, [_label(p.run_id) for p in points], fontsize=6.5)
+        ax.set_xlim(-0.5, max(len(points) - 0.5, 0.5))
+        top = max((getattr(p, a) for p in points for a, *_ in SERIES), default=0)
+        ax.set_ylim(0, max(top * 1.2, 1))
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("count")
+        ax.set_xlabel("run (UTC)")
+        ax.grid(axis="y", linewidth=0.4, color="#cccccc")
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, frameon=False,
+                  fontsize=7)
+        fig.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.36)
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]

@@ -1,0 +1,221 @@
+"""Changes since the previous run, and counts over every run: what an auditor asks first.
+
+`baseline_for` picks the newest complete run older than the current one under the same runs
+folder; `changes` compares the failures of the current snapshot with the baseline's, matched by
+(control_id, resource_id), in one DuckDB query with the baseline ATTACHed READ_ONLY; `trend`
+counts IAM users, active access keys and console users in every complete run. Earlier runs are
+only ever opened read-only: a finished run is evidence and is never written to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from checks.catalogue import SEVERITIES
+from flows.run_folder import PARTIAL, complete_runs
+
+SNAPSHOT = "snapshot.duckdb"
+BASELINE_ALIAS = "rolecall_baseline"
+KINDS = ("new", "resolved", "persisting")
+
+_SEVERITY_RANK = (
+    "CASE severity " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES))
+    + f" ELSE {len(SEVERITIES)} END"
+)
+
+
+@dataclass
+class Change:
+    """One failure that appeared or went away between the baseline and this run."""
+
+    resource_id: str
+    account_id: str | None
+    severity: str | None
+    reason: str | None  # this run's reason for a new failure, the baseline's for a resolved one
+    status_now: str | None = None  # for a resolved failure: pass, excepted, error, or None (gone)
+
+
+@dataclass
+class ControlChanges:
+    """New, resolved and persisting failures of one control; lists hold at most `limit` rows."""
+
+    control_id: str
+    new: int = 0
+    resolved: int = 0
+    persisting: int = 0
+    new_rows: list[Change] = field(default_factory=list)
+    resolved_rows: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class Changes:
+    """The comparison of this run with its baseline run."""
+
+    baseline_run_id: str
+    baseline_path: Path
+    controls: dict[str, ControlChanges]
+
+    def for_control(self, control_id: str) -> ControlChanges:
+        return self.controls.get(control_id) or ControlChanges(control_id)
+
+    def for_controls(self, control_ids: list[str]) -> ControlChanges:
+        total = ControlChanges("+".join(control_ids))
+        for cid in control_ids:
+            c = self.for_control(cid)
+            total.new += c.new
+            total.resolved += c.resolved
+            total.persisting += c.persisting
+        return total
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    run_id: str
+    iam_users: int
+    active_keys: int
+    console_users: int
+
+
+def run_id_of(run_dir: Path) -> str:
+    return run_dir.name.removesuffix(PARTIAL)
+
+
+def baseline_for(run_dir: Path) -> Path | None:
+    """The newest complete run under run_dir's parent that is older than run_dir, if any."""
+    current = run_id_of(run_dir)
+    earlier = [p for p in complete_runs(run_dir.parent) if p.name < current]
+    return earlier[-1] if earlier else None
+
+
+def _snapshot_of(run: Path) -> Path:
+    return run / SNAPSHOT if run.is_dir() else run
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def changes(con: duckdb.DuckDBPyConnection, baseline: Path, *, limit: int = 500) -> Changes:
+    """Failures new, resolved and persisting since `baseline` (a run folder or its snapshot).
+
+    The baseline is ATTACHed READ_ONLY for the one query and detached afterwards. Lists are
+    sorted by severity, account, resource and cut at `limit` per control and kind; counts are whole.
+    """
+    path = _snapshot_of(baseline)
+    if not path.exists():
+        raise FileNotFoundError(f"baseline snapshot not found: {path}")
+    con.execute(f"ATTACH {_quoted(path)} AS {BASELINE_ALIAS} (READ_ONLY)")
+    try:
+        ids = con.execute(f"SELECT run_id FROM {BASELINE_ALIAS}.run").fetchall()
+        baseline_run_id = ids[0][0] if ids else run_id_of(path.parent)
+        rows = con.execute(
+            f"""
+            WITH now_fail AS (
+                SELECT control_id, resource_id, any_value(account_id) AS account_id,
+                       min({_SEVERITY_RANK}) AS rank, arg_min(severity, {_SEVERITY_RANK}) AS severity,
+                       any_value(reason) AS reason
+                FROM control_results WHERE status = 'fail' GROUP BY control_id, resource_id
+            ), base_fail AS (
+                SELECT control_id, resource_id, any_value(account_id) AS account_id,
+                       min({_SEVERITY_RANK}) AS rank, arg_min(severity, {_SEVERITY_RANK}) AS severity,
+                       any_value(reason) AS reason
+                FROM {BASELINE_ALIAS}.control_results WHERE status = 'fail'
+                GROUP BY control_id, resource_id
+            ), now_status AS (
+                SELECT control_id, resource_id, min(status) AS status
+                FROM control_results GROUP BY control_id, resource_id
+            ), joined AS (
+                SELECT control_id, resource_id,
+                       CASE WHEN b.resource_id IS NULL THEN 'new'
+                            WHEN n.resource_id IS NULL THEN 'resolved'
+                            ELSE 'persisting' END AS kind,
+                       coalesce(n.account_id, b.account_id) AS account_id,
+                       coalesce(n.severity, b.severity) AS severity,
+                       coalesce(n.rank, b.rank) AS rank,
+                       coalesce(n.reason, b.reason) AS reason
+                FROM now_fail n FULL OUTER JOIN base_fail b USING (control_id, resource_id)
+            ), ranked AS (
+                SELECT j.*, s.status AS status_now,
+                       count(*) OVER (PARTITION BY j.control_id, j.kind) AS total,
+                       row_number() OVER (PARTITION BY j.control_id, j.kind
+                                          ORDER BY j.rank, j.account_id, j.resource_id) AS rn
+                FROM joined j LEFT JOIN now_status s USING (control_id, resource_id)
+            )
+            SELECT control_id, kind, total, resource_id, account_id, severity, reason, status_now, rn
+            FROM ranked WHERE rn = 1 OR rn <= ? AND kind <> 'persisting'
+            ORDER BY control_id, kind, rn
+            """,
+            [limit],
+        ).fetchall()
+    finally:
+        con.execute(f"DETACH {BASELINE_ALIAS}")
+    controls: dict[str, ControlChanges] = {}
+    # The first row of each (control, kind) always comes back, carrying the whole count.
+    for control_id, kind, total, resource_id, account_id, severity, reason, status_now, rn in rows:
+        c = controls.setdefault(control_id, ControlChanges(control_id))
+        setattr(c, kind, total)
+        if kind == "persisting" or rn > limit:
+            continue
+        change = Change(resource_id or "", account_id, severity, reason,
+                        status_now if kind == "resolved" else None)
+        (c.new_rows if kind == "new" else c.resolved_rows).append(change)
+    return Changes(baseline_run_id, path.parent, controls)
+
+
+_TREND_SQL = """
+    SELECT (SELECT any_value(run_id) FROM {db}run),
+           (SELECT count(*) FROM {db}iam_users),
+           (SELECT count(*) FROM {db}credential_report
+            WHERE "user" <> '<root_account>' AND (access_key_1_active OR access_key_2_active)),
+           (SELECT count(*) FROM {db}credential_report
+            WHERE "user" <> '<root_account>' AND password_enabled)
+"""
+TREND_DEFINITIONS = {
+    "iam_users": "rows of iam_users (GetAccountAuthorizationDetails)",
+    "active_keys": "credential-report users with at least one active access key",
+    "console_users": "credential-report users with a console password",
+}
+
+
+def trend_point(con: duckdb.DuckDBPyConnection, db: str = "") -> TrendPoint:
+    ((run_id, users, keys, console),) = con.execute(_TREND_SQL.format(db=db)).fetchall()
+    return TrendPoint(run_id or "", users, keys, console)
+
+
+def trend(con: duckdb.DuckDBPyConnection, runs: list[Path]) -> list[TrendPoint]:
+    """Counts for every run in `runs` (each opened read-only) and for the current snapshot `con`,
+    oldest first; a run whose id equals the current one is counted once, from `con`."""
+    current = trend_point(con)
+    points = {current.run_id: current}
+    open_file = _database_file(con)
+    for run in runs:
+        if open_file is not None and _snapshot_of(run).resolve() == open_file:
+            continue
+        with duckdb.connect(str(_snapshot_of(run)), read_only=True) as other:
+            point = trend_point(other)
+        points.setdefault(point.run_id or run_id_of(run), point)
+    return [points[k] for k in sorted(points)]
+
+
+def _database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file behind con's current database (None in memory): DuckDB refuses to open a file
+    a second time in one process with another configuration."""
+    rows = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return Path(rows[0][0]).resolve() if rows and rows[0][0] else None
+
+
+def history_runs(run_dir: Path) -> list[Path]:
+    """Every complete run under run_dir's parent (the runs folder), oldest first."""
+    return complete_runs(run_dir.parent)
+
+
+def group_by_item(changes: Changes | None, items: dict[str, list[str]]) -> dict[str, ControlChanges]:
+    """Change counts per guidance item, from {item: [control ids]}; empty without a baseline."""
+    if changes is None:
+        return {}
+    return {item: changes.for_controls(ids) for item, ids in items.items()}
