@@ -48,6 +48,7 @@ class AuditConfig(BaseModel):
     max_workers: int = 8
     simulated: bool = False
     endpoint_url: str | None = None
+    baseline: Path | None = None
 
     def public(self) -> dict[str, Any]:
         values = self.model_dump(mode="json")
@@ -143,8 +144,9 @@ def validate(con: Any, register: Register | None, folder: RunFolder) -> Validati
 
 
 @task(cache_policy=NO_CACHE)
-def report(con: Any, folder: RunFolder) -> None:
-    render_report(con, folder.path)
+def report(con: Any, folder: RunFolder, config: AuditConfig, identity: SigningIdentity) -> None:
+    """HTML and PDF; compared with config.baseline, else the newest earlier run in the folder."""
+    render_report(con, folder.path, baseline=config.baseline, signing=identity)
 
 
 @task(cache_policy=NO_CACHE)
@@ -223,7 +225,7 @@ def audit(
         summary = validate(con, register, folder)
         run_row["finished_at"] = datetime.now(UTC)
         con.execute("UPDATE run SET finished_at = ?", [run_row["finished_at"]])
-        report(con, folder)
+        report(con, folder, config, identity)
         con.execute("CHECKPOINT")
     finally:
         con.close()

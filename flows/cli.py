@@ -98,6 +98,10 @@ def audit(
     p12_password_env: Annotated[str, typer.Option(
         "--p12-password-env", help="Environment variable that holds the PKCS#12 password.")]
         = "ROLECALL_P12_PASSWORD",
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", exists=True, file_okay=False,
+        help="Run folder to report changes against; default: the newest earlier complete run "
+        "under --out.")] = None,
     keys_dir: Annotated[Path, typer.Option(
         "--keys-dir", envvar="ROLECALL_KEYS_DIR",
         help="Where the demo signing key is created once when no key is given.")]
@@ -141,7 +145,7 @@ def audit(
         config = AuditConfig(
             out_dir=out, role_name=role_name, external_id=external_id,
             exceptions_path=exceptions, profile=profile, region=region,
-            max_workers=max_workers, simulated=demo,
+            max_workers=max_workers, simulated=demo, baseline=baseline,
             endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

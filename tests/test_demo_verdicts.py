@@ -163,7 +163,7 @@ def test_run_folder_holds_the_evidence_pack(demo: DemoRun) -> None:
     assert (demo.run_dir / "report.pdf").read_bytes().startswith(b"%PDF")
     evidence = demo.run_dir / "evidence"
     assert sorted(p.name for p in (evidence / "gx").glob("*.json")) == [
-        f"G{n}.json" for n in range(1, 7)
+        *(f"G{n}.json" for n in range(1, 7)), "completeness.json"
     ]
     reports = sorted(p.stem for p in (evidence / "credential_reports").glob("*.csv"))
     assert reports == sorted(demo.account_ids().values())
@@ -252,7 +252,7 @@ def test_a_run_that_breaks_half_way_stays_partial_and_touches_no_earlier_run(
 
     before = digest(demo.run_dir)
 
-    def disk_full(*_: object) -> None:
+    def disk_full(*_: object, **__: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(audit, "render_report", disk_full)
