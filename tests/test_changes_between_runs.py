@@ -1,0 +1,80 @@
+"""Two audits of the simulated organization with a change in between: what the second reports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import duckdb
+import pytest
+
+from checks.exceptions import load_register
+from flows import simulated
+from flows.audit import AuditConfig, AuditResult, run_audit
+from reports.history import changes
+from reports.keys import demo_signer
+
+
+@pytest.fixture
+def simulated_env() -> Iterator[simulated.SimulatedOrganization]:
+    saved = {k: os.environ.get(k) for k in (*simulated.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL")}
+    with simulated.serve() as sim:
+        os.environ.update(simulated.FAKE_CREDENTIALS)
+        os.environ["AWS_ENDPOINT_URL"] = sim.endpoint_url
+        try:
+            yield sim
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _prod_iam(sim: simulated.SimulatedOrganization) -> object:
+    creds = boto3.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{sim.account_ids['prod']}:role/OrganizationAccountAccessRole",
+        RoleSessionName="test-change",
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"], region_name=simulated.REGION,
+    ).client("iam")
+
+
+def test_second_run_lists_the_removed_user_as_resolved_and_the_new_key_as_new(
+    simulated_env: simulated.SimulatedOrganization, tmp_path: Path, prefect_server: None
+) -> None:
+    sim = simulated_env
+    register_path = tmp_path / "exceptions.yaml"
+    register_path.write_text(simulated.demo_register(sim))
+    config = AuditConfig(out_dir=tmp_path / "runs", exceptions_path=register_path,
+                         simulated=True, endpoint_url=sim.endpoint_url)
+    register, identity = load_register(register_path), demo_signer(tmp_path / "keys")
+
+    first: AuditResult = run_audit(config, register, identity)
+    iam = _prod_iam(sim)
+    iam.delete_login_profile(UserName="alice")
+    iam.delete_user(UserName="alice")
+    iam.create_access_key(UserName="bob")
+    second: AuditResult = run_audit(config, register, identity)
+
+    alice, bob = sim.user_arn("prod", "alice"), sim.user_arn("prod", "bob")
+    with duckdb.connect(str(second.run_dir / "snapshot.duckdb"), read_only=True) as con:
+        found = changes(con, first.run_dir)
+    assert found.baseline_run_id == first.run_id
+
+    def ids(control: str, kind: str) -> set[str]:
+        return {c.resource_id for c in getattr(found.for_control(control), f"{kind}_rows")}
+
+    for control in ("RC-1.1", "RC-2.1", "RC-2.2"):
+        assert ids(control, "resolved") == {alice}, control
+        assert ids(control, "new") == set(), control
+    assert ids("RC-3.1", "new") == {bob}
+    assert ids("RC-1.3", "new") == {f"{bob}/access_key_1"}  # active, never used
+    assert ids("RC-1.2", "new") == set()  # a new key is not old
+    assert found.for_control("RC-1.1").persisting == 8
+    html = (second.run_dir / "report.html").read_text()
+    assert first.run_id in html and alice in html and f"{bob}/access_key_1" in html
