@@ -112,8 +112,11 @@ def keep_download(data: snapshot.AccountData, evidence: Path) -> None:
 
 
 def write_control_csvs(con: Any, folder: Path) -> None:
-    """Every control's full population with verdicts, one CSV each (the report shows a cap)."""
+    """Every control's full population with verdicts, one CSV each (the report shows a cap),
+    and every account with its collection status beside them."""
     folder.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY (SELECT * FROM accounts ORDER BY account_id) TO '{folder.parent / 'accounts.csv'}' "
+                "(HEADER)")
     for (control_id,) in con.execute(
         "SELECT DISTINCT control_id FROM control_results ORDER BY 1"
     ).fetchall():

@@ -46,6 +46,9 @@ TITLE = "Do not use IAM Users \u2014 compliance audit"
 PDF_ROW_CAP = 50
 PDF_ERROR_ROW_CAP = 20
 HTML_ROW_CAP = 500
+# Above this many accounts the PDF lists collected accounts per OU (every uncollected account is
+# still listed); WeasyPrint spends ~10 ms a table row, and report.html has every account.
+PDF_ACCOUNT_LIST_CAP = 200
 # Rows of one control's new and resolved lists, and of one completeness check's failures.
 PDF_CHANGE_CAP = 20
 PDF_COMPLETENESS_CAP = 50
@@ -327,6 +330,17 @@ class ReportData:
     @property
     def accounts_collected(self) -> int:
         return sum(1 for a in self.accounts if a.collected)
+
+    @property
+    def accounts_by_ou(self) -> list[tuple[str, int, int, int]]:
+        """(OU path, accounts, collected, API calls) per OU path, for the PDF of large runs."""
+        groups: dict[str, list[int]] = {}
+        for a in self.accounts:
+            g = groups.setdefault(a.ou_path or "", [0, 0, 0])
+            g[0] += 1
+            g[1] += 1 if a.collected else 0
+            g[2] += a.api_calls or 0
+        return [(ou, *counts) for ou, counts in sorted(groups.items())]  # type: ignore[misc]
 
     @property
     def accounts_not_collected(self) -> list[AccountRow]:
@@ -682,6 +696,7 @@ def render_html(data: ReportData, *, medium: Literal["html", "pdf"] = "html") ->
         change_cap=PDF_CHANGE_CAP if pdf else HTML_ROW_CAP,
         completeness_cap=PDF_COMPLETENESS_CAP if pdf else HTML_ROW_CAP,
         medium=medium,
+        account_list_cap=PDF_ACCOUNT_LIST_CAP if pdf else None,
         severities=SEVERITIES,
         statuses=STATUSES,
         findings_csv=FINDINGS_CSV,

@@ -168,6 +168,7 @@ def test_run_folder_holds_the_evidence_pack(demo: DemoRun) -> None:
     reports = sorted(p.stem for p in (evidence / "credential_reports").glob("*.csv"))
     assert reports == sorted(demo.account_ids().values())
     assert (evidence / "controls" / "RC-1.1.csv").read_text().count("\n") == 12  # header + 11
+    assert (evidence / "accounts.csv").read_text().count("\n") == 6  # header + 5
     assert not list(demo.run_dir.parent.glob("*.partial"))
 
 

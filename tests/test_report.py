@@ -445,3 +445,17 @@ def test_scp_coverage_groups_accounts_that_read_the_same(tmp_path: Path) -> None
                                   "RC-6.3": ["Boundaries (at Workloads)"]}
     text, _ = _html_text(render_html(load_report_data(con)))
     assert "SCP coverage by account" in text and "no covering SCP" in text
+
+
+def test_pdf_of_a_large_organization_counts_accounts_per_ou(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reports.render.PDF_ACCOUNT_LIST_CAP", 1)
+    data = load_report_data(build_snapshot(tmp_path / "snapshot.duckdb"))
+    pdf_text, _ = _html_text(render_html(data, medium="pdf"))
+    html_text, _ = _html_text(render_html(data, medium="html"))
+    assert "Accounts per OU" in pdf_text and "All accounts" not in pdf_text
+    assert "All accounts" in html_text
+    assert sum(total for _, total, _, _ in data.accounts_by_ou) == len(data.accounts)
+    for account in data.accounts_not_collected:  # still listed one by one in the PDF
+        assert account.account_id in pdf_text
