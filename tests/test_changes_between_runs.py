@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,19 +17,11 @@ from reports.keys import demo_signer
 
 
 @pytest.fixture
-def simulated_env() -> Iterator[simulated.SimulatedOrganization]:
-    saved = {k: os.environ.get(k) for k in (*simulated.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL")}
+def simulated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[simulated.SimulatedOrganization]:
     with simulated.serve() as sim:
-        os.environ.update(simulated.FAKE_CREDENTIALS)
-        os.environ["AWS_ENDPOINT_URL"] = sim.endpoint_url
-        try:
-            yield sim
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        for key, value in {**simulated.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": sim.endpoint_url}.items():
+            monkeypatch.setenv(key, value)
+        yield sim
 
 
 def _prod_iam(sim: simulated.SimulatedOrganization) -> object:
