@@ -187,70 +187,52 @@ def _role_query(population: str, outcome: str, severity: str, reason: str,
     """
 
 
-_RC_4_1_FACTS = ("role_name", "external_principals", "external_grants", "protected_grants",
-                 "unprotected_grants", "external_findings")
-RC_4_1 = Rule(
-    control_id="RC-4.1",
-    resource_type="iam_role",
-    sources=("authorization",),
-    facts=_RC_4_1_FACTS,
-    query=_role_query(
-        "t.external_grants > 0",
-        "CASE WHEN t.unprotected_grants > 0 THEN 'fail' ELSE 'pass' END",
-        "t.external_severity", "t.external_reason", _RC_4_1_FACTS),
-)
+def _role_rule(control_id: str, facts: tuple[str, ...], population: str, failing: str,
+               severity: str, reason: str, extra_where: str = "") -> Rule:
+    """A trust control: roles whose judged trust policy puts them in `population`."""
+    return Rule(
+        control_id=control_id,
+        resource_type="iam_role",
+        sources=("authorization",),
+        facts=facts,
+        query=_role_query(population, f"CASE WHEN {failing} THEN 'fail' ELSE 'pass' END",
+                          severity, reason, facts, extra_where=extra_where),
+    )
 
-_RC_4_4_FACTS = ("role_name", "service_principals", "service_grants", "source_pinned_grants",
-                 "service_findings")
-RC_4_4 = Rule(
-    control_id="RC-4.4",
-    resource_type="iam_role",
-    sources=("authorization",),
-    facts=_RC_4_4_FACTS,
-    query=_role_query(
-        "t.service_grants > 0",
-        "CASE WHEN json_array_length(t.service_findings) > 0 THEN 'fail' ELSE 'pass' END",
-        "NULL::VARCHAR", "t.service_reason", _RC_4_4_FACTS,
-        extra_where=f"AND NOT {_SERVICE_LINKED}"),
-)
 
-_RC_5_1_FACTS = ("role_name", "github_providers", "github_grants", "subjects_allowed",
-                 "unpinned_subjects", "sub_findings")
-RC_5_1 = Rule(
-    control_id="RC-5.1",
-    resource_type="iam_role",
-    sources=("authorization",),
-    facts=_RC_5_1_FACTS,
-    query=_role_query(
-        "t.github_grants > 0",
-        "CASE WHEN json_array_length(t.sub_findings) > 0 THEN 'fail' ELSE 'pass' END",
-        "t.sub_severity", "t.sub_reason", _RC_5_1_FACTS),
+RC_4_1 = _role_rule(
+    "RC-4.1",
+    ("role_name", "external_principals", "external_grants", "protected_grants",
+     "unprotected_grants", "external_findings"),
+    "t.external_grants > 0", "t.unprotected_grants > 0", "t.external_severity",
+    "t.external_reason",
 )
-
-_RC_5_2_FACTS = ("role_name", "github_providers", "github_grants", "grants_without_audience",
-                 "for_all_values_conditions", "aud_findings")
-RC_5_2 = Rule(
-    control_id="RC-5.2",
-    resource_type="iam_role",
-    sources=("authorization",),
-    facts=_RC_5_2_FACTS,
-    query=_role_query(
-        "t.github_grants > 0",
-        "CASE WHEN json_array_length(t.aud_findings) > 0 THEN 'fail' ELSE 'pass' END",
-        "NULL::VARCHAR", "t.aud_reason", _RC_5_2_FACTS),
+RC_4_4 = _role_rule(
+    "RC-4.4",
+    ("role_name", "service_principals", "service_grants", "source_pinned_grants",
+     "service_findings"),
+    "t.service_grants > 0", "json_array_length(t.service_findings) > 0", "NULL::VARCHAR",
+    "t.service_reason", extra_where=f"AND NOT {_SERVICE_LINKED}",
 )
-
-_RC_5_3_FACTS = ("role_name", "other_providers", "other_grants", "restricted_grants",
-                 "other_findings")
-RC_5_3 = Rule(
-    control_id="RC-5.3",
-    resource_type="iam_role",
-    sources=("authorization",),
-    facts=_RC_5_3_FACTS,
-    query=_role_query(
-        "t.other_grants > 0",
-        "CASE WHEN json_array_length(t.other_findings) > 0 THEN 'fail' ELSE 'pass' END",
-        "NULL::VARCHAR", "t.other_reason", _RC_5_3_FACTS),
+RC_5_1 = _role_rule(
+    "RC-5.1",
+    ("role_name", "github_providers", "github_grants", "subjects_allowed", "unpinned_subjects",
+     "sub_findings"),
+    "t.github_grants > 0", "json_array_length(t.sub_findings) > 0", "t.sub_severity",
+    "t.sub_reason",
+)
+RC_5_2 = _role_rule(
+    "RC-5.2",
+    ("role_name", "github_providers", "github_grants", "grants_without_audience",
+     "for_all_values_conditions", "aud_findings"),
+    "t.github_grants > 0", "json_array_length(t.aud_findings) > 0", "NULL::VARCHAR",
+    "t.aud_reason",
+)
+RC_5_3 = _role_rule(
+    "RC-5.3",
+    ("role_name", "other_providers", "other_grants", "restricted_grants", "other_findings"),
+    "t.other_grants > 0", "json_array_length(t.other_findings) > 0", "NULL::VARCHAR",
+    "t.other_reason",
 )
 
 RULES: tuple[Rule, ...] = (RC_4_1, RC_4_4, RC_5_1, RC_5_2, RC_5_3)
