@@ -11,6 +11,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import importlib  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -24,6 +25,11 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
+from rich.text import Text  # noqa: E402
+
+from flows.query import Session, execute, statement_title  # noqa: E402
+from flows.query_formats import OutputFormat  # noqa: E402
+from flows.run_folder import enclosing_run_folder  # noqa: E402
 
 app = typer.Typer(
     help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
@@ -271,6 +277,105 @@ def verify(
     raise typer.Exit(EXIT_PASS if all_passed(checks) else EXIT_FAIL)
 
 
+DEFAULT_RUNS = Path("data/runs")
+
+
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(
+        help="SQL to run (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); read from stdin "
+        "when omitted.", show_default=False)] = None,
+    run: Annotated[str | None, typer.Option(
+        "--run", help="Run id, 'latest', or a run folder's path.  [default: latest]",
+        show_default=False)] = None,
+    history: Annotated[bool, typer.Option(
+        "--history", help="Query every complete run at once: each table is a view over all "
+        "runs with a leading run_id column.")] = False,
+    runs: Annotated[Path, typer.Option(
+        "--runs", "--out", help="Folder that holds the runs (audit's --out).")] = DEFAULT_RUNS,
+    fmt: Annotated[OutputFormat, typer.Option(
+        "--format", "-f", help="table (default, for people), csv, json, or parquet (needs "
+        "--output).")] = OutputFormat.table,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the result to this file instead of stdout.")] = None,
+    max_rows: Annotated[int, typer.Option(
+        "--max-rows", min=1, help="Rows shown by --format table.")] = 1000,
+) -> None:
+    """Ask a snapshot a question in SQL, read-only.
+
+    One run (default: the latest) or, with --history, every complete run. `rolecall schema`
+    lists the tables; docs/queries.sql has examples. A statement that would write is refused
+    and no file of any run folder changes. Exit 2 on a query error.
+    """
+    from flows.query import QueryError, open_history, open_run, read_statements, resolve_run
+
+    if history and run is not None:
+        _fail("give either --run or --history, not both")
+    if fmt is OutputFormat.parquet and output is None:
+        _fail("--format parquet writes a file: give --output FILE")
+    if output is not None and (inside := enclosing_run_folder(output)) is not None:
+        _fail(f"{output} is inside the run folder {inside}, which is signed evidence; "
+              "write the result somewhere else")
+    text = query if query is not None else sys.stdin.read()
+    try:
+        statements = read_statements(text)
+        if fmt is not OutputFormat.table and len(statements) > 1:
+            raise QueryError(f"--format {fmt.value} takes one statement; got {len(statements)}")
+        session = open_history(runs) if history else open_run(resolve_run(runs, run or "latest"))
+        try:
+            _write_results(session, statements, fmt, output, max_rows)
+        finally:
+            session.close()
+    except QueryError as error:
+        _fail(str(error))
+
+
+def _write_results(session: Session, statements: list[str], fmt: OutputFormat,
+                   output: Path | None, max_rows: int) -> None:
+    from flows.query_formats import write_csv, write_json, write_parquet, write_table
+
+    if fmt is OutputFormat.parquet:
+        assert output is not None
+        rows = write_parquet(session, statements[0], output)
+        err_console.print(f"{rows} rows written to {output}")
+        return
+    with ExitStack() as stack:
+        stream = stack.enter_context(output.open("w", newline="")) if output else sys.stdout
+        if fmt is OutputFormat.table:
+            target = Console(file=stream, width=200) if output else console
+            for statement in statements:
+                if len(statements) > 1:
+                    target.print(Text(statement_title(statement), style="bold"))
+                write_table(execute(session, statement), target, max_rows=max_rows)
+        elif fmt is OutputFormat.csv:
+            write_csv(execute(session, statements[0]), stream)
+        else:
+            write_json(execute(session, statements[0]), stream)
+
+
+@app.command()
+def schema(
+    history: Annotated[bool, typer.Option(
+        "--history", help="Show the history views (every table with a leading run_id).")] = False,
+    markdown: Annotated[bool, typer.Option(
+        "--markdown", help="Print Markdown, as in the README.")] = False,
+) -> None:
+    """Every table and view `rolecall sql` can query, with each column's type and meaning."""
+    from flows.query import schema_markdown, schema_rows
+
+    if markdown:
+        sys.stdout.write(schema_markdown())
+        return
+    for name, kind, columns in schema_rows(history):
+        table = Table(title=f"{name} ({kind})", title_justify="left")
+        for heading in ("column", "type", "meaning"):
+            table.add_column(heading, overflow="fold")
+        for column, type_, meaning in columns:
+            table.add_row(column, type_, meaning)
+        console.print(table)
+
+
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}")
+    # soft_wrap: a pipe gets the message on one line; Text: brackets in DuckDB's messages are not markup
+    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     raise typer.Exit(EXIT_ERROR)

@@ -63,3 +63,13 @@ def complete_runs(root: Path) -> list[Path]:
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL)
                   and (p / "snapshot.duckdb").exists())
+
+
+def enclosing_run_folder(path: Path) -> Path | None:
+    """The run folder (finished or partial) that would contain `path`, if any: exports and query
+    results must never be written into one, or its signed manifest would no longer match."""
+    for folder in Path(path).resolve().parents:
+        if (folder / "snapshot.duckdb").exists() or (folder / "manifest.json").exists() \
+                or folder.name.endswith(PARTIAL):
+            return folder
+    return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import duckdb
 import pytest
 
@@ -14,6 +13,7 @@ from flows import simulated
 from flows.audit import AuditConfig, AuditResult, run_audit
 from reports.history import changes
 from reports.keys import demo_signer
+from tests.simulated_iam import member_iam
 
 
 @pytest.fixture
@@ -22,17 +22,6 @@ def simulated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[simulated.Simulat
         for key, value in {**simulated.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": sim.endpoint_url}.items():
             monkeypatch.setenv(key, value)
         yield sim
-
-
-def _prod_iam(sim: simulated.SimulatedOrganization) -> object:
-    creds = boto3.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{sim.account_ids['prod']}:role/OrganizationAccountAccessRole",
-        RoleSessionName="test-change",
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"], region_name=simulated.REGION,
-    ).client("iam")
 
 
 def test_second_run_lists_the_removed_user_as_resolved_and_the_new_key_as_new(
@@ -46,7 +35,7 @@ def test_second_run_lists_the_removed_user_as_resolved_and_the_new_key_as_new(
     register, identity = load_register(register_path), demo_signer(tmp_path / "keys")
 
     first: AuditResult = run_audit(config, register, identity)
-    iam = _prod_iam(sim)
+    iam = member_iam(sim, "prod")
     iam.delete_login_profile(UserName="alice")
     iam.delete_user(UserName="alice")
     iam.create_access_key(UserName="bob")

@@ -1,0 +1,241 @@
+"""Read-only SQL over one run's snapshot, or over every complete run at once.
+
+A run folder is signed evidence, so a query session never opens a snapshot for writing: each
+snapshot is ATTACHed READ_ONLY into an in-memory database that holds only views, every
+statement is checked before it runs (only SELECT-like statements pass, with a message that says
+why), and the configuration is locked so a query cannot re-enable what was turned off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from checks.catalogue import CONTROLS, GUIDANCE
+from flows.run_folder import PARTIAL, complete_runs
+from flows.snapshot import SCHEMA
+
+SNAPSHOT = "snapshot.duckdb"
+READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+
+# Views every session adds next to the snapshot's tables: view -> [(column, type, meaning)].
+VIEWS: dict[str, list[tuple[str, str, str]]] = {
+    "controls": [
+        ("control_id", "VARCHAR", "RC-x.y, as in control_results"),
+        ("guidance_item", "VARCHAR", "G1..G6"),
+        ("guidance_title", "VARCHAR", "the guidance item the control proves"),
+        ("title", "VARCHAR", "what the control requires"),
+        ("severity", "VARCHAR", "severity of a failure: critical, high, medium, low, info"),
+        ("population", "VARCHAR", "what the control evaluates, one control_results row each"),
+        ("fails_when", "VARCHAR", "the exact failing condition"),
+        ("remediation", "VARCHAR", "how to fix a failure"),
+    ],
+}
+RUN_ID_COLUMN = ("run_id", "VARCHAR", "the run the row belongs to (history views only)")
+
+
+class QueryError(Exception):
+    """A query or a run selection that cannot be honoured; the message says why."""
+
+
+@dataclass(frozen=True)
+class Session:
+    con: duckdb.DuckDBPyConnection
+    runs: list[Path]  # the run folders the session reads, oldest first
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def resolve_run(runs_root: Path, run: str) -> Path:
+    """A complete run folder from a run id, 'latest', or a path to a run folder."""
+    if run == "latest":
+        runs = complete_runs(runs_root)
+        if not runs:
+            raise QueryError(f"no complete run under {runs_root} (run `rolecall audit` first, "
+                             "or give --runs)")
+        return runs[-1]
+    candidate = Path(run) if Path(run).is_dir() else runs_root / run
+    if candidate.name.endswith(PARTIAL):
+        raise QueryError(f"{candidate} is an incomplete run (its name ends in {PARTIAL}): "
+                         "it is not evidence and is not queried")
+    if not (candidate / SNAPSHOT).is_file():
+        known = ", ".join(p.name for p in complete_runs(runs_root)[-5:]) or "none"
+        raise QueryError(f"no run {run!r} under {runs_root} (latest runs: {known})")
+    return candidate
+
+
+def open_run(run_dir: Path) -> Session:
+    """One run's tables as views over its snapshot, attached read-only."""
+    con = _new_connection()
+    _attach(con, run_dir, "snapshot")
+    for table in _tables(con, "snapshot"):
+        con.execute(f"CREATE VIEW {_ident(table)} AS SELECT * FROM snapshot.{_ident(table)}")
+    _add_views(con)
+    return Session(con, [run_dir])
+
+
+def open_history(runs_root: Path) -> Session:
+    """Every complete run at once: each table is a view that unions it across runs, with the
+    run's id in a leading `run_id` column (runs made by older versions fill missing columns
+    with NULL)."""
+    runs = complete_runs(runs_root)
+    if not runs:
+        raise QueryError(f"no complete run under {runs_root} (run `rolecall audit` first, or give --runs)")
+    con = _new_connection()
+    parts: dict[str, list[str]] = {}
+    for index, run_dir in enumerate(runs):
+        alias = f"run_{index}"
+        _attach(con, run_dir, alias)
+        for table in _tables(con, alias):
+            # the run table carries run_id already
+            prefix = "" if table == "run" else f"{_literal(run_dir.name)} AS run_id, "
+            parts.setdefault(table, []).append(f"SELECT {prefix}* FROM {alias}.{_ident(table)}")
+    for table, selects in parts.items():
+        con.execute(f"CREATE VIEW {_ident(table)} AS " + " UNION ALL BY NAME ".join(selects))
+    _add_views(con)
+    return Session(con, runs)
+
+
+def read_statements(sql: str) -> list[str]:
+    """The statements of `sql` when every one only reads; else a QueryError naming the first
+    that would write. Parse errors surface as QueryError too."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise QueryError(f"the query does not parse: {error}") from error
+    if not statements:
+        raise QueryError("no SQL statement given")
+    texts = []
+    for statement in statements:
+        text = statement.query.strip()
+        if statement.type not in READ_STATEMENTS or (
+            statement.type == duckdb.StatementType.EXPLAIN and not _explains_a_read(text)
+        ):
+            kind = statement.type.name
+            raise QueryError(
+                f"rolecall sql only reads: a {kind} statement is refused ({_head(text)}). "
+                "Snapshots are signed evidence and are opened read-only; copy the result out "
+                "with --format csv/json/parquet instead."
+            )
+        texts.append(text.rstrip(";").rstrip())
+    return texts
+
+
+def statement_title(statement: str) -> str:
+    """The comment line just above a statement's SQL (docs/queries.sql names each query that
+    way), else its first line."""
+    lines = [line.strip() for line in statement.splitlines() if line.strip()]
+    first_sql = next(i for i, line in enumerate(lines) if not line.startswith("--"))
+    return lines[first_sql - 1].lstrip("-").strip() if first_sql else lines[0]
+
+
+@dataclass
+class Result:
+    """A statement's result, read in batches so a million-row answer never sits in memory."""
+
+    columns: list[str]
+    types: list[str]
+    cursor: duckdb.DuckDBPyConnection
+
+    def batches(self, size: int = 10_000) -> Iterator[list[tuple]]:
+        while rows := self.cursor.fetchmany(size):
+            yield rows
+
+
+def execute(session: Session, statement: str) -> Result:
+    """Run one checked statement; DuckDB's own errors (unknown column, bad cast) become
+    QueryError with DuckDB's message."""
+    try:
+        cursor = session.con.execute(statement)
+    except duckdb.Error as error:
+        raise QueryError(f"the query failed: {error}") from error
+    description = cursor.description or []
+    return Result([d[0] for d in description], [str(d[1]) for d in description], cursor)
+
+
+def schema_rows(history: bool = False) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """(name, 'table' or 'view', columns) for everything a session exposes."""
+    rows = []
+    for table, columns in SCHEMA.items():
+        if history and table != "run":
+            rows.append((table, "view", [RUN_ID_COLUMN, *columns]))
+        else:
+            rows.append((table, "view" if history else "table", list(columns)))
+    rows.extend((view, "view", list(columns)) for view, columns in VIEWS.items())
+    return rows
+
+
+def schema_markdown() -> str:
+    """The schema as the README prints it: one table per snapshot table and session view."""
+    blocks = []
+    for name, kind, columns in schema_rows():
+        lines = [f"**{name}**" + (" (view)" if kind == "view" else ""), "",
+                 "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| `{column}` | {type_} | {meaning} |" for column, type_, meaning in columns]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _new_connection() -> duckdb.DuckDBPyConnection:
+    # No extension is fetched from the network behind the user's back (an https:// path would
+    # otherwise auto-install httpfs).
+    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                             "autoload_known_extensions": False})
+    con.execute("SET TimeZone = 'UTC'")  # timestamps print in UTC, as the report shows them
+    return con
+
+
+def _attach(con: duckdb.DuckDBPyConnection, run_dir: Path, alias: str) -> None:
+    path = run_dir / SNAPSHOT
+    try:
+        con.execute(f"ATTACH {_literal(str(path))} AS {_ident(alias)} (READ_ONLY)")
+    except duckdb.Error as error:
+        raise QueryError(f"cannot open {path} read-only: {error}") from error
+
+
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
+    return [name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY table_name",
+        [database]).fetchall()]
+
+
+def _add_views(con: duckdb.DuckDBPyConnection) -> None:
+    titles = {item.id: item.title for item in GUIDANCE}
+    con.execute(
+        "CREATE VIEW controls AS SELECT * FROM (VALUES "
+        + ", ".join(
+            "(" + ", ".join(_literal(v) for v in (
+                c.id, c.guidance_item, titles[c.guidance_item], c.title, c.severity,
+                c.population, c.fails_when, c.remediation)) + ")"
+            for c in CONTROLS
+        )
+        + ") AS t(" + ", ".join(name for name, _, _ in VIEWS["controls"]) + ")"
+    )
+    # A query may not turn the settings above back on, nor attach a snapshot for writing.
+    con.execute("SET lock_configuration = true")
+
+
+def _explains_a_read(text: str) -> bool:
+    inner = re.sub(r"^\s*EXPLAIN\s+(ANALYZE\s+)?", "", text, flags=re.IGNORECASE)
+    try:
+        return all(s.type == duckdb.StatementType.SELECT for s in duckdb.extract_statements(inner))
+    except duckdb.Error:
+        return False
+
+
+def _head(text: str) -> str:
+    first = " ".join(text.split())
+    return first if len(first) <= 60 else first[:57] + "..."
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
