@@ -56,3 +56,12 @@ def simulated_org() -> Iterator[tuple]:
             yield session, organizations.fetch(session.client("organizations"))
         finally:
             os.environ["AWS_ENDPOINT_URL"] = saved
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> object:
+    """Three real audits of the simulated organization, changed between runs (shared by the
+    sql and export tests; nothing may write to them)."""
+    from tests.simulated_history import audit_three_times
+
+    return audit_three_times(tmp_path_factory.mktemp("history"))

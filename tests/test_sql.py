@@ -1,8 +1,5 @@
-"""`rolecall sql` and `rolecall schema` on three real audits of the simulated organization.
-
-Between the runs the organization changes (a user deleted, then a user and a key created), so
-one-run answers differ from run to run and the history has something to show.
-"""
+"""`rolecall sql` and `rolecall schema` on three real audits of the simulated organization
+(the `history` fixture: a user deleted, then a user and a key created, between the runs)."""
 
 from __future__ import annotations
 
@@ -12,60 +9,19 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from checks.exceptions import load_register
-from flows import simulated
-from flows.audit import AuditConfig, run_audit
 from flows.cli import app
 from flows.query import read_statements, schema_markdown, statement_title
 from flows.snapshot import SCHEMA
-from reports.keys import demo_signer
-from tests.simulated_iam import member_iam
+from tests.simulated_history import History
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = read_statements((ROOT / "docs" / "queries.sql").read_text())
-
-
-@dataclass
-class History:
-    runs_root: Path
-    run_dirs: list[Path]  # oldest first
-    sim: simulated.SimulatedOrganization
-
-    def count(self, run_dir: Path, sql: str) -> list[tuple]:
-        with duckdb.connect(str(run_dir / "snapshot.duckdb"), read_only=True) as con:
-            return con.execute(sql).fetchall()
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> Iterator[History]:
-    tmp = tmp_path_factory.mktemp("sql")
-    with simulated.serve() as sim, pytest.MonkeyPatch.context() as env:
-        for key, value in {**simulated.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": sim.endpoint_url}.items():
-            env.setenv(key, value)
-        register_path = tmp / "exceptions.yaml"
-        register_path.write_text(simulated.demo_register(sim))
-        config = AuditConfig(out_dir=tmp / "runs", exceptions_path=register_path,
-                             simulated=True, endpoint_url=sim.endpoint_url)
-        register, identity = load_register(register_path), demo_signer(tmp / "keys")
-
-        first = run_audit(config, register, identity)
-        prod = member_iam(sim, "prod")
-        prod.delete_login_profile(UserName="alice")
-        prod.delete_user(UserName="alice")
-        second = run_audit(config, register, identity)
-        dev = member_iam(sim, "dev")
-        dev.create_user(UserName="carol")
-        dev.create_access_key(UserName="carol")
-        third = run_audit(config, register, identity)
-        yield History(tmp / "runs", [first.run_dir, second.run_dir, third.run_dir], sim)
 
 
 def sql(*args: str, input: str | None = None) -> tuple[int, str, str]:
