@@ -17,6 +17,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
+from enum import StrEnum  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402
 
@@ -280,13 +281,17 @@ def verify(
 DEFAULT_RUNS = Path("data/runs")
 
 
-@app.command()
+@app.command(help=(
+    "Ask a snapshot a question in SQL, read-only: one run (default: the latest) or, with "
+    "--history, every complete run at once.\n\n`rolecall schema` lists the tables; "
+    "docs/queries.sql has examples. A statement that would write is refused and no file of any "
+    "run folder changes. Exit 2 on a query error."))
 def sql(
     query: Annotated[str | None, typer.Argument(
         help="SQL to run (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); read from stdin "
         "when omitted.", show_default=False)] = None,
     run: Annotated[str | None, typer.Option(
-        "--run", help="Run id, 'latest', or a run folder's path.  [default: latest]",
+        "--run", help="Run id, 'latest' (the default), or a run folder's path.",
         show_default=False)] = None,
     history: Annotated[bool, typer.Option(
         "--history", help="Query every complete run at once: each table is a view over all "
@@ -301,12 +306,7 @@ def sql(
     max_rows: Annotated[int, typer.Option(
         "--max-rows", min=1, help="Rows shown by --format table.")] = 1000,
 ) -> None:
-    """Ask a snapshot a question in SQL, read-only.
-
-    One run (default: the latest) or, with --history, every complete run. `rolecall schema`
-    lists the tables; docs/queries.sql has examples. A statement that would write is refused
-    and no file of any run folder changes. Exit 2 on a query error.
-    """
+    """Ask a snapshot a question in SQL, read-only."""
     from flows.query import QueryError, open_history, open_run, read_statements, resolve_run
 
     if history and run is not None:
@@ -373,6 +373,51 @@ def schema(
         for column, type_, meaning in columns:
             table.add_row(column, type_, meaning)
         console.print(table)
+
+
+class ExportFormat(StrEnum):
+    parquet = "parquet"
+    ocsf = "ocsf"
+
+
+@app.command()
+def export(
+    run: Annotated[str, typer.Argument(
+        help="Run id, 'latest', or a run folder's path.")] = "latest",
+    fmt: Annotated[ExportFormat, typer.Option(
+        "--format", "-f", help="parquet: one <table>.parquet per snapshot table; ocsf: every "
+        "control result as an OCSF Compliance Finding in findings.ocsf.json.")]
+        = ExportFormat.parquet,
+    runs: Annotated[Path, typer.Option(
+        "--runs", "--out", help="Folder that holds the runs (audit's --out).")] = DEFAULT_RUNS,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Folder to write into; default: data/exports/RUN-ID/FORMAT.",
+        show_default=False)] = None,
+) -> None:
+    """Export a run for other tools: Parquet files of every table, or OCSF findings (the format
+    AWS Security Hub and Prowler use). The run folder itself is never written to."""
+    from flows.query import QueryError, resolve_run
+    from reports.export import ExportError, export_ocsf, export_parquet
+
+    try:
+        run_dir = resolve_run(runs, run)
+    except QueryError as error:
+        _fail(str(error))
+    target = output or Path("data/exports") / run_dir.name / fmt.value
+    if (inside := enclosing_run_folder(target / "x")) is not None:
+        _fail(f"{target} is inside the run folder {inside}, which is signed evidence; "
+              "export somewhere else")
+    snapshot_path = run_dir / "snapshot.duckdb"
+    try:
+        if fmt is ExportFormat.parquet:
+            files = export_parquet(snapshot_path, target)
+            console.print(f"{len(files)} tables of run {run_dir.name} written to {target}/ as Parquet")
+        else:
+            findings = export_ocsf(snapshot_path, target / "findings.ocsf.json")
+            console.print(f"{findings} OCSF Compliance Findings of run {run_dir.name} written to "
+                          f"{target / 'findings.ocsf.json'}")
+    except (ExportError, duckdb.Error, OSError) as error:
+        _fail(f"the export failed: {error}")
 
 
 def _fail(message: str) -> None:

@@ -1,0 +1,531 @@
+"""reports/export.py and reports/ocsf.py: Parquet and OCSF exports of a finished run's snapshot.
+
+One small snapshot: a run, two accounts, a user with JSON columns, an exceptions register entry,
+and control results covering pass, fail, excepted and error (each with evidence JSON). The run
+folder holds only the snapshot, so anything an export left there would show.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import jsonschema
+import pytest
+from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
+
+import reports.export as export
+from checks.catalogue import CONTROLS_BY_ID
+from flows import snapshot
+from reports.export import ExportError, export_ocsf, export_parquet
+from reports.ocsf import (
+    OCSF_VERSION,
+    PROFILES,
+    SCHEMA_DATA,
+    arn_partition,
+    compliance_finding,
+    required_field_problems,
+    vendored_schema_data,
+)
+
+RUN_ID = "20261128T002654Z"
+STARTED = datetime(2026, 11, 28, 0, 26, 54, 123456, tzinfo=UTC)
+STARTED_MS = 1_795_825_614_123  # 2026-11-28T00:26:54.123Z; the microseconds are cut, not rounded
+PROD, SHARED = "111111111111", "222222222222"
+ORG = "o-rolecall"
+ALICE = f"arn:aws:iam::{PROD}:user/alice"
+VENDOR = f"arn:aws:iam::{SHARED}:user/svc-vendor"
+USER_GROUPS = ["admins", "ops"]
+USER_TAGS = {"team": "platform", "cost-centre": "42"}
+
+RESULTS: list[dict[str, Any]] = [
+    {"control_id": "RC-1.4", "guidance_item": "G1", "account_id": PROD,
+     "resource_id": f"arn:aws:iam::{PROD}:root", "resource_type": "root_user", "status": "pass",
+     "severity": "critical", "reason": "root user has MFA and no access key",
+     "evidence": {"mfa_active": True, "access_keys": 0}},
+    {"control_id": "RC-1.1", "guidance_item": "G1", "account_id": PROD, "resource_id": ALICE,
+     "resource_type": "iam_user", "status": "fail", "severity": "high",
+     "reason": "IAM user alice exists", "evidence": {"user_name": "alice", "groups": USER_GROUPS}},
+    {"control_id": "RC-1.1", "guidance_item": "G1", "account_id": SHARED, "resource_id": VENDOR,
+     "resource_type": "iam_user", "status": "excepted", "severity": "high",
+     "reason": 'IAM user svc-vendor exists; excepted by register entry "EXC-001"',
+     "exception_id": "EXC-001", "evidence": {"user_name": "svc-vendor"}},
+    {"control_id": "RC-4.3", "guidance_item": "G4", "account_id": SHARED, "resource_id": SHARED,
+     "resource_type": "account", "status": "error", "severity": "medium",
+     "reason": "not evaluated: access_analyzer AccessDenied",
+     "evidence": {"not_collected": ["access_analyzer AccessDenied"]}},
+    {"control_id": "RC-4.4", "guidance_item": "G4", "account_id": PROD,
+     "resource_id": f"arn:aws:iam::{PROD}:role/lambda-exec", "resource_type": "iam_role",
+     "status": "fail", "severity": "low", "reason": "lambda.amazonaws.com may assume it",
+     "evidence": {"services": ["lambda.amazonaws.com"], "conditions": None}},
+    {"control_id": "RC-1.5", "guidance_item": "G1", "account_id": SHARED, "resource_id": VENDOR,
+     "resource_type": "exception", "status": "pass", "severity": "info",
+     "reason": "entry is complete and current", "exception_id": "EXC-001",
+     "evidence": {"problems": [], "days_to_expiry": 60}},
+]
+# (control, status) of the rows above -> (compliance status, finding status, severity), as
+# (id, caption); the comment says the row's severity
+EXPECTED_CODES = {
+    ("RC-1.4", "pass"): ((1, "Pass"), (1, "New"), (5, "Critical")),  # critical
+    ("RC-1.1", "fail"): ((3, "Fail"), (1, "New"), (4, "High")),  # high
+    ("RC-1.1", "excepted"): ((3, "Fail"), (3, "Suppressed"), (4, "High")),  # high
+    ("RC-4.3", "error"): ((2, "Warning"), (1, "New"), (3, "Medium")),  # medium
+    ("RC-4.4", "fail"): ((3, "Fail"), (1, "New"), (2, "Low")),  # low
+    ("RC-1.5", "pass"): ((1, "Pass"), (1, "New"), (1, "Informational")),  # info
+}
+
+
+def build_snapshot(path: Path, results: list[dict[str, Any]] = RESULTS) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = snapshot.create(path)
+    snapshot.insert_rows(con, "run", [{
+        "run_id": RUN_ID, "started_at": STARTED, "finished_at": STARTED, "tool_version": "0.1.0",
+        "organization_id": ORG, "management_account_id": PROD, "simulated": True,
+        "config": {"region": None, "max_workers": 8},
+    }])
+    snapshot.insert_rows(con, "accounts", [
+        {"account_id": PROD, "name": "prod", "status": "ACTIVE", "collected": True, "api_calls": 12},
+        {"account_id": SHARED, "name": "shared", "status": "ACTIVE", "collected": False,
+         "error": "access_analyzer: AccessDenied"},
+    ])
+    snapshot.insert_rows(con, "iam_users", [{
+        "account_id": PROD, "user_name": "alice", "arn": ALICE, "create_date": STARTED,
+        "groups": USER_GROUPS, "attached_policies": [], "inline_policy_names": [], "tags": USER_TAGS,
+    }])
+    snapshot.insert_rows(con, "exceptions", [{
+        "exception_id": "EXC-001", "principal": VENDOR, "controls": ["RC-1.1"], "kind": "break-glass",
+        "expires": date(2027, 1, 27), "valid": True, "problems": [],
+    }])
+    snapshot.insert_rows(con, "control_results", results)
+    con.close()
+    return path
+
+
+@pytest.fixture
+def snap(tmp_path: Path) -> Path:
+    return build_snapshot(tmp_path / "runs" / RUN_ID / "snapshot.duckdb")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def by_key(findings: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(f["compliance"]["control"], f["resources"][0]["uid"], f["status_code"]): f for f in findings}
+
+
+@pytest.fixture
+def findings(snap: Path, tmp_path: Path) -> list[dict[str, Any]]:
+    out = tmp_path / "out" / "findings.ocsf.json"
+    export_ocsf(snap, out)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def full_schema_validator() -> jsonschema.Draft202012Validator:
+    """The exact JSON Schema of the class (ocsf-json-schema, dev dependency): slow, exhaustive."""
+    schema = OcsfJsonSchemaEmbedded(get_ocsf_schema(OCSF_VERSION)).get_class_schema(
+        "compliance_finding", profiles=list(PROFILES)
+    )
+    return jsonschema.Draft202012Validator(schema)
+
+
+# --- Parquet ------------------------------------------------------------------------------------
+
+
+def test_parquet_has_one_file_per_table_with_the_same_rows(snap: Path, tmp_path: Path) -> None:
+    paths = export_parquet(snap, tmp_path / "parquet")
+
+    assert sorted(p.name for p in paths) == sorted(f"{t}.parquet" for t in snapshot.SCHEMA)
+    assert all(p.parent == tmp_path / "parquet" and p.is_file() for p in paths)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{snap}' AS snap (READ_ONLY)")
+        for path in paths:
+            table = path.stem
+            copied = f"read_parquet('{path}')"
+            assert con.execute(f"SELECT count(*) FROM {copied}").fetchone() == \
+                con.execute(f"SELECT count(*) FROM snap.{table}").fetchone(), table
+            for left, right in ((f"snap.{table}", copied), (copied, f"snap.{table}")):
+                sql = f"SELECT count(*) FROM (FROM {left} EXCEPT ALL FROM {right})"
+                assert con.execute(sql).fetchone() == (0,), (table, left)
+            types = [(c[0], c[1]) for c in con.execute(f"DESCRIBE FROM {copied}").fetchall()]
+            assert types == [(c[0], c[1]) for c in con.execute(f"DESCRIBE snap.{table}").fetchall()], table
+
+
+def test_parquet_files_are_zstd_compressed(snap: Path, tmp_path: Path) -> None:
+    path = next(p for p in export_parquet(snap, tmp_path / "parquet") if p.stem == "control_results")
+
+    with duckdb.connect() as con:
+        codecs = {r[0] for r in con.execute(f"SELECT compression FROM parquet_metadata('{path}')").fetchall()}
+    assert codecs == {"ZSTD"}
+
+
+def test_parquet_json_columns_round_trip(snap: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "parquet"
+    export_parquet(snap, folder)
+
+    with duckdb.connect() as con:
+        groups, tags = con.execute(
+            f"SELECT groups, tags FROM read_parquet('{folder / 'iam_users.parquet'}')"
+        ).fetchone()
+        evidence = dict(con.execute(
+            f"SELECT control_id || ' ' || status, evidence "
+            f"FROM read_parquet('{folder / 'control_results.parquet'}')"
+        ).fetchall())
+        config, started = con.execute(
+            f"SELECT config, started_at FROM read_parquet('{folder / 'run.parquet'}')"
+        ).fetchone()
+    assert (json.loads(groups), json.loads(tags)) == (USER_GROUPS, USER_TAGS)
+    assert {k: json.loads(v) for k, v in evidence.items()} == {
+        f"{r['control_id']} {r['status']}": r["evidence"] for r in RESULTS
+    }
+    assert json.loads(config) == {"region": None, "max_workers": 8}
+    assert started == STARTED
+
+
+def test_parquet_creates_the_folder_and_replaces_earlier_files(snap: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "deep" / "er" / "parquet"
+    export_parquet(snap, folder)
+    (folder / "run.parquet").write_bytes(b"stale")
+
+    export_parquet(snap, folder)
+
+    with duckdb.connect() as con:
+        run_ids = con.execute(f"SELECT run_id FROM read_parquet('{folder / 'run.parquet'}')").fetchall()
+    assert run_ids == [(RUN_ID,)]
+    assert listing(folder.parent) == ["parquet"] + [f"parquet/{t}.parquet" for t in sorted(snapshot.SCHEMA)]
+
+
+@pytest.mark.parametrize("earlier_export", [False, True])
+def test_parquet_failure_half_way_leaves_no_file_and_keeps_an_earlier_export(
+    snap: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earlier_export: bool
+) -> None:
+    folder = tmp_path / "exports" / "parquet"
+    if earlier_export:
+        for path in export_parquet(snap, folder):
+            path.write_text(f"earlier {path.name}")  # distinguishable from a new copy
+    earlier = {p.name: p.read_text() for p in folder.glob("*")}
+    real_copy, copied = export._copy_table, []
+
+    def copy_then_fail(con: duckdb.DuckDBPyConnection, table: str, staging: Path) -> Path:
+        if len(copied) == 3:
+            raise OSError("disk full")
+        copied.append(table)
+        return real_copy(con, table, staging)
+
+    monkeypatch.setattr(export, "_copy_table", copy_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        export_parquet(snap, folder)
+
+    assert len(copied) == 3
+    assert {p.name: p.read_text() for p in folder.glob("*")} == earlier
+    assert [p.name for p in (tmp_path / "exports").iterdir()] == (["parquet"] if earlier_export else [])
+
+
+# --- the run folder is evidence -------------------------------------------------------------------
+
+
+def test_exports_leave_the_run_folder_byte_identical(snap: Path, tmp_path: Path) -> None:
+    before, files_before = sha256(snap), listing(snap.parent)
+
+    export_parquet(snap, tmp_path / "exports" / "parquet")
+    export_ocsf(snap, tmp_path / "exports" / "findings.ocsf.json")
+
+    assert sha256(snap) == before
+    assert listing(snap.parent) == files_before == ["snapshot.duckdb"]
+
+
+@pytest.mark.parametrize("where", [".", "parquet", "evidence/deeper"])
+def test_exports_refuse_to_write_into_the_run_folder(snap: Path, where: str) -> None:
+    target = snap.parent / where
+    before = sha256(snap)
+
+    with pytest.raises(ExportError, match="inside the run folder"):
+        export_parquet(snap, target)
+    with pytest.raises(ExportError, match="inside the run folder"):
+        export_ocsf(snap, target / "findings.ocsf.json")
+
+    assert listing(snap.parent) == ["snapshot.duckdb"]
+    assert sha256(snap) == before
+
+
+# --- OCSF export ----------------------------------------------------------------------------------
+
+
+def test_ocsf_writes_one_finding_per_control_result(snap: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "findings.ocsf.json"
+
+    count = export_ocsf(snap, out)
+
+    findings = json.loads(out.read_text(encoding="utf-8"))
+    assert count == len(findings) == len(RESULTS)
+    assert sorted((f["compliance"]["control"], f["status_code"]) for f in findings) == \
+        sorted((r["control_id"], r["status"]) for r in RESULTS)
+    assert listing(out.parent) == ["findings.ocsf.json"]
+
+
+def test_every_finding_passes_the_vendored_validator(findings: list[dict[str, Any]]) -> None:
+    assert [required_field_problems(f) for f in findings] == [[] for _ in findings]
+
+
+def test_every_finding_is_valid_against_the_full_ocsf_json_schema(
+    findings: list[dict[str, Any]], full_schema_validator: jsonschema.Draft202012Validator
+) -> None:
+    errors = [(f["metadata"]["uid"], e.message)
+              for f in findings for e in full_schema_validator.iter_errors(f)]
+    assert errors == []
+
+
+def test_class_and_type_ids_are_consistent(findings: list[dict[str, Any]]) -> None:
+    for f in findings:
+        assert (f["class_uid"], f["category_uid"], f["activity_id"]) == (2003, 2, 1)
+        assert f["type_uid"] == f["class_uid"] * 100 + f["activity_id"]
+        assert f["metadata"]["version"] == OCSF_VERSION
+        assert f["metadata"]["product"] == {"name": "rolecall", "vendor_name": "rolecall", "version": "0.1.0"}
+
+
+def test_status_and_severity_mapping(findings: list[dict[str, Any]]) -> None:
+    codes = {
+        (f["compliance"]["control"], f["unmapped"]["status"]): (
+            (f["compliance"]["status_id"], f["compliance"]["status"]),
+            (f["status_id"], f["status"]),
+            (f["severity_id"], f["severity"]),
+        )
+        for f in findings
+    }
+
+    assert codes == EXPECTED_CODES
+    assert all(f["status_code"] == f["compliance"]["status_code"] == f["unmapped"]["status"]
+               for f in findings)
+
+
+def test_excepted_finding_is_suppressed_fail_and_keeps_the_exception_id(
+    findings: list[dict[str, Any]],
+) -> None:
+    f = by_key(findings)[("RC-1.1", VENDOR, "excepted")]
+
+    assert (f["compliance"]["status"], f["status"]) == ("Fail", "Suppressed")
+    assert f["unmapped"]["exception_id"] == "EXC-001"
+    assert "EXC-001" in f["status_detail"]
+    assert f["metadata"]["uid"].endswith("#EXC-001")
+
+
+def test_error_finding_is_warning_with_the_reason(findings: list[dict[str, Any]]) -> None:
+    f = by_key(findings)[("RC-4.3", SHARED, "error")]
+
+    assert (f["compliance"]["status"], f["compliance"]["status_id"]) == ("Warning", 2)
+    assert f["status_detail"] == f["finding_info"]["desc"] == "not evaluated: access_analyzer AccessDenied"
+
+
+def test_finding_content(findings: list[dict[str, Any]]) -> None:
+    f = by_key(findings)[("RC-1.1", ALICE, "fail")]
+    control = CONTROLS_BY_ID["RC-1.1"]
+
+    assert f["time"] == STARTED_MS
+    assert f["finding_info"] == {
+        "uid": f"rolecall:{RUN_ID}:RC-1.1:{PROD}:{ALICE}", "title": control.title,
+        "desc": "IAM user alice exists",
+    }
+    assert f["metadata"]["uid"] == f["finding_info"]["uid"]
+    assert f["compliance"]["standards"] == ["Do not use IAM Users"]
+    assert f["compliance"]["requirements"] == ["G1"]
+    assert f["cloud"] == {
+        "provider": "AWS", "account": {"uid": PROD, "name": "prod", "type_id": 10, "type": "AWS Account"},
+        "org": {"uid": ORG},
+    }
+    assert f["resources"] == [{"uid": ALICE, "type": "iam_user", "cloud_partition": "aws"}]
+    assert f["evidences"] == [
+        {"name": "rolecall facts", "data": {"user_name": "alice", "groups": USER_GROUPS}}
+    ]
+    assert f["remediation"] == {"desc": control.remediation}
+    assert "status_detail" not in f
+
+
+def test_finding_uids_are_unique_and_the_export_is_reproducible(snap: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    export_ocsf(snap, first)
+    export_ocsf(snap, second)
+
+    uids = [f["finding_info"]["uid"] for f in json.loads(first.read_text())]
+    # RC-1.1 and RC-1.5 judge the same principal: the control (and exception) keep them apart
+    assert len(set(uids)) == len(uids) == len(RESULTS)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_batches_do_not_change_the_output(
+    snap: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export_ocsf(snap, tmp_path / "one_batch.json")
+    monkeypatch.setattr(export, "FETCH_ROWS", 2)
+
+    assert export_ocsf(snap, tmp_path / "batches.json") == len(RESULTS)
+    assert (tmp_path / "batches.json").read_bytes() == (tmp_path / "one_batch.json").read_bytes()
+
+
+def test_no_results_give_an_empty_array(tmp_path: Path) -> None:
+    empty = build_snapshot(tmp_path / "run" / "snapshot.duckdb", results=[])
+
+    assert export_ocsf(empty, tmp_path / "out.json") == 0
+    assert json.loads((tmp_path / "out.json").read_text()) == []
+
+
+def test_invalid_finding_aborts_naming_control_and_resource_and_leaves_no_file(
+    snap: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out" / "findings.ocsf.json"
+    out.parent.mkdir()
+    out.write_text("previous export")
+    monkeypatch.setattr(export, "FETCH_ROWS", 2)  # the bad row comes after a batch was written
+
+    def without_compliance(row: dict[str, Any], *args: Any) -> dict[str, Any]:
+        finding = compliance_finding(row, *args)
+        if row["control_id"] == "RC-4.4":
+            del finding["compliance"]
+        return finding
+
+    monkeypatch.setattr(export, "compliance_finding", without_compliance)
+    with pytest.raises(ExportError) as raised:
+        export_ocsf(snap, out)
+
+    message = str(raised.value)
+    assert "RC-4.4" in message and f"arn:aws:iam::{PROD}:role/lambda-exec" in message
+    assert "compliance: required attribute of compliance_finding is missing" in message
+    assert out.read_text() == "previous export"
+    assert listing(out.parent) == ["findings.ocsf.json"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"control_id": "RC-9.9"}, "control RC-9.9, resource .*: control is not in the catalogue"),
+    ({"status": "skipped"}, "control RC-1.1, resource .*: unknown control result status 'skipped'"),
+    ({"severity": "urgent"}, "control RC-1.1, resource .*: unknown severity 'urgent'"),
+])
+def test_rows_rolecall_does_not_define_abort_the_export(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    bad = build_snapshot(tmp_path / "run" / "snapshot.duckdb", results=[RESULTS[0], RESULTS[1] | change])
+
+    with pytest.raises(ExportError, match=message):
+        export_ocsf(bad, tmp_path / "out" / "findings.json")
+    assert listing(tmp_path / "out") == []
+
+
+def test_duplicate_results_abort_the_export(tmp_path: Path) -> None:
+    bad = build_snapshot(tmp_path / "run" / "snapshot.duckdb", results=[RESULTS[1], RESULTS[1]])
+
+    with pytest.raises(ExportError, match="would not be unique"):
+        export_ocsf(bad, tmp_path / "out" / "findings.json")
+    assert listing(tmp_path / "out") == []
+
+
+# --- the mapping and the validator ------------------------------------------------------------------
+
+
+def a_finding(**row: Any) -> dict[str, Any]:
+    base = RESULTS[1] | {"evidence": json.dumps(RESULTS[1]["evidence"])} | row
+    run = {"run_id": RUN_ID, "started_at": STARTED, "tool_version": "0.1.0", "organization_id": ORG}
+    return compliance_finding(base, run, "prod", CONTROLS_BY_ID[base["control_id"]])
+
+
+def test_mapping_without_account_organization_or_evidence_is_still_valid() -> None:
+    finding = compliance_finding(
+        RESULTS[1] | {"account_id": None, "evidence": None, "severity": None},
+        {"run_id": RUN_ID, "started_at": STARTED.replace(tzinfo=None), "tool_version": None,
+         "organization_id": None},
+        None, CONTROLS_BY_ID["RC-1.1"],
+    )
+
+    assert finding["cloud"] == {"provider": "AWS"}
+    assert "evidences" not in finding
+    assert finding["severity_id"] == 4  # the control's severity
+    assert finding["time"] == STARTED_MS  # a naive time is UTC
+    assert finding["metadata"]["product"] == {"name": "rolecall", "vendor_name": "rolecall"}
+    assert required_field_problems(finding) == []
+
+
+def test_arn_partition() -> None:
+    assert arn_partition("arn:aws-cn:iam::123456789012:user/a") == "aws-cn"
+    assert arn_partition("123456789012") is None
+    assert arn_partition("organization") is None
+
+
+def _remove(*path: Any) -> Callable[[dict[str, Any]], None]:
+    def change(finding: dict[str, Any]) -> None:
+        target = finding
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+    return change
+
+
+def _set(value: Any, *path: Any) -> Callable[[dict[str, Any]], None]:
+    def change(finding: dict[str, Any]) -> None:
+        target = finding
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return change
+
+
+BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "class compliance": (_remove("compliance"), "compliance: required attribute of compliance_finding"),
+    "class time": (_remove("time"), "time: required attribute"),
+    "class metadata": (_remove("metadata"), "metadata: required attribute"),
+    "class type_uid": (_remove("type_uid"), "type_uid: required attribute"),
+    "profile cloud": (_remove("cloud"), "cloud: required attribute"),
+    "metadata.product": (_remove("metadata", "product"), "metadata.product: required attribute of metadata"),
+    "metadata.version": (_remove("metadata", "version"), "metadata.version: required attribute"),
+    "finding_info.uid": (_remove("finding_info", "uid"), "finding_info.uid: required attribute"),
+    "cloud.provider": (_remove("cloud", "provider"), "cloud.provider: required attribute of cloud"),
+    "remediation.desc": (_remove("remediation", "desc"), "remediation.desc: required attribute"),
+    "product name or uid": (_set({"vendor_name": "rolecall"}, "metadata", "product"),
+                            "metadata.product: product needs at least one of name, uid"),
+    "resource in an array": (_set([{"type": "iam_user"}], "resources"),
+                             "resources[0]: resource_details needs at least one of name, uid"),
+    "account name or uid": (_set({"type_id": 10}, "cloud", "account"),
+                            "cloud.account: account needs at least one of name, uid"),
+    "severity_id enum": (_set(7, "severity_id"), "severity_id: 7 is not one of"),
+    "status_id enum": (_set(42, "status_id"), "status_id: 42 is not one of"),
+    "compliance.status_id enum": (_set(4, "compliance", "status_id"),
+                                  "compliance.status_id: 4 is not one of"),
+    "type_uid enum": (_set(200401, "type_uid"), "type_uid: 200401 is not one of"),
+    "unknown attribute": (_set(1, "time_dt"), "time_dt: not an attribute of compliance_finding"),
+    "type": (_set(str(STARTED_MS), "time"), "time: expected integer, got str"),
+    "array": (_set("Do not use IAM Users", "compliance", "standards"),
+              "compliance.standards: expected an array"),
+    "null": (_set(None, "finding_info", "title"), "finding_info.title: null is not a value"),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_validator_reports_a_broken_finding(
+    case: str, full_schema_validator: jsonschema.Draft202012Validator
+) -> None:
+    change, expected = BROKEN[case]
+    finding = copy.deepcopy(a_finding())
+    assert required_field_problems(finding) == []
+
+    change(finding)
+
+    problems = required_field_problems(finding)
+    assert any(expected in p for p in problems), problems
+    assert list(full_schema_validator.iter_errors(finding)), "the official schema accepts it too"
+
+
+def test_vendored_data_is_the_ocsf_export_it_names() -> None:
+    vendored = json.loads(SCHEMA_DATA.read_text(encoding="utf-8"))
+    bundled = files("ocsf_json_schema").joinpath("ocsf", f"{OCSF_VERSION}.json").read_bytes()
+
+    assert hashlib.sha256(bundled).hexdigest() == vendored["provenance"]["export_sha256"]
+    assert vendored["provenance"]["schema_release"] == f"v{OCSF_VERSION}"
+    assert vendored == vendored_schema_data(get_ocsf_schema(OCSF_VERSION))

@@ -1,0 +1,79 @@
+"""`rolecall export` on a real audit of the simulated organization (the session's `history`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.snapshot import SCHEMA
+from reports.ocsf import required_field_problems
+from tests.simulated_history import History
+
+
+def export(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["export", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_parquet_export_writes_every_table_with_its_rows_and_leaves_the_run_alone(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = fingerprint(history.runs_root)
+    run = history.run_dirs[1]
+    code, out, _ = export(run.name, "--runs", str(history.runs_root), "--format", "parquet")
+    assert code == 0, out
+    target = tmp_path / "data" / "exports" / run.name / "parquet"  # the default folder
+    assert sorted(p.stem for p in target.glob("*.parquet")) == sorted(SCHEMA)
+    with duckdb.connect(str(run / "snapshot.duckdb"), read_only=True) as con:
+        for table in SCHEMA:
+            expected = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            parquet = target / f"{table}.parquet"
+            actual = duckdb.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone()
+            assert actual == expected, table
+    assert fingerprint(history.runs_root) == before
+
+
+def test_ocsf_export_gives_one_valid_finding_per_control_result(history: History, tmp_path: Path) -> None:
+    before = fingerprint(history.runs_root)
+    code, out, _ = export("latest", "--runs", str(history.runs_root), "-f", "ocsf", "-o", str(tmp_path))
+    assert code == 0, out
+    findings = json.loads((tmp_path / "findings.ocsf.json").read_text())
+    with duckdb.connect(str(history.run_dirs[-1] / "snapshot.duckdb"), read_only=True) as con:
+        results = con.execute("SELECT control_id, resource_id, status FROM control_results").fetchall()
+        run_id = con.execute("SELECT run_id FROM run").fetchone()[0]
+    assert len(findings) == len(results) and f"{len(results)} OCSF Compliance Findings" in out
+    assert all(required_field_problems(f) == [] for f in findings)
+    assert {f["class_uid"] for f in findings} == {2003}
+    assert all(f["metadata"]["uid"].startswith(f"rolecall:{run_id}:") for f in findings)
+    carol = history.sim.user_arn("dev", "carol")
+    carol_rc11 = [f for f in findings if f["compliance"]["control"] == "RC-1.1"
+                  and f["resources"][0]["uid"] == carol]
+    assert [f["compliance"]["status"] for f in carol_rc11] == ["Fail"]
+    assert fingerprint(history.runs_root) == before
+
+
+def test_export_refuses_to_write_into_a_run_folder(history: History) -> None:
+    before = fingerprint(history.runs_root)
+    inside = history.run_dirs[0] / "exports"
+    for fmt in ("parquet", "ocsf"):
+        code, _, err = export("latest", "--runs", str(history.runs_root), "-f", fmt, "-o", str(inside))
+        assert code == 2 and "signed evidence" in err
+    assert fingerprint(history.runs_root) == before
+
+
+def test_export_of_an_unknown_run_is_a_clear_error(history: History, tmp_path: Path) -> None:
+    code, _, err = export("20000101T000000Z", "--runs", str(history.runs_root), "-o", str(tmp_path))
+    assert code == 2 and "no run '20000101T000000Z'" in err
+    assert list(tmp_path.iterdir()) == []
