@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 # table -> [(column, type, meaning)]
 SCHEMA: dict[str, list[tuple[str, str, str]]] = {
@@ -257,6 +256,8 @@ def insert_rows(
     Rows go through a pandas frame: one bulk insert instead of one statement per row, which is
     what keeps loading ~500,000 principals in seconds.
     """
+    import pandas as pd  # imported here: `rolecall sql` reads SCHEMA and starts faster without it
+
     columns = SCHEMA[table]
     rows = list(rows)
     if not rows:
