@@ -30,7 +30,7 @@ from rich.text import Text  # noqa: E402
 
 from flows.query import Session, execute, statement_title  # noqa: E402
 from flows.query_formats import OutputFormat  # noqa: E402
-from flows.run_folder import enclosing_run_folder  # noqa: E402
+from flows.run_folder import complete_runs, enclosing_run_folder  # noqa: E402
 
 app = typer.Typer(
     help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
@@ -305,6 +305,11 @@ def sql(
         "--output", "-o", help="Write the result to this file instead of stdout.")] = None,
     max_rows: Annotated[int, typer.Option(
         "--max-rows", min=1, help="Rows shown by --format table.")] = 1000,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="First check each queried run as `rolecall verify` does (manifest "
+        "signature, every file's hash, PDF signature); refuse to answer if one fails.")] = False,
+    ca: Annotated[Path | None, typer.Option(
+        "--ca", help="With --verify: CA certificate (PEM) that must vouch for the signer.")] = None,
 ) -> None:
     """Ask a snapshot a question in SQL, read-only."""
     from flows.query import QueryError, open_history, open_run, read_statements, resolve_run
@@ -321,13 +326,28 @@ def sql(
         statements = read_statements(text)
         if fmt is not OutputFormat.table and len(statements) > 1:
             raise QueryError(f"--format {fmt.value} takes one statement; got {len(statements)}")
-        session = open_history(runs) if history else open_run(resolve_run(runs, run or "latest"))
+        selected = complete_runs(runs) if history else [resolve_run(runs, run or "latest")]
+        if verify:
+            _verify_before_query(selected, ca)
+        session = open_history(runs) if history else open_run(selected[0])
         try:
             _write_results(session, statements, fmt, output, max_rows)
         finally:
             session.close()
     except QueryError as error:
         _fail(str(error))
+
+
+def _verify_before_query(run_dirs: list[Path], ca: Path | None) -> None:
+    from reports.verify import all_passed, verify_run
+
+    for run_dir in run_dirs:
+        checks = verify_run(run_dir, ca)
+        if not all_passed(checks):
+            failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
+            _fail(f"run {run_dir.name} does not verify, so it is not queried: {failed}")
+    err_console.print(f"Verified {len(run_dirs)} run{'s' if len(run_dirs) != 1 else ''}: "
+                      "manifest signature, file hashes and PDF signature.", highlight=False)
 
 
 def _write_results(session: Session, statements: list[str], fmt: OutputFormat,

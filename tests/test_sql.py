@@ -296,3 +296,19 @@ def test_schema_matches_the_tables_of_a_real_snapshot(history: History) -> None:
             "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'snapshot'"
         ).fetchall()}
     assert actual == {(t, c) for t, cols in SCHEMA.items() for c, _, _ in cols}
+
+
+def test_verify_checks_every_queried_run_before_answering(history: History, tmp_path: Path) -> None:
+    code, out, err = sql("--runs", str(history.runs_root), "--history", "--verify", "-f", "csv",
+                         "SELECT count(DISTINCT run_id) FROM run")
+    assert code == 0 and out.splitlines()[1] == "3"
+    assert "Verified 3 runs" in err
+    runs = tmp_path / "runs"
+    shutil.copytree(history.runs_root, runs)
+    tampered = runs / history.run_dirs[1].name / "evidence" / "accounts.csv"
+    tampered.write_text(tampered.read_text().replace("prod", "prid"))
+    code, out, err = sql("--runs", str(runs), "--history", "--verify", USERS)
+    assert code == 2 and out == ""
+    assert f"run {history.run_dirs[1].name} does not verify" in err and "accounts.csv" in err
+    # without --verify the query is answered: verification is the auditor's choice, not a toll
+    assert sql("--runs", str(runs), "--history", USERS)[0] == 0
