@@ -46,6 +46,7 @@ class QueryError(Exception):
 class Session:
     con: duckdb.DuckDBPyConnection
     runs: list[Path]  # the run folders the session reads, oldest first
+    history: bool = False
 
     def close(self) -> None:
         self.con.close()
@@ -98,7 +99,7 @@ def open_history(runs_root: Path) -> Session:
     for table, selects in parts.items():
         con.execute(f"CREATE VIEW {_ident(table)} AS " + " UNION ALL BY NAME ".join(selects))
     _add_views(con)
-    return Session(con, runs)
+    return Session(con, runs, history=True)
 
 
 def read_statements(sql: str) -> list[str]:
@@ -153,7 +154,9 @@ def execute(session: Session, statement: str) -> Result:
     try:
         cursor = session.con.execute(statement)
     except duckdb.Error as error:
-        raise QueryError(f"the query failed: {error}") from error
+        hint = ("\n(run_id is a column of the history views: add --history to query every run)"
+                if not session.history and "run_id" in str(error) else "")
+        raise QueryError(f"the query failed: {error}{hint}") from error
     description = cursor.description or []
     return Result([d[0] for d in description], [str(d[1]) for d in description], cursor)
 

@@ -179,6 +179,8 @@ def test_a_malformed_query_is_a_clear_error(history: History) -> None:
     assert code == 2 and "the query failed" in err and 'column "nope" not found' in err
     code, _, err = sql("--runs", str(history.runs_root), "SELECT * FROM no_such_table")
     assert code == 2 and "no_such_table does not exist" in err
+    code, _, err = sql("--runs", str(history.runs_root), "SELECT run_id FROM iam_users")
+    assert code == 2 and "add --history" in err
 
 
 def test_bad_run_selection_is_a_clear_error(history: History, tmp_path: Path) -> None:
