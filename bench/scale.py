@@ -3,14 +3,16 @@
 Synthesises what the collectors would return for each account (credential report rows, users,
 roles with trust policies, keys, raw payloads), then times the product's own stages: the
 snapshot writer, the Great Expectations validation and the report. Prints wall time per stage
-and peak memory. Goal: under 60 s and 2 GB on 2 cores.
-Usage: .venv/bin/python bench/scale.py [ACCOUNTS [USERS_PER_ACCOUNT [ROLES_PER_ACCOUNT]]]
+and peak memory. The report is compared with a previous month (a copy of the same snapshot),
+as every monthly run after the first is. Goal: under 60 s and 2 GB on 2 cores.
+Usage: .venv/bin/python bench/scale.py [ACCOUNTS [USERS_PER_ACCOUNT [ROLES_PER_ACCOUNT]]] [--keep]
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -145,7 +147,9 @@ def peak_mb() -> float:
 
 
 def main(accounts: int, users: int, roles: int) -> None:
-    out = Path(tempfile.mkdtemp(prefix="rolecall-scale-"))
+    runs = Path(tempfile.mkdtemp(prefix="rolecall-scale-"))
+    out = runs / "20261201T000000Z"  # this month's run; last month's is copied beside it
+    (out / "evidence").mkdir(parents=True)
     print(f"{accounts} accounts x ({users} users + {roles} roles) = "
           f"{accounts * (users + roles):,} principals; folder {out}")
     con = snapshot.create(out / "snapshot.duckdb")
@@ -170,23 +174,33 @@ def main(accounts: int, users: int, roles: int) -> None:
     writer.flush()
     load = time.perf_counter() - started - generate
     print(f"  synthesise (stand-in for collection, not counted): {generate:6.1f} s")
-    print(f"  load into DuckDB:                                 {load:6.1f} s")
+    print(f"  load into DuckDB:                                 {load:6.1f} s  peak {peak_mb():,.0f} MB")
     t = time.perf_counter()
     evaluate(con, None, out / "evidence" / "gx")
     validate = time.perf_counter() - t
-    print(f"  validate (rules + Great Expectations):            {validate:6.1f} s")
+    print(f"  validate (rules + Great Expectations):            {validate:6.1f} s  peak {peak_mb():,.0f} MB")
+    # A monthly run is compared with last month's: the worst case, every failure still there,
+    # makes the report's "changes" query match all 882,520 failures against all of them again.
+    con.execute("CHECKPOINT")
+    previous = runs / "20261101T000000Z"
+    previous.mkdir()
+    shutil.copy(out / "snapshot.duckdb", previous / "snapshot.duckdb")
     t = time.perf_counter()
-    render_report(con, out)
+    render_report(con, out, baseline=previous, history_runs=[previous, out])
     render = time.perf_counter() - t
-    print(f"  render HTML + PDF:                                {render:6.1f} s")
+    print(f"  render HTML + PDF:                                {render:6.1f} s  peak {peak_mb():,.0f} MB")
     rows = con.execute("SELECT count(*), count(*) FILTER (status = 'fail') FROM control_results").fetchone()
     con.close()
     print(f"  control_results: {rows[0]:,} rows, {rows[1]:,} failures")
     print(f"  load + validate + render: {load + validate + render:.1f} s (goal < 60 s)")
     print(f"  peak memory (max RSS):    {peak_mb():,.0f} MB (goal < 2,048 MB)")
     print(f"  snapshot size:            {(out / 'snapshot.duckdb').stat().st_size / 1e6:,.0f} MB")
+    if "--keep" in sys.argv:
+        print(f"  kept: {runs}")
+    else:
+        shutil.rmtree(runs)
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:4]]
+    args = [int(a) for a in sys.argv[1:4] if a != "--keep"]
     main(*(args + [1000, 250, 250][len(args):]))

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import duckdb
 
 from checks.catalogue import CONTROLS_BY_ID
+from flows import snapshot as snapshot_db
 from reports.ocsf import compliance_finding, required_field_problems
 
 FETCH_ROWS = 10_000  # control_results rows held in memory at a time (1.5 M in a 1,000-account run)
@@ -141,7 +142,7 @@ def _valid_finding(row: dict[str, Any], run: dict[str, Any], account_name: str |
 
 def _open(snapshot: Path) -> duckdb.DuckDBPyConnection:
     """Read-only: the snapshot is evidence. No progress bar: DuckDB would print it to stdout."""
-    con = duckdb.connect(str(snapshot), read_only=True)
+    con = snapshot_db.connect(snapshot, read_only=True)
     con.execute("SET enable_progress_bar = false")
     return con
 

@@ -32,6 +32,7 @@ from markupsafe import Markup
 from checks import completeness as completeness_checks
 from checks.catalogue import CONTROLS, GUIDANCE, IMPLEMENTED, SEVERITIES, STATUSES
 from checks.completeness import CompletenessSummary
+from flows import snapshot as snapshot_db
 from reports import history
 from reports.chart import trend_svg
 from reports.history import Changes, ControlChanges, TrendPoint
@@ -796,7 +797,7 @@ def render_report(
     if isinstance(snapshot, duckdb.DuckDBPyConnection):
         _checkpoint(snapshot)
         return _render(snapshot, run_dir, baseline, history_runs, signing, completeness)
-    con = duckdb.connect(str(snapshot), read_only=True)
+    con = snapshot_db.connect(snapshot, read_only=True)
     try:
         return _render(con, run_dir, baseline, history_runs, signing, completeness)
     finally:
