@@ -18,6 +18,7 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
 from enum import StrEnum  # noqa: E402
+from importlib.metadata import version  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402
 
@@ -225,6 +226,8 @@ def print_summary(run_dir: Path, seconds: float) -> int:
     console.print(f"Accounts collected: {collected} of {accounts}")
     console.print(f"Run folder: {run_dir}")
     console.print(f"Report: {run_dir / 'report.pdf'}  ({seconds:.1f} s)")
+    console.print(f"Ask it questions in SQL: .venv/bin/rolecall sql --runs {run_dir.parent} "
+                  '"SELECT * FROM iam_users"  (rolecall schema lists the tables)', highlight=False)
     return EXIT_FAIL if failing else EXIT_PASS
 
 
@@ -418,6 +421,7 @@ def export(
     AWS Security Hub and Prowler use). The run folder itself is never written to."""
     from flows.query import QueryError, resolve_run
     from reports.export import ExportError, export_ocsf, export_parquet
+    from reports.export_provenance import ProvenanceError, snapshot_matches_manifest, write_provenance
 
     try:
         run_dir = resolve_run(runs, run)
@@ -429,15 +433,18 @@ def export(
               "export somewhere else")
     snapshot_path = run_dir / "snapshot.duckdb"
     try:
+        checked = snapshot_matches_manifest(run_dir)
         if fmt is ExportFormat.parquet:
             files = export_parquet(snapshot_path, target)
-            console.print(f"{len(files)} tables of run {run_dir.name} written to {target}/ as Parquet")
+            what = f"{len(files)} tables as Parquet"
         else:
-            findings = export_ocsf(snapshot_path, target / "findings.ocsf.json")
-            console.print(f"{findings} OCSF Compliance Findings of run {run_dir.name} written to "
-                          f"{target / 'findings.ocsf.json'}")
-    except (ExportError, duckdb.Error, OSError) as error:
+            files = [target / "findings.ocsf.json"]
+            what = f"{export_ocsf(snapshot_path, files[0])} OCSF Compliance Findings"
+        provenance = write_provenance(run_dir, target, files, fmt.value, version("rolecall"), checked)
+    except (ExportError, ProvenanceError, duckdb.Error, OSError) as error:
         _fail(f"the export failed: {error}")
+    console.print(f"{what} of run {run_dir.name} written to {target}/ "
+                  f"(hashes and source run in {provenance.name})", highlight=False)
 
 
 def _fail(message: str) -> None:

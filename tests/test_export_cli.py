@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -77,3 +78,32 @@ def test_export_of_an_unknown_run_is_a_clear_error(history: History, tmp_path: P
     code, _, err = export("20000101T000000Z", "--runs", str(history.runs_root), "-o", str(tmp_path))
     assert code == 2 and "no run '20000101T000000Z'" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_carries_its_provenance_back_to_the_signed_run(history: History, tmp_path: Path) -> None:
+    run = history.run_dirs[0]
+    code, out, _ = export(str(run), "-f", "ocsf", "-o", str(tmp_path))
+    assert code == 0 and "provenance.json" in out
+    provenance = json.loads((tmp_path / "provenance.json").read_text())
+    manifest = json.loads((run / "manifest.json").read_text())
+    listed = {f["path"]: f["sha256"] for f in manifest["files"]}
+    assert provenance["run_id"] == manifest["run_id"] == run.name
+    assert provenance["snapshot_sha256"] == listed["snapshot.duckdb"]
+    assert provenance["manifest_sha256"] == hashlib.sha256((run / "manifest.json").read_bytes()).hexdigest()
+    assert provenance["signer_certificate_sha256"] == manifest["signer"]["certificate_sha256"]
+    [exported] = provenance["files"]
+    findings = tmp_path / "findings.ocsf.json"
+    assert exported == {"path": findings.name, "sha256": hashlib.sha256(findings.read_bytes()).hexdigest(),
+                        "size": findings.stat().st_size}
+
+
+def test_a_snapshot_changed_after_signing_is_not_exported(history: History, tmp_path: Path) -> None:
+    run = tmp_path / "runs" / history.run_dirs[0].name
+    shutil.copytree(history.run_dirs[0], run)
+    with duckdb.connect(str(run / "snapshot.duckdb")) as con:  # someone "fixes" a finding
+        con.execute("UPDATE control_results SET status = 'pass' WHERE status = 'fail'")
+    target = tmp_path / "export"
+    for fmt in ("parquet", "ocsf"):
+        code, _, err = export(str(run), "-f", fmt, "-o", str(target))
+        assert code == 2 and "does not match its signed manifest" in err
+    assert not target.exists()
