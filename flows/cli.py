@@ -44,6 +44,7 @@ console = Console(width=None if Console().is_terminal else 120)
 err_console = Console(stderr=True)
 
 DEFAULT_EXCEPTIONS = Path("data/exceptions.yaml")
+DEFAULT_RUNS = Path("data/runs")
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
@@ -78,7 +79,7 @@ def audit(
         "--demo", help="Audit the built-in simulated organization (moto on 127.0.0.1); "
         "no AWS account needed and nothing leaves this machine.")] = False,
     out: Annotated[Path, typer.Option(
-        "--out", help="Folder that holds one sub-folder per run.")] = Path("data/runs"),
+        "--out", help="Folder that holds one sub-folder per run.")] = DEFAULT_RUNS,
     role_name: Annotated[str, typer.Option(
         "--role-name", help="Audit role assumed in every member account.")]
         = "OrganizationAccountAccessRole",
@@ -226,8 +227,9 @@ def print_summary(run_dir: Path, seconds: float) -> int:
     console.print(f"Accounts collected: {collected} of {accounts}")
     console.print(f"Run folder: {run_dir}")
     console.print(f"Report: {run_dir / 'report.pdf'}  ({seconds:.1f} s)")
-    console.print(f"Ask it questions in SQL: .venv/bin/rolecall sql --runs {run_dir.parent} "
-                  '"SELECT * FROM iam_users"  (rolecall schema lists the tables)', highlight=False)
+    runs = "" if run_dir.parent == DEFAULT_RUNS else f" --runs {run_dir.parent}"
+    console.print(f'Query it: .venv/bin/rolecall sql{runs} "SELECT * FROM iam_users"  '
+                  "(rolecall schema lists the tables)", highlight=False, soft_wrap=True)
     return EXIT_FAIL if failing else EXIT_PASS
 
 
@@ -279,9 +281,6 @@ def verify(
         console.print(f"[{colour}]{'PASS' if check.ok else 'FAIL'}[/{colour}]  {check.name}: "
                       f"{check.detail}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_PASS if all_passed(checks) else EXIT_FAIL)
-
-
-DEFAULT_RUNS = Path("data/runs")
 
 
 @app.command(help=(
