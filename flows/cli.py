@@ -263,7 +263,9 @@ def simulate(
             kept.unlink(missing_ok=True)
 
 
-@app.command()
+@app.command(help=(
+    "Check a run folder: the manifest's CMS signature, every file's hash, no file missing or "
+    "added, and the PDF's signature.\n\nExit 0 only when every check passes."))
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="The run folder to check.", exists=True,
                                             file_okay=False)],
@@ -271,8 +273,7 @@ def verify(
         "--ca", help="CA (or the signer's own) certificate, PEM, that must vouch for the "
         "signer; without it the signer is reported as self-asserted.")] = None,
 ) -> None:
-    """Check a run folder: the manifest's CMS signature, every file's hash, no file missing or
-    added, and the PDF's signature. Exit 0 only when every check passes."""
+    """Check a run folder (see the command's help)."""
     from reports.verify import all_passed, verify_run
 
     checks = verify_run(run_dir, ca)
@@ -402,7 +403,10 @@ class ExportFormat(StrEnum):
     ocsf = "ocsf"
 
 
-@app.command()
+@app.command(help=(
+    "Export a run for other tools: Parquet files of every table, or OCSF Compliance Findings "
+    "(the format AWS Security Hub and Prowler use).\n\nThe run folder itself is never written "
+    "to; provenance.json ties the export to the signed run."))
 def export(
     run: Annotated[str, typer.Argument(
         help="Run id, 'latest', or a run folder's path.")] = "latest",
@@ -416,8 +420,7 @@ def export(
         "--output", "-o", help="Folder to write into; default: data/exports/RUN-ID/FORMAT.",
         show_default=False)] = None,
 ) -> None:
-    """Export a run for other tools: Parquet files of every table, or OCSF findings (the format
-    AWS Security Hub and Prowler use). The run folder itself is never written to."""
+    """Export a run for other tools (see the command's help)."""
     from flows.query import QueryError, resolve_run
     from reports.export import ExportError, export_ocsf, export_parquet
     from reports.export_provenance import ProvenanceError, snapshot_matches_manifest, write_provenance
