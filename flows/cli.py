@@ -228,7 +228,7 @@ def print_summary(run_dir: Path, seconds: float) -> int:
     console.print(f"Run folder: {run_dir}")
     console.print(f"Report: {run_dir / 'report.pdf'}  ({seconds:.1f} s)")
     runs = "" if run_dir.parent == DEFAULT_RUNS else f" --runs {run_dir.parent}"
-    console.print(f'Query it: .venv/bin/rolecall sql{runs} "SELECT * FROM iam_users"  '
+    console.print(f'Query it: .venv/bin/rolecall sql{runs} "SELECT account_id, user_name FROM iam_users"  '
                   "(rolecall schema lists the tables)", highlight=False, soft_wrap=True)
     return EXIT_FAIL if failing else EXIT_PASS
 

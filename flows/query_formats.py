@@ -18,8 +18,11 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from flows.query import QueryError, Result, Session
+
+HEADER_WIDTH = 24  # longer column names may fold
 
 
 class OutputFormat(StrEnum):
@@ -31,20 +34,42 @@ class OutputFormat(StrEnum):
 
 def write_table(result: Result, console: Console, title: str | None = None,
                 max_rows: int = 1000) -> int:
-    """A Rich table of at most max_rows rows, then the row count; returns the row count."""
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for name in result.columns:
-        table.add_column(name, overflow="fold")
+    """A Rich table of at most max_rows rows, then the row count; returns the row count.
+
+    When the columns cannot all fit side by side with whole headers, each row is shown as its
+    own column/value list instead (psql's expanded display): nothing is cropped.
+    """
+    widths = [min(len(name), HEADER_WIDTH) for name in result.columns]
+    expanded = sum(w + 3 for w in widths) + 1 > console.width
+    table = _table(result.columns, widths, title) if not expanded else None
     shown = total = 0
     for batch in result.batches():
         total += len(batch)
         for row in batch[: max(0, max_rows - shown)]:
-            table.add_row(*(_cell(v) for v in row))
             shown += 1
-    console.print(table)
+            cells = [_cell(v) for v in row]
+            if table is not None:
+                table.add_row(*cells)
+            else:
+                record = Table.grid(padding=(0, 2))
+                record.add_column(style="bold", no_wrap=True)
+                record.add_column(overflow="fold")
+                for name, cell in zip(result.columns, cells, strict=True):
+                    record.add_row(name, cell)
+                console.print(Text(f"-[ row {shown} ]-", style="dim"))
+                console.print(record)
+    if table is not None:
+        console.print(table)
     more = f" (first {shown} shown; --format csv or json gives them all)" if total > shown else ""
     console.print(f"{total} row{'' if total == 1 else 's'}{more}", highlight=False)
     return total
+
+
+def _table(columns: list[str], widths: list[int], title: str | None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name, width in zip(columns, widths, strict=True):  # headers stay whole, values fold
+        table.add_column(name, overflow="fold", min_width=width)
+    return table
 
 
 def write_csv(result: Result, stream: TextIO) -> int:

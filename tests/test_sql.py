@@ -85,6 +85,16 @@ def test_table_format_shows_rows_and_a_count(history: History) -> None:
     assert "carol" not in out  # sorted: break-glass-admin, bob come first
 
 
+def test_a_result_too_wide_for_the_screen_is_shown_row_by_row_uncropped(history: History) -> None:
+    code, out, _ = sql("--runs", str(history.runs_root), "SELECT * FROM iam_users ORDER BY arn")
+    assert code == 0
+    assert out.count("-[ row ") == 11 and "11 rows" in out
+    for column, _type, _meaning in SCHEMA["iam_users"]:
+        assert re.search(rf"^{column} ", out, re.MULTILINE), column  # every header, whole
+    for (arn,) in history.count(history.run_dirs[-1], "SELECT arn FROM iam_users"):
+        assert arn in out  # every value, whole
+
+
 def test_csv_and_json_carry_the_same_values_with_types_kept(history: History) -> None:
     query = ("SELECT resource_id, status, evidence, (SELECT started_at FROM run) AS run_started "
              "FROM control_results WHERE control_id = 'RC-1.1' ORDER BY resource_id")
