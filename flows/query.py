@@ -16,10 +16,9 @@ from pathlib import Path
 import duckdb
 
 from checks.catalogue import CONTROLS, GUIDANCE
-from flows.run_folder import PARTIAL, complete_runs
-from flows.snapshot import SCHEMA
+from flows.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
+from flows.snapshot import SCHEMA, quote_identifier, quote_literal, table_names
 
-SNAPSHOT = "snapshot.duckdb"
 READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 # Views every session adds next to the snapshot's tables: view -> [(column, type, meaning)].
@@ -64,7 +63,7 @@ def resolve_run(runs_root: Path, run: str) -> Path:
     if candidate.name.endswith(PARTIAL):
         raise QueryError(f"{candidate} is an incomplete run (its name ends in {PARTIAL}): "
                          "it is not evidence and is not queried")
-    if not (candidate / SNAPSHOT).is_file():
+    if not (candidate / SNAPSHOT_FILE).is_file():
         known = ", ".join(p.name for p in complete_runs(runs_root)[-5:]) or "none"
         raise QueryError(f"no run {run!r} under {runs_root} (latest runs: {known})")
     return candidate
@@ -74,8 +73,9 @@ def open_run(run_dir: Path) -> Session:
     """One run's tables as views over its snapshot, attached read-only."""
     con = _new_connection()
     _attach(con, run_dir, "snapshot")
-    for table in _tables(con, "snapshot"):
-        con.execute(f"CREATE VIEW {_ident(table)} AS SELECT * FROM snapshot.{_ident(table)}")
+    for table in table_names(con, "snapshot"):
+        name = quote_identifier(table)
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM snapshot.{name}")
     _add_views(con)
     return Session(con, [run_dir])
 
@@ -92,12 +92,12 @@ def open_history(runs_root: Path) -> Session:
     for index, run_dir in enumerate(runs):
         alias = f"run_{index}"
         _attach(con, run_dir, alias)
-        for table in _tables(con, alias):
+        for table in table_names(con, alias):
             # the run table carries run_id already
-            prefix = "" if table == "run" else f"{_literal(run_dir.name)} AS run_id, "
-            parts.setdefault(table, []).append(f"SELECT {prefix}* FROM {alias}.{_ident(table)}")
+            prefix = "" if table == "run" else f"{quote_literal(run_dir.name)} AS run_id, "
+            parts.setdefault(table, []).append(f"SELECT {prefix}* FROM {alias}.{quote_identifier(table)}")
     for table, selects in parts.items():
-        con.execute(f"CREATE VIEW {_ident(table)} AS " + " UNION ALL BY NAME ".join(selects))
+        con.execute(f"CREATE VIEW {quote_identifier(table)} AS " + " UNION ALL BY NAME ".join(selects))
     _add_views(con)
     return Session(con, runs, history=True)
 
@@ -194,17 +194,11 @@ def _new_connection() -> duckdb.DuckDBPyConnection:
 
 
 def _attach(con: duckdb.DuckDBPyConnection, run_dir: Path, alias: str) -> None:
-    path = run_dir / SNAPSHOT
+    path = run_dir / SNAPSHOT_FILE
     try:
-        con.execute(f"ATTACH {_literal(str(path))} AS {_ident(alias)} (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(str(path))} AS {quote_identifier(alias)} (READ_ONLY)")
     except duckdb.Error as error:
         raise QueryError(f"cannot open {path} read-only: {error}") from error
-
-
-def _tables(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
-    return [name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY table_name",
-        [database]).fetchall()]
 
 
 def _add_views(con: duckdb.DuckDBPyConnection) -> None:
@@ -212,7 +206,7 @@ def _add_views(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "CREATE VIEW controls AS SELECT * FROM (VALUES "
         + ", ".join(
-            "(" + ", ".join(_literal(v) for v in (
+            "(" + ", ".join(quote_literal(v) for v in (
                 c.id, c.guidance_item, titles[c.guidance_item], c.title, c.severity,
                 c.population, c.fails_when, c.remediation)) + ")"
             for c in CONTROLS
@@ -234,11 +228,3 @@ def _explains_a_read(text: str) -> bool:
 def _head(text: str) -> str:
     first = " ".join(text.split())
     return first if len(first) <= 60 else first[:57] + "..."
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flows.query import QueryError, Result, Session
+from flows.snapshot import quote_literal
 
 HEADER_WIDTH = 24  # longer column names may fold
 
@@ -106,16 +107,13 @@ def write_parquet(session: Session, statement: str, output: Path) -> int:
     try:
         relation = session.con.sql(statement)
         relation.write_parquet(str(partial), compression="zstd")
-        rows = session.con.execute(f"SELECT count(*) FROM read_parquet('{_quote(partial)}')").fetchone()
+        written = quote_literal(str(partial))
+        rows = session.con.execute(f"SELECT count(*) FROM read_parquet({written})").fetchone()
     except Exception as error:
         partial.unlink(missing_ok=True)
         raise QueryError(f"the query failed: {error}") from error
     os.replace(partial, output)
     return int(rows[0]) if rows else 0
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def _cell(value: Any) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 PARTIAL = ".partial"
+SNAPSHOT_FILE = "snapshot.duckdb"
 
 
 def run_id_for(moment: datetime) -> str:
@@ -62,14 +63,14 @@ def complete_runs(root: Path) -> list[Path]:
     if not root.exists():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL)
-                  and (p / "snapshot.duckdb").exists())
+                  and (p / SNAPSHOT_FILE).exists())
 
 
 def enclosing_run_folder(path: Path) -> Path | None:
     """The run folder (finished or partial) that would contain `path`, if any: exports and query
     results must never be written into one, or its signed manifest would no longer match."""
     for folder in Path(path).resolve().parents:
-        if (folder / "snapshot.duckdb").exists() or (folder / "manifest.json").exists() \
+        if (folder / SNAPSHOT_FILE).exists() or (folder / "manifest.json").exists() \
                 or folder.name.endswith(PARTIAL):
             return folder
     return None

@@ -264,6 +264,23 @@ def create(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def table_names(con: duckdb.DuckDBPyConnection, database: str | None = None) -> list[str]:
+    """Tables of a snapshot (the connection's own, or an attached one), whatever schema version
+    wrote it."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = coalesce(?, current_database()) "
+        "AND schema_name = 'main' AND NOT temporary ORDER BY table_name", [database]).fetchall()
+    return [name for (name,) in rows]
+
+
 def insert_rows(
     con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Mapping[str, Any]]
 ) -> int:

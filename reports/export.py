@@ -44,7 +44,7 @@ def export_parquet(snapshot: Path, out_dir: Path) -> list[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
         with _open(snapshot) as con:
-            written = [_copy_table(con, table, staging) for table in snapshot_tables(con)]
+            written = [_copy_table(con, table, staging) for table in snapshot_db.table_names(con)]
         out_dir.mkdir(exist_ok=True)
         final = []
         for path in written:
@@ -55,20 +55,11 @@ def export_parquet(snapshot: Path, out_dir: Path) -> list[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def snapshot_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Tables of the opened snapshot file, whatever schema version wrote it."""
-    rows = con.execute(
-        "SELECT table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = 'main' AND NOT temporary "
-        "ORDER BY table_name"
-    ).fetchall()
-    return [name for (name,) in rows]
-
-
 def _copy_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> Path:
     path = folder / f"{table}.parquet"
     con.execute(
-        f"COPY (SELECT * FROM {_identifier(table)}) TO {_literal(str(path))} "
+        f"COPY (SELECT * FROM {snapshot_db.quote_identifier(table)}) "
+        f"TO {snapshot_db.quote_literal(str(path))} "
         "(FORMAT parquet, COMPRESSION zstd)"
     )
     return path
@@ -175,11 +166,3 @@ def _refuse_run_folder(snapshot: Path, destination: Path) -> None:
     target = destination.resolve()
     if target == run_dir or run_dir in target.parents:
         raise ExportError(f"{destination} is inside the run folder {run_dir}: exports go elsewhere")
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

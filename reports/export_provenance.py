@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flows.run_folder import SNAPSHOT_FILE as SNAPSHOT
 from reports.manifest import MANIFEST, file_digest
 
 PROVENANCE = "provenance.json"
-SNAPSHOT = "snapshot.duckdb"
 
 
 class ProvenanceError(RuntimeError):

@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 
 from checks.catalogue import SEVERITIES
-from flows.run_folder import PARTIAL, complete_runs
+from flows.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
 
-SNAPSHOT = "snapshot.duckdb"
+SNAPSHOT = SNAPSHOT_FILE
 BASELINE_ALIAS = "rolecall_baseline"
 KINDS = ("new", "resolved", "persisting")
 
