@@ -21,6 +21,7 @@ import duckdb
 
 from checks.catalogue import CONTROLS_BY_ID
 from flows import snapshot as snapshot_db
+from flows.run_folder import enclosing_run_folder
 from reports.ocsf import compliance_finding, required_field_problems
 
 FETCH_ROWS = 10_000  # control_results rows held in memory at a time (1.5 M in a 1,000-account run)
@@ -39,7 +40,7 @@ def export_parquet(snapshot: Path, out_dir: Path) -> list[Path]:
 
     Files are written into a temporary sibling folder of out_dir and moved in at the end.
     """
-    _refuse_run_folder(snapshot, out_dir)
+    _refuse_run_folder(out_dir / "table.parquet")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
@@ -74,7 +75,7 @@ def export_ocsf(snapshot: Path, out_file: Path) -> int:
     finding is validated first; an invalid one aborts the export (ExportError naming the control
     and resource) and no file is left.
     """
-    _refuse_run_folder(snapshot, out_file.parent)
+    _refuse_run_folder(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     # Not mkstemp: its 0600 mode would stay on the export; "x" refuses an existing file.
     staging = out_file.with_name(f".{out_file.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
@@ -160,9 +161,9 @@ def _run_row(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     return dict(zip([d[0] for d in cursor.description], rows[0], strict=True))
 
 
-def _refuse_run_folder(snapshot: Path, destination: Path) -> None:
-    """Nothing may be written into the run folder: it would break the signed manifest."""
-    run_dir = snapshot.resolve().parent
-    target = destination.resolve()
-    if target == run_dir or run_dir in target.parents:
-        raise ExportError(f"{destination} is inside the run folder {run_dir}: exports go elsewhere")
+def _refuse_run_folder(written: Path) -> None:
+    """Nothing may be written into a run folder (this run's or any other): it would break the
+    signed manifest."""
+    if (folder := enclosing_run_folder(written)) is not None:
+        raise ExportError(f"{written.parent} is inside the run folder {folder}, which is signed "
+                          "evidence: exports go elsewhere")
