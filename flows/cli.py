@@ -31,7 +31,7 @@ from rich.text import Text  # noqa: E402
 
 from flows.query import Session, execute, statement_title  # noqa: E402
 from flows.query_formats import OutputFormat  # noqa: E402
-from flows.run_folder import complete_runs, enclosing_run_folder  # noqa: E402
+from flows.run_folder import enclosing_run_folder  # noqa: E402
 
 app = typer.Typer(
     help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
@@ -329,11 +329,10 @@ def sql(
         statements = read_statements(text)
         if fmt is not OutputFormat.table and len(statements) > 1:
             raise QueryError(f"--format {fmt.value} takes one statement; got {len(statements)}")
-        selected = complete_runs(runs) if history else [resolve_run(runs, run or "latest")]
-        if verify:
-            _verify_before_query(selected, ca)
-        session = open_history(runs) if history else open_run(selected[0])
+        session = open_history(runs) if history else open_run(resolve_run(runs, run or "latest"))
         try:
+            if verify:  # exactly the runs the session reads
+                _verify_before_query(session.runs, ca)
             _write_results(session, statements, fmt, output, max_rows)
         finally:
             session.close()
