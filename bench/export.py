@@ -10,19 +10,16 @@ Usage: .venv/bin/python bench/export.py [ACCOUNTS] [--keep]
 from __future__ import annotations
 
 import multiprocessing
-import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.history import MONTHS, build_first_month, run_id
+from bench.history import MONTHS, build_first_month
+from bench.scale import peak_mb
+from flows.run_folder import run_id_for
 from reports.export import export_ocsf, export_parquet
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def folder_mb(paths: list[Path]) -> float:
@@ -31,7 +28,7 @@ def folder_mb(paths: list[Path]) -> float:
 
 def main(accounts: int, keep: bool) -> None:
     root = Path(tempfile.mkdtemp(prefix="rolecall-export-"))
-    snapshot = root / "runs" / run_id(MONTHS[0]) / "snapshot.duckdb"
+    snapshot = root / "runs" / run_id_for(MONTHS[0]) / "snapshot.duckdb"
     print(f"one run of {accounts} accounts x (250 users + 250 roles); folder {root}", flush=True)
     build = multiprocessing.get_context("spawn").Process(target=build_first_month,
                                                         args=(snapshot, accounts))

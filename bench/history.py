@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from flows.query import execute, open_history, read_statements
+from flows.run_folder import run_id_for
 from flows.snapshot import SCHEMA
 
 USERS = ROLES = 250  # per account, as bench/scale.py
@@ -76,10 +77,6 @@ USER_ROWS = {
 }
 
 
-def run_id(moment: datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ")
-
-
 def mb(kilobytes: int) -> float:
     return kilobytes / 1024
 
@@ -91,11 +88,11 @@ def build(runs: Path, accounts: int) -> None:
     """All twelve runs under `runs`; meant to run in a child process (GX and the loader's memory
     stay out of the query figures)."""
     started = time.perf_counter()
-    first = runs / run_id(MONTHS[0]) / "snapshot.duckdb"
+    first = runs / run_id_for(MONTHS[0]) / "snapshot.duckdb"
     build_first_month(first, accounts)
     t = time.perf_counter()
     for offset, moment in enumerate(MONTHS[1:], start=1):
-        derive_month(first, runs / run_id(moment) / "snapshot.duckdb", moment, offset)
+        derive_month(first, runs / run_id_for(moment) / "snapshot.duckdb", moment, offset)
     print(f"  months 2-12 (copy + SQL changes):          {time.perf_counter() - t:6.1f} s", flush=True)
     print(f"  build total:                               {time.perf_counter() - started:6.1f} s", flush=True)
 
@@ -118,7 +115,7 @@ def build_first_month(path: Path, accounts: int) -> None:
                                  "is_management": index == 0, "collected": True, "api_calls": 8}])
     for table, rows in scale.organization_rows(accounts).items():
         writer.add(table, rows)
-    writer.add("run", [{"run_id": run_id(MONTHS[0]), "started_at": MONTHS[0],
+    writer.add("run", [{"run_id": run_id_for(MONTHS[0]), "started_at": MONTHS[0],
                         "finished_at": MONTHS[0] + timedelta(minutes=5), "tool_version": "bench",
                         "organization_id": "o-bench", "management_account_id": f"{100000000000:012d}",
                         "simulated": True, "config": {}}])
@@ -160,7 +157,7 @@ def derive_month(first: Path, path: Path, moment: datetime, offset: int) -> None
                     "(SELECT account_id, count(*) AS users FROM iam_users GROUP BY ALL) AS n "
                     "WHERE s.account_id = n.account_id")
         con.execute("UPDATE run SET run_id = ?, started_at = ?, finished_at = ?",
-                    [run_id(moment), moment, moment + timedelta(minutes=5)])
+                    [run_id_for(moment), moment, moment + timedelta(minutes=5)])
         con.execute("COMMIT")
     finally:
         con.close()
