@@ -6,6 +6,7 @@ differ from run to run and the history has something to show.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +53,9 @@ def audit_three_times(tmp: Path) -> History:
         dev.create_access_key(UserName="carol")
         third = run_audit(config, register, identity)
     return History(tmp / "runs", [first.run_dir, second.run_dir, third.run_dir], sim)
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Every file under root with its SHA-256: proof that nothing changed."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}

@@ -14,17 +14,12 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.snapshot import SCHEMA
 from reports.ocsf import required_field_problems
-from tests.simulated_history import History
+from tests.simulated_history import History, fingerprint
 
 
 def export(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, ["export", *args], catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
-
-
-def fingerprint(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_parquet_export_writes_every_table_with_its_rows_and_leaves_the_run_alone(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -18,7 +17,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.query import read_statements, schema_markdown, statement_title
 from flows.snapshot import SCHEMA
-from tests.simulated_history import History
+from tests.simulated_history import History, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = read_statements((ROOT / "docs" / "queries.sql").read_text())
@@ -27,12 +26,6 @@ QUERIES = read_statements((ROOT / "docs" / "queries.sql").read_text())
 def sql(*args: str, input: str | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, ["sql", *args], input=input, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
-
-
-def fingerprint(root: Path) -> dict[str, str]:
-    """Every file under the runs folder with its SHA-256: proof that nothing changed."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 USERS = "SELECT count(*) FROM iam_users"
