@@ -317,3 +317,19 @@ def test_verify_checks_every_queried_run_before_answering(history: History, tmp_
     assert f"run {history.run_dirs[1].name} does not verify" in err and "accounts.csv" in err
     # without --verify the query is answered: verification is the auditor's choice, not a toll
     assert sql("--runs", str(runs), "--history", USERS)[0] == 0
+
+
+def test_the_reports_reproduce_command_runs_and_gives_the_reports_counts(history: History) -> None:
+    run = history.run_dirs[-1]
+    html = (run / "report.html").read_text()
+    found = re.search(r'rolecall sql (--run \S+ --verify) &#34;(SELECT .*?)&#34;', html) \
+        or re.search(r'rolecall sql (--run \S+ --verify) "(SELECT .*?)"', html)
+    assert found, "the report names no rolecall sql command"
+    options, query = found.group(1).split(), found.group(2).replace("&#39;", "'")
+    assert options[1] == run.name
+    code, out, _ = sql("--runs", str(history.runs_root), *options, "-f", "csv", query)
+    assert code == 0
+    rows = sorted(tuple(line.split(",")) for line in out.splitlines()[1:])
+    expected = history.count(run, "SELECT status, count(*) FROM control_results "
+                                  "WHERE control_id = 'RC-1.1' GROUP BY status")
+    assert rows == sorted((status, str(n)) for status, n in expected)
