@@ -442,7 +442,7 @@ def export(
     except (ExportError, ProvenanceError, duckdb.Error, OSError) as error:
         _fail(f"the export failed: {error}")
     console.print(f"{what} of run {run_dir.name} written to {target}/ "
-                  f"(hashes and source run in {provenance.name})", highlight=False)
+                  f"(hashes and source run in {provenance.name})", highlight=False, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
