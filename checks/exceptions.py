@@ -3,8 +3,14 @@
 Loading is strict: a register that cannot be read exactly (bad YAML, a wrong type, an unknown
 control or kind, a duplicate id, a missing principal/controls/kind/expires/id) raises
 `RegisterError` naming the entry and the field, because a half-read register could silently
-except something. Gaps an auditor should see rather than a crash (no owner, no reason, no
-dependency, expired, too long, stale) load fine and become `Problem`s, reported by RC-1.5;
+except something. The file is hostile input too, so loading is bounded: at most
+MAX_REGISTER_BYTES (checked on the open file before reading), UTF-8 only, no YAML anchors or
+aliases (refused at the first one, before anything expands), no key given twice in a mapping
+(YAML would keep the last one silently), at most MAX_ENTRIES entries, MAX_NODES values and
+MAX_DEPTH levels.
+
+Gaps an auditor should see rather than a crash (no owner, no reason, no dependency, expired,
+too long, stale) load fine and become `Problem`s, reported by RC-1.5;
 an entry with any problem other than "stale" excepts nothing.
 
 Decisions where CONTROLS.md is silent:
@@ -26,7 +32,9 @@ Decisions where CONTROLS.md is silent:
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -42,6 +50,14 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from checks.catalogue import CONTROLS_BY_ID
 
@@ -164,43 +180,159 @@ def principal_key(arn: str) -> str:
     return arn.lower()
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as text, so `2026-13-01` is a field error, not a crash."""
+MAX_REGISTER_BYTES = 1024 * 1024  # a 3,700-entry register is 1 MiB; a bigger file is not a register
+MAX_ENTRIES = 10_000  # minimal entries are ~150 bytes: more than 1 MiB holds, whatever the layout
+MAX_DEPTH = 20  # a register nests 5 deep (document, list, entry, controls, control)
+MAX_NODES = 200_000  # YAML values: 1 MiB of real entries has ~85,000; bounds time and memory
+MAX_ERRORS_SHOWN = 50  # one line each; a register that bad needs its first errors fixed first
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+class _Refused(yaml.MarkedYAMLError):
+    """YAML the register never needs and the loader will not follow (anchors, aliases, depth)."""
+
+
+class _StrictComposer(Composer):
+    """Composer that stops at the first anchor or alias, before anything can expand.
+
+    YAML aliases let 375 bytes describe gigabytes ("billion laughs"); a register has no use for
+    them, so the first `&anchor` or `*alias` event ends the load. Nesting is capped too, because
+    composing recurses and a deep `[[[[...` would otherwise end in RecursionError, and so is the
+    number of values, so 1 MiB of `[a,a,a,...` cannot cost more than a real register does.
+    """
+
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            raise _Refused(None, None, f"YAML aliases are not allowed (*{event.anchor})",
+                           event.start_mark)
+        if getattr(event, "anchor", None) is not None:
+            raise _Refused(None, None, f"YAML anchors are not allowed (&{event.anchor})",
+                           event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                           event.start_mark)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _Refused(None, None, f"more than {MAX_NODES} YAML values, far more than "
+                           f"{MAX_ENTRIES} entries need", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _Constructing(SafeConstructor):
+    """SafeConstructor whose value errors (an integer of 5,000 digits) carry the value's line."""
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as error:
+            raise ConstructorError(None, None, f"cannot read the value: {error}",
+                                   node.start_mark) from None
+
+
+def _loader_class(with_libyaml: bool = yaml.__with_libyaml__) -> type:
+    """libyaml's parser (C) under the strict Python composer when PyYAML was built with it: a
+    1 MiB register loads in about 2 s instead of 7 s with the pure-Python parser."""
+    loader: type
+    if with_libyaml:
+        from yaml._yaml import CParser
+
+        class _CLoader(_StrictComposer, CParser, _Constructing, Resolver):  # type: ignore[misc]
+            def __init__(self, stream: str) -> None:
+                CParser.__init__(self, stream)
+                _StrictComposer.__init__(self)
+                _Constructing.__init__(self)
+                Resolver.__init__(self)
+
+        loader = _CLoader
+    else:
+        class _PyLoader(Reader, Scanner, Parser, _StrictComposer, _Constructing, Resolver):
+            def __init__(self, stream: str) -> None:
+                Reader.__init__(self, stream)
+                Scanner.__init__(self)
+                Parser.__init__(self)
+                _StrictComposer.__init__(self)
+                _Constructing.__init__(self)
+                Resolver.__init__(self)
+
+        loader = _PyLoader
+    # Dates stay text, so `2026-13-01` is a field error, not a crash. No merge keys (`<<`):
+    # without aliases they only obscure which value a field has; `<<` is then an unknown field.
+    loader.yaml_implicit_resolvers = {  # type: ignore[attr-defined]
+        first: [(tag, rx) for tag, rx in resolvers
+                if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:merge")]
+        for first, resolvers in Resolver.yaml_implicit_resolvers.items()
+    }
+    return loader
+
+
+_Loader = _loader_class()
 
 
 def load_register(path: Path | str) -> Register:
-    """Read and validate the register file; raise RegisterError on anything unreadable."""
+    """Read and validate the register file; raise RegisterError on anything unreadable.
+
+    The file is opened once and checked on its descriptor (a regular file, at most
+    MAX_REGISTER_BYTES) before a byte is read, so a folder, a FIFO or a 50 MB file is refused
+    at once; non-blocking open keeps a FIFO from hanging the open itself.
+    """
     path = Path(path)
+    name = path.name or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as error:
-        raise RegisterError(f"{path.name}: cannot read: {error.strerror or error}") from None
-    return parse_register(text, source=path.name)
+        raise RegisterError(f"{name}: cannot read: {error.strerror or error}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise RegisterError(f"{name}: cannot read: is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise RegisterError(f"{name}: cannot read: not a regular file")
+        if info.st_size > MAX_REGISTER_BYTES:
+            raise RegisterError(_too_large(name, info.st_size))
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(MAX_REGISTER_BYTES + 1)  # the file may grow after fstat
+    except OSError as error:
+        raise RegisterError(f"{name}: cannot read: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_REGISTER_BYTES:
+        raise RegisterError(_too_large(name, len(data)))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise RegisterError(
+            f"{name}: not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
+            f"(line {line}) cannot be decoded; save the register as UTF-8"
+        ) from None
+    return parse_register(text, source=name)
 
 
 def parse_register(text: str, source: str = "exceptions.yaml") -> Register:
     """Validate register text; every entry is checked and all errors are reported together."""
-    try:
-        document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise RegisterError(f"{source}: not valid YAML{where}: {problem}") from None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_REGISTER_BYTES:
+        raise RegisterError(_too_large(source, size))
+    document = _load_yaml(text, source)
     if not isinstance(document, dict) or "exceptions" not in document:
         raise RegisterError(f"{source}: expected a top-level 'exceptions:' list")
-    unknown = sorted(str(k) for k in document if k != "exceptions")
+    unknown = sorted(_quote(k) if not isinstance(k, str) else _printable(k)
+                     for k in document if k != "exceptions")
     if unknown:
         raise RegisterError(f"{source}: unknown top-level key(s): {', '.join(unknown)}")
     raw_entries = document["exceptions"] or []
     if not isinstance(raw_entries, list):
         raise RegisterError(f"{source}: exceptions: expected a list of entries")
+    if len(raw_entries) > MAX_ENTRIES:
+        raise RegisterError(f"{source}: exceptions: {len(raw_entries)} entries, more than the "
+                            f"limit of {MAX_ENTRIES}")
 
     errors: list[str] = []
     entries: list[Entry] = []
@@ -220,8 +352,85 @@ def parse_register(text: str, source: str = "exceptions.yaml") -> Register:
         except ValidationError as error:
             errors.extend(f"{label}: {_field_message(e)}" for e in error.errors())
     if errors:
+        if len(errors) > MAX_ERRORS_SHOWN:
+            more = len(errors) - MAX_ERRORS_SHOWN
+            errors = [*errors[:MAX_ERRORS_SHOWN], f"{source}: ... and {more} more errors"]
         raise RegisterError("\n".join(errors))
     return Register(entries=tuple(entries), source=source)
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """One YAML document, composed strictly (no anchors, aliases, duplicate keys) and built."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(loader, node, source, source)
+        return loader.construct_document(node)
+    except _Refused as error:
+        raise RegisterError(f"{source}: {error.problem}{_where(error.problem_mark)}") from None
+    except yaml.reader.ReaderError as error:
+        offset = text.find(chr(error.character))
+        line = text.count("\n", 0, offset) + 1 if offset >= 0 else 0
+        raise RegisterError(f"{source}: not valid YAML at line {line}: character "
+                            f"#x{error.character:04x} is not allowed ({error.reason})") from None
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error)
+        context = getattr(error, "context", None)
+        problem = f"{context}, {problem}" if context else problem
+        where = _where(getattr(error, "problem_mark", None))
+        raise RegisterError(f"{source}: not valid YAML{where}: {problem}") from None
+    except RecursionError:  # a safety net under MAX_DEPTH
+        raise RegisterError(f"{source}: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _refuse_duplicate_keys(loader: Any, node: Node, source: str, label: str,
+                           entries: bool = False) -> None:
+    """Refuse a key given twice in one mapping, at any depth: YAML would keep the last silently.
+
+    A second `principal:` would move an entry to another user, a second `exceptions:` drop every
+    entry before it, so both lines are named. `entries`: `node` is the list of entries.
+    """
+    if isinstance(node, SequenceNode):
+        for number, item in enumerate(node.value, start=1):
+            item_label = (_entry_label(source, number, _node_id(item)) if entries
+                          else f"{label}[{number}]")
+            _refuse_duplicate_keys(loader, item, source, item_label)
+    elif isinstance(node, MappingNode):
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                continue  # refused as an unhashable key when the mapping is built
+            key = loader.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            name = _printable(key) if isinstance(key, str) else _quote(key)
+            if key in first_line:
+                raise RegisterError(f"{label}: {name}: duplicate key, at line {first_line[key]} "
+                                    f"and again at line {line}")
+            first_line[key] = line
+            _refuse_duplicate_keys(loader, value_node, source, f"{label}: {name}",
+                                   entries=label == source and key == "exceptions")
+
+
+def _node_id(node: Node) -> dict[str, str] | None:
+    """The `id` of an entry node, for labels, before the entry is built."""
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == "id" and isinstance(value_node, ScalarNode):
+                return {"id": value_node.value}
+    return None
+
+
+def _where(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def _too_large(name: str, size: int) -> str:
+    return (f"{name}: {size} bytes, more than the limit of {MAX_REGISTER_BYTES} bytes "
+            f"(1 MiB) for an exceptions register")
 
 
 def entry_problems(
@@ -320,12 +529,12 @@ def _exists(arn: str, existing: Iterable[str]) -> bool:
 def _entry_label(source: str, number: int, raw: Any) -> str:
     ident = raw.get("id") if isinstance(raw, dict) else None
     if isinstance(ident, str) and ident:
-        return f'{source}: entry {number} (id "{ident}")'
+        return f"{source}: entry {number} (id {_quote(ident)})"
     return f"{source}: entry {number}"
 
 
 def _field_message(error: Any) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "entry"
+    field = ".".join(_printable(str(part)) for part in error["loc"]) or "entry"
     kind = error["type"]
     value = error.get("input")
     if kind == "missing":
@@ -344,4 +553,13 @@ def _field_message(error: Any) -> str:
 
 
 def _quote(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+    return f'"{_printable(value)}"' if isinstance(value, str) else _printable(repr(value))
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """Text from the register as messages show it: escaped (no terminal control sequences from a
+    hostile file) and cut short (a 1 MB value must not become a 1 MB error line)."""
+    length = len(text)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else f"{text[:limit]}... ({length} characters)"
