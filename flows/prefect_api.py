@@ -4,7 +4,8 @@ Without PREFECT_API_URL, Prefect starts a temporary server on first use, after i
 whole server stack into this process: 15-20 s before the first task runs. Started here as a
 plain subprocess before anything heavy is imported, the server boots on the second core while
 this process imports its libraries and seeds the simulated organization. It listens on
-127.0.0.1 only and is stopped when the command ends.
+127.0.0.1 only and is stopped when the command ends, or when this process dies in any way,
+SIGKILL included: see flows/prefect_api_child.py.
 """
 
 from __future__ import annotations
@@ -37,15 +38,18 @@ def prefect_api() -> Iterator[str | None]:
     spec = importlib.util.find_spec("prefect")
     assert spec is not None and spec.origin is not None
     port = _free_port()
+    # stdin is a pipe only this process writes to: when it closes, however this process ends
+    # (even SIGKILL), the server stops (flows/prefect_api_child.py says why not PDEATHSIG).
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent),
+            sys.executable, "-m", "flows.prefect_api_child", str(os.getpid()),
+            "--app-dir", str(Path(spec.origin).parent.parent),
             "--factory", "prefect.server.api.server:create_app",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
         ],
         env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
              "PREFECT__SERVER_FINAL": "1"},
-        stdout=subprocess.DEVNULL,
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/api"
     os.environ["PREFECT_API_URL"] = url
@@ -54,12 +58,18 @@ def prefect_api() -> Iterator[str | None]:
     finally:
         _drain_prefect_clients()
         os.environ.pop("PREFECT_API_URL", None)
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
+
+
+def stop_server(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Close the server's stdin, which stops it as a dead parent would; kill it if it lingers."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _drain_prefect_clients(timeout: float = 10) -> None:
