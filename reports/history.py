@@ -1,10 +1,13 @@
 """Changes since the previous run, and counts over every run: what an auditor asks first.
 
-`baseline_for` picks the newest complete run older than the current one under the same runs
-folder; `changes` compares the failures of the current snapshot with the baseline's, matched by
-(control_id, resource_id), in one DuckDB query with the baseline ATTACHed READ_ONLY; `trend`
-counts IAM users, active access keys and console users in every complete run. Earlier runs are
-only ever opened read-only: a finished run is evidence and is never written to.
+`baseline_for` picks the newest earlier run of the same organization that saw everything (every
+account and source collected), else the newest earlier run of that organization; `changes`
+compares the failures of the current snapshot with the baseline's, matched by (control_id,
+resource_id), in one DuckDB query with the baseline ATTACHed READ_ONLY, and only where both runs
+evaluated the control in the account: a failure whose account or source one run could not see is
+counted as not compared, never as new or resolved. `trend` counts IAM users, active access keys
+and console users in every complete run. Earlier runs are only ever opened read-only: a finished
+run is evidence and is never written to.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from pathlib import Path
 
 import duckdb
 
-from checks.catalogue import SEVERITIES
+from checks.catalogue import CONTROLS, SEVERITIES
+from flows.coverage import coverage_of
 from flows.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
 
 SNAPSHOT = SNAPSHOT_FILE
 BASELINE_ALIAS = "rolecall_baseline"
-KINDS = ("new", "resolved", "persisting")
+KINDS = ("new", "resolved", "persisting", "not_compared")
 
 _SEVERITY_RANK = (
     "CASE severity " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES))
@@ -40,12 +44,17 @@ class Change:
 
 @dataclass
 class ControlChanges:
-    """New, resolved and persisting failures of one control; lists hold at most `limit` rows."""
+    """New, resolved and persisting failures of one control; lists hold at most `limit` rows.
+
+    not_compared: failures (in either run) of an account where one of the runs could not evaluate
+    the control (account or source not collected): neither new nor resolved.
+    """
 
     control_id: str
     new: int = 0
     resolved: int = 0
     persisting: int = 0
+    not_compared: int = 0
     new_rows: list[Change] = field(default_factory=list)
     resolved_rows: list[Change] = field(default_factory=list)
 
@@ -68,6 +77,7 @@ class Changes:
             total.new += c.new
             total.resolved += c.resolved
             total.persisting += c.persisting
+            total.not_compared += c.not_compared
         return total
 
 
@@ -83,11 +93,22 @@ def run_id_of(run_dir: Path) -> str:
     return run_dir.name.removesuffix(PARTIAL)
 
 
-def baseline_for(run_dir: Path) -> Path | None:
-    """The newest complete run under run_dir's parent that is older than run_dir, if any."""
+def baseline_for(run_dir: Path, organization_id: str | None = None) -> Path | None:
+    """The run to compare run_dir with: among the finished runs under its parent that are older
+    and (when given) of the same organization, the newest that saw everything, else the newest."""
     current = run_id_of(run_dir)
-    earlier = [p for p in complete_runs(run_dir.parent) if p.name < current]
-    return earlier[-1] if earlier else None
+    fallback: Path | None = None
+    for earlier in reversed([p for p in complete_runs(run_dir.parent) if p.name < current]):
+        try:
+            seen = coverage_of(str(earlier / SNAPSHOT))
+        except duckdb.Error:
+            continue  # not a snapshot this version can read: not a baseline
+        if organization_id is not None and seen.organization_id != organization_id:
+            continue
+        if seen.complete:
+            return earlier
+        fallback = fallback or earlier
+    return fallback
 
 
 def _snapshot_of(run: Path) -> Path:
@@ -113,7 +134,10 @@ def changes(con: duckdb.DuckDBPyConnection, baseline: Path, *, limit: int = 500)
         baseline_run_id = ids[0][0] if ids else run_id_of(path.parent)
         rows = con.execute(
             f"""
-            WITH now_fail AS (
+            WITH now_eval AS ({_EVALUATED.format(db="")}),
+            base_eval AS ({_EVALUATED.format(db=BASELINE_ALIAS + ".")}),
+            both_eval AS (SELECT * FROM now_eval INTERSECT SELECT * FROM base_eval),
+            now_fail AS (
                 SELECT control_id, resource_id, any_value(account_id) AS account_id,
                        min({_SEVERITY_RANK}) AS rank, arg_min(severity, {_SEVERITY_RANK}) AS severity,
                        any_value(reason) AS reason
@@ -137,18 +161,23 @@ def changes(con: duckdb.DuckDBPyConnection, baseline: Path, *, limit: int = 500)
                        coalesce(n.rank, b.rank) AS rank,
                        coalesce(n.reason, b.reason) AS reason
                 FROM now_fail n FULL OUTER JOIN base_fail b USING (control_id, resource_id)
+            ), classified AS (
+                SELECT j.* REPLACE (
+                    CASE WHEN e.control_id IS NULL THEN 'not_compared' ELSE j.kind END AS kind)
+                FROM joined j LEFT JOIN both_eval e
+                  ON e.control_id = j.control_id AND e.account_id = coalesce(j.account_id, '')
             ), ranked AS (
                 SELECT j.*, s.status AS status_now,
                        count(*) OVER (PARTITION BY j.control_id, j.kind) AS total,
                        row_number() OVER (PARTITION BY j.control_id, j.kind
                                           ORDER BY j.rank, j.account_id, j.resource_id) AS rn
-                FROM joined j LEFT JOIN now_status s USING (control_id, resource_id)
+                FROM classified j LEFT JOIN now_status s USING (control_id, resource_id)
             )
             SELECT control_id, kind, total, resource_id, account_id, severity, reason, status_now, rn
-            FROM ranked WHERE rn = 1 OR rn <= ? AND kind <> 'persisting'
+            FROM ranked WHERE rn = 1 OR rn <= $limit AND kind IN ('new', 'resolved')
             ORDER BY control_id, kind, rn
             """,
-            [limit],
+            {"limit": limit, "controls": [c.id for c in CONTROLS]},
         ).fetchall()
     finally:
         con.execute(f"DETACH {BASELINE_ALIAS}")
@@ -157,13 +186,25 @@ def changes(con: duckdb.DuckDBPyConnection, baseline: Path, *, limit: int = 500)
     for control_id, kind, total, resource_id, account_id, severity, reason, status_now, rn in rows:
         c = controls.setdefault(control_id, ControlChanges(control_id))
         setattr(c, kind, total)
-        if kind == "persisting" or rn > limit:
+        if kind not in ("new", "resolved") or rn > limit:
             continue
         change = Change(resource_id or "", account_id, severity, reason,
                         status_now if kind == "resolved" else None)
         (c.new_rows if kind == "new" else c.resolved_rows).append(change)
     return Changes(baseline_run_id, path.parent, controls)
 
+
+# (control_id, account_id) pairs a run evaluated: the account is in the run and was collected (or
+# the control still has a verdict for it, from organization data), and the control has no error row
+# for it. Only failures within pairs both runs evaluated can be new or resolved.
+_EVALUATED = """
+    SELECT c.control_id, a.account_id
+    FROM (SELECT unnest($controls) AS control_id) c CROSS JOIN {db}accounts a
+    WHERE NOT EXISTS (SELECT 1 FROM {db}control_results r WHERE r.control_id = c.control_id
+                      AND coalesce(r.account_id, '') = a.account_id AND r.status = 'error')
+      AND (a.collected OR EXISTS (SELECT 1 FROM {db}control_results r
+                                  WHERE r.control_id = c.control_id AND r.account_id = a.account_id))
+"""
 
 _TREND_SQL = """
     SELECT (SELECT any_value(run_id) FROM {db}run),

@@ -33,6 +33,7 @@ from checks import completeness as completeness_checks
 from checks.catalogue import CONTROLS, GUIDANCE, IMPLEMENTED, SEVERITIES, STATUSES
 from checks.completeness import CompletenessSummary
 from flows import snapshot as snapshot_db
+from flows.coverage import Coverage, coverage
 from reports import history
 from reports.chart import trend_svg
 from reports.history import Changes, ControlChanges, TrendPoint
@@ -213,6 +214,7 @@ class GuidanceSection:
             total.new += c.new
             total.resolved += c.resolved
             total.persisting += c.persisting
+            total.not_compared += c.not_compared
         return total
 
 
@@ -327,6 +329,7 @@ class ReportData:
     completeness: CompletenessSummary | None = None
     evidence_files: list[EvidenceFile] = field(default_factory=list)
     signing: SignerLike | None = None
+    coverage: Coverage | None = None  # what the run could see; its headline opens the report
 
     @property
     def accounts_collected(self) -> int:
@@ -523,6 +526,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection, *, row_limit: int = HTML_RO
         ],
         inventory=_inventory(con),
         row_limit=row_limit,
+        coverage=coverage(con),
     )
 
 
@@ -724,10 +728,14 @@ def findings_csv(con: duckdb.DuckDBPyConnection) -> bytes:
 
 class _SvgStyleNoise(logging.Filter):
     """WeasyPrint's HTML CSS parser warns about the SVG presentation properties in the chart's
-    style attributes (fill, stroke...), then its SVG renderer applies them: the warnings are noise."""
+    style attributes (fill, stroke...), then its SVG renderer applies them: the warnings are noise.
+    So is its note that fonts are subset with fontTools where the system lacks HarfBuzz-Subset
+    (Debian ships it apart): the PDF is the same, only its making is slower."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if message.startswith("Using fontTools instead of HarfBuzz-Subset"):
+            return False
         return not (message.startswith(("Ignored `fill", "Ignored `stroke"))
                     and "unknown property" in message)
 
@@ -813,7 +821,8 @@ def _render(
     completeness: Path | None,
 ) -> tuple[Path, Path]:
     data = load_report_data(con)
-    baseline = baseline if baseline is not None else history.baseline_for(run_dir)
+    if baseline is None:
+        baseline = history.baseline_for(run_dir, data.coverage.organization_id if data.coverage else None)
     if baseline is not None:
         data.changes = history.changes(con, baseline, limit=HTML_ROW_CAP)
         for section in data.controls:

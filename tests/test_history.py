@@ -37,15 +37,20 @@ def result(control: str, user: str, status: str, severity: str = "high") -> dict
 
 
 def make_run(path: Path, run_id: str, users: dict[str, dict[str, bool]],
-             results: list[dict[str, Any]]) -> duckdb.DuckDBPyConnection:
+             results: list[dict[str, Any]], *, collected: bool = True,
+             organization_id: str = "o-test") -> duckdb.DuckDBPyConnection:
     """A snapshot with one account; users maps name -> {password, key} flags."""
     path.mkdir(parents=True)
     con = snapshot.create(path / "snapshot.duckdb")
     started = datetime.strptime(run_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     snapshot.insert_rows(con, "run", [{"run_id": run_id, "started_at": started,
-                                       "organization_id": "o-test", "config": {}}])
+                                       "organization_id": organization_id, "config": {}}])
     snapshot.insert_rows(con, "accounts", [{"account_id": ACCOUNT, "name": "prod",
-                                            "collected": True}])
+                                            "collected": collected}])
+    if not collected:
+        snapshot.insert_rows(con, "collection_errors", [{
+            "account_id": ACCOUNT, "source": "session", "operation": "AssumeRole",
+            "error_code": "AccessDenied", "message": "denied", "occurred_at": started}])
     snapshot.insert_rows(con, "iam_users", [{"account_id": ACCOUNT, "user_name": u, "arn": arn(u)}
                                             for u in users])
     snapshot.insert_rows(con, "credential_report", [
@@ -101,6 +106,56 @@ def test_new_resolved_and_persisting_failures(two_runs: tuple) -> None:
     # the baseline is detached again
     assert "rolecall_baseline" not in {r[0] for r in con.execute(
         "SELECT database_name FROM duckdb_databases()").fetchall()}
+
+
+def test_baseline_is_the_newest_run_of_the_organization_that_saw_everything(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    users = {"bob": {"password": False, "key": True}}
+    complete = runs / "20261001T000000Z"
+    make_run(complete, complete.name, users, [result("RC-1.1", "bob", "fail")]).close()
+    blind = runs / "20261020T000000Z"  # AssumeRole denied: it saw nothing of the account
+    make_run(blind, blind.name, users, [result("RC-1.1", ACCOUNT, "error")], collected=False).close()
+    other = runs / "20261025T000000Z"  # another organization's run in the same folder
+    make_run(other, other.name, users, [], organization_id="o-other").close()
+    current = runs / f"{AFTER}.partial"
+    make_run(current, AFTER, users, [result("RC-1.1", "bob", "fail")]).close()
+    assert baseline_for(current, "o-test") == complete
+    assert baseline_for(current, "o-other") == other
+    assert baseline_for(current, "o-none") is None
+    # with no complete run of the organization, the newest one is compared (on what both saw)
+    only_blind = tmp_path / "only" / "20261020T000000Z"
+    make_run(only_blind, only_blind.name, users, [], collected=False).close()
+    assert baseline_for(tmp_path / "only" / f"{AFTER}.partial", "o-test") == only_blind
+
+
+def test_an_account_one_run_could_not_see_is_neither_new_nor_resolved(tmp_path: Path) -> None:
+    users = {"bob": {"password": False, "key": True}, "carol": {"password": True, "key": False}}
+    seen = tmp_path / "runs" / BEFORE
+    make_run(seen, BEFORE, users, [result("RC-1.1", "bob", "fail"),
+                                   result("RC-1.1", "carol", "fail")]).close()
+    blind = tmp_path / "runs" / f"{AFTER}.partial"
+    error = {**result("RC-1.1", ACCOUNT, "error"), "resource_type": "account"}
+    with make_run(blind, AFTER, users, [error], collected=False) as con:
+        rc11 = changes(con, seen).for_control("RC-1.1")
+    assert (rc11.new, rc11.resolved, rc11.persisting, rc11.not_compared) == (0, 0, 0, 2)
+    # and the other way round: failures now, in an account the baseline could not see
+    later = tmp_path / "later" / "20261228T000000Z.partial"
+    with make_run(later, "20261228T000000Z", users, [result("RC-1.1", "bob", "fail")]) as con:
+        rc11 = changes(con, blind).for_control("RC-1.1")
+    assert (rc11.new, rc11.resolved, rc11.not_compared) == (0, 0, 1)
+
+
+def test_a_source_that_failed_for_one_control_keeps_only_that_control_out(tmp_path: Path) -> None:
+    users = {"bob": {"password": False, "key": True}}
+    before = tmp_path / "runs" / BEFORE
+    make_run(before, BEFORE, users, [result("RC-1.1", "bob", "fail"),
+                                     result("RC-3.2", "bob", "fail")]).close()
+    current = tmp_path / "runs" / f"{AFTER}.partial"
+    with make_run(current, AFTER, users, [{**result("RC-3.2", ACCOUNT, "error"),
+                                           "resource_type": "account"}]) as con:
+        found = changes(con, before)
+    assert found.for_control("RC-1.1").resolved == 1  # collected in both: bob's failure is gone
+    assert (found.for_control("RC-3.2").resolved, found.for_control("RC-3.2").not_compared) == (0, 1)
 
 
 def test_change_lists_are_cut_but_counts_are_whole(two_runs: tuple) -> None:
