@@ -104,7 +104,7 @@ def measure(run_dir: Path, identity: SigningIdentity, ca: Path) -> dict[str, flo
     _timed("sign pdf", lambda: sign_pdf(run_dir / "report.pdf", identity, reason="bench"), results)
     manifest = _timed(
         "manifest",
-        lambda: write_manifest(run_dir, build_manifest(run_dir, run_id="bench", tool_version="bench",
+        lambda: write_manifest(run_dir, build_manifest(run_dir, run_id=run_dir.name, tool_version="bench",
                                                        configuration={}, accounts=[], signer=identity)),
         results,
     )

@@ -4,12 +4,17 @@ A run folder is signed evidence, so a query session never opens a snapshot for w
 snapshot is ATTACHed READ_ONLY into an in-memory database that holds only views, every
 statement is checked before it runs (only SELECT-like statements pass, with a message that says
 why), and the configuration is locked so a query cannot re-enable what was turned off.
+
+A query reads the snapshots and nothing else: once they are attached, DuckDB's external access is
+turned off, so read_text, read_csv, glob and the like cannot reach the signing key or any other
+file. Folders the user names (--allow-path) stay readable; DuckDB resolves `..` and symbolic links
+before it compares, so neither leads out of them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +51,7 @@ class Session:
     con: duckdb.DuckDBPyConnection
     runs: list[Path]  # the run folders the session reads, oldest first
     history: bool = False
+    allowed: tuple[Path, ...] = ()  # folders a query may read besides the snapshots
 
     def close(self) -> None:
         self.con.close()
@@ -69,21 +75,43 @@ def resolve_run(runs_root: Path, run: str) -> Path:
     return candidate
 
 
-def open_run(run_dir: Path) -> Session:
-    """One run's tables as views over its snapshot, attached read-only."""
+def allowed_folders(paths: Sequence[Path], protected: Sequence[Path] = ()) -> tuple[Path, ...]:
+    """The --allow-path folders, resolved, or a QueryError: each must be an existing folder, and
+    none may hold (or lie in) a `protected` folder such as the demo signing key's, or a query
+    could read the key through it."""
+    folders = []
+    for path in paths:
+        if not path.is_dir():
+            raise QueryError(f"--allow-path {path}: not a folder")
+        folder = path.resolve()
+        for guarded in (p.resolve() for p in protected if p.exists()):
+            if guarded.is_relative_to(folder) or folder.is_relative_to(guarded):
+                raise QueryError(f"--allow-path {path}: the folder holds or is inside {guarded}, "
+                                 "where the signing keys are; allow a narrower folder")
+        folders.append(folder)
+    return tuple(folders)
+
+
+def open_run(run_dir: Path, *, allow: Sequence[Path] = (), write_file: Path | None = None) -> Session:
+    """One run's tables as views over its snapshot, attached read-only.
+
+    `allow`: folders (from `allowed_folders`) a query may read; `write_file`: the one file the
+    session itself may write (the Parquet export's temporary file), never one a query names."""
     con = _new_connection()
     _attach(con, run_dir, "snapshot")
     for table in table_names(con, "snapshot"):
         name = quote_identifier(table)
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM snapshot.{name}")
     _add_views(con)
-    return Session(con, [run_dir])
+    _seal(con, allow, write_file)
+    return Session(con, [run_dir], allowed=tuple(allow))
 
 
-def open_history(runs_root: Path) -> Session:
+def open_history(runs_root: Path, *, allow: Sequence[Path] = (),
+                 write_file: Path | None = None) -> Session:
     """Every complete run at once: each table is a view that unions it across runs, with the
     run's id in a leading `run_id` column (runs made by older versions fill missing columns
-    with NULL)."""
+    with NULL). `allow` and `write_file` as for `open_run`."""
     runs = complete_runs(runs_root)
     if not runs:
         raise QueryError(f"no complete run under {runs_root} (run `rolecall audit` first, or give --runs)")
@@ -99,7 +127,8 @@ def open_history(runs_root: Path) -> Session:
     for table, selects in parts.items():
         con.execute(f"CREATE VIEW {quote_identifier(table)} AS " + " UNION ALL BY NAME ".join(selects))
     _add_views(con)
-    return Session(con, runs, history=True)
+    _seal(con, allow, write_file)
+    return Session(con, runs, history=True, allowed=tuple(allow))
 
 
 def read_statements(sql: str) -> list[str]:
@@ -143,22 +172,48 @@ class Result:
     types: list[str]
     cursor: duckdb.DuckDBPyConnection
 
+    session: Session | None = None
+
     def batches(self, size: int = 10_000) -> Iterator[list[tuple]]:
-        while rows := self.cursor.fetchmany(size):
+        """Rows in batches; an error DuckDB raises while streaming is a QueryError too."""
+        while True:
+            try:
+                rows = self.cursor.fetchmany(size)
+            except duckdb.Error as error:
+                raise query_error(self.session, error) from error
+            if not rows:
+                return
             yield rows
 
 
 def execute(session: Session, statement: str) -> Result:
-    """Run one checked statement; DuckDB's own errors (unknown column, bad cast) become
-    QueryError with DuckDB's message."""
+    """Run one checked statement; DuckDB's own errors (unknown column, bad cast, a file the
+    session may not read) become QueryError with a message that says why."""
     try:
         cursor = session.con.execute(statement)
     except duckdb.Error as error:
-        hint = ("\n(run_id is a column of the history views: add --history to query every run)"
-                if not session.history and "run_id" in str(error) else "")
-        raise QueryError(f"the query failed: {error}{hint}") from error
+        raise query_error(session, error) from error
     description = cursor.description or []
-    return Result([d[0] for d in description], [str(d[1]) for d in description], cursor)
+    return Result([d[0] for d in description], [str(d[1]) for d in description], cursor, session)
+
+
+def query_error(session: Session | None, error: duckdb.Error) -> QueryError:
+    """DuckDB's error as the one-line QueryError the CLI prints, with a hint where one helps."""
+    found = re.search(r'Cannot access file "([^"]*)"', str(error))
+    if isinstance(error, duckdb.PermissionException) and found:
+        target = found.group(1)
+        allowed = session.allowed if session is not None else ()
+        if allowed:
+            folders = ", ".join(str(p) for p in allowed)
+            return QueryError(f"the query may not read {target}: it is outside the folders given "
+                              f"with --allow-path ({folders}) once `..` and links are resolved; "
+                              "rolecall sql reads only the snapshots and those folders")
+        return QueryError(f"the query may not read {target}: rolecall sql reads only the runs' "
+                          "snapshots; to join files of your own, give --allow-path DIR for the "
+                          "folder that holds them")
+    hint = ("\n(run_id is a column of the history views: add --history to query every run)"
+            if session is not None and not session.history and "run_id" in str(error) else "")
+    return QueryError(f"the query failed: {error}{hint}")
 
 
 def schema_rows(history: bool = False) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
@@ -186,7 +241,8 @@ def schema_markdown() -> str:
 
 def _new_connection() -> duckdb.DuckDBPyConnection:
     # No extension is fetched from the network behind the user's back (an https:// path would
-    # otherwise auto-install httpfs).
+    # otherwise auto-install httpfs). External access stays on until `_seal`: DuckDB cannot
+    # ATTACH a file once it is off, and allowed_directories can only be set on a running database.
     con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                              "autoload_known_extensions": False})
     con.execute("SET TimeZone = 'UTC'")  # timestamps print in UTC, as the report shows them
@@ -213,6 +269,18 @@ def _add_views(con: duckdb.DuckDBPyConnection) -> None:
         )
         + ") AS t(" + ", ".join(name for name, _, _ in VIEWS["controls"]) + ")"
     )
+
+
+def _seal(con: duckdb.DuckDBPyConnection, allow: Sequence[Path], write_file: Path | None) -> None:
+    """Shut the session off from every file but the snapshots it has attached (DuckDB keeps
+    those readable), the allowed folders and `write_file`, then lock the configuration so a query
+    can neither turn access back on nor widen the lists."""
+    if allow:
+        folders = ", ".join(quote_literal(str(p.resolve())) for p in allow)
+        con.execute(f"SET allowed_directories = [{folders}]")
+    if write_file is not None:
+        con.execute(f"SET allowed_paths = [{quote_literal(str(write_file.resolve()))}]")
+    con.execute("SET enable_external_access = false")
     # A query may not turn the settings above back on, nor attach a snapshot for writing.
     con.execute("SET lock_configuration = true")
 

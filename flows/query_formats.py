@@ -16,11 +16,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+import duckdb
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.query import QueryError, Result, Session
+from flows.query import QueryError, Result, Session, query_error
 from flows.snapshot import quote_literal
 
 HEADER_WIDTH = 24  # longer column names may fold
@@ -100,15 +101,24 @@ def write_json(result: Result, stream: TextIO) -> int:
     return total
 
 
+def parquet_staging_path(output: Path) -> Path:
+    """Where `write_parquet` writes before renaming: the one file a query session may write, so
+    open the session with `write_file=parquet_staging_path(output)`."""
+    return output.absolute().parent.resolve() / f".{output.name}.partial"
+
+
 def write_parquet(session: Session, statement: str, output: Path) -> int:
     """The statement's result as one Parquet file (DuckDB's writer, zstd), written to a temporary
     name first so a failure leaves no half-written file."""
-    partial = output.with_name(f".{output.name}.partial")
+    partial = parquet_staging_path(output)
     try:
         relation = session.con.sql(statement)
         relation.write_parquet(str(partial), compression="zstd")
         written = quote_literal(str(partial))
         rows = session.con.execute(f"SELECT count(*) FROM read_parquet({written})").fetchone()
+    except duckdb.Error as error:
+        partial.unlink(missing_ok=True)
+        raise query_error(session, error) from error
     except Exception as error:
         partial.unlink(missing_ok=True)
         raise QueryError(f"the query failed: {error}") from error

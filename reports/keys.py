@@ -12,8 +12,12 @@ by the same certificate and an auditor can be handed that one certificate as the
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,9 +32,15 @@ from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder, load_pri
 from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 DEFAULT_KEYS_DIR = Path("data/keys")
 DEMO_KEY_FILE = "demo-signing-key.pem"
 DEMO_CERT_FILE = "demo-signing-cert.pem"
+DEMO_LOCK_FILE = ".demo-key.lock"
 DEMO_SUBJECT_CN = "rolecall DEMO signing key - not for audit evidence"
 DEMO_VALIDITY = timedelta(days=3650)
 DEFAULT_P12_PASSWORD_ENV = "ROLECALL_P12_PASSWORD"
@@ -162,17 +172,55 @@ def demo_signer(keys_dir: Path = DEFAULT_KEYS_DIR) -> SigningIdentity:
     """The demo's self-signed key, created on first use and reused afterwards.
 
     Its subject says it is a demo key, so a report signed with it cannot pass for real evidence.
+    Two first runs starting together end with the same key: creation happens under a lock on the
+    keys folder and the loser loads the winner's files.
     """
     key_path, cert_path = keys_dir / DEMO_KEY_FILE, keys_dir / DEMO_CERT_FILE
-    if key_path.exists() != cert_path.exists():
-        present = key_path if key_path.exists() else cert_path
-        raise SigningKeyError(
-            f"{present} exists without its pair in {keys_dir}; remove it to create a new demo key"
-        )
-    if not key_path.exists():
-        create_demo_key(keys_dir)
+    if not (key_path.is_file() and cert_path.is_file()):
+        with _creation_lock(keys_dir):
+            if key_path.exists() != cert_path.exists():
+                present = key_path if key_path.exists() else cert_path
+                raise SigningKeyError(
+                    f"{present} exists without its pair in {keys_dir}; remove it to create a new demo key"
+                )
+            if not key_path.exists():
+                create_demo_key(keys_dir)
     identity = load_signer(key_path, cert_path)
     return SigningIdentity(identity.signer, demo=True)
+
+
+def _cannot_create(keys_dir: Path, exc: OSError) -> SigningKeyError:
+    """One line that names the folder and the ways out, instead of an OSError traceback."""
+    reason = exc.strerror or type(exc).__name__
+    if keys_dir.exists() and not keys_dir.is_dir():
+        reason = "it is a file, not a folder"
+    return SigningKeyError(
+        f"cannot create the demo signing key in {keys_dir} ({reason}); give --signing-key and "
+        "--signing-cert (or --signing-p12) to sign with your own key, or point --keys-dir "
+        "(or ROLECALL_KEYS_DIR) at a writable folder"
+    )
+
+
+@contextmanager
+def _creation_lock(keys_dir: Path) -> Iterator[None]:
+    """An exclusive lock on keys_dir/.demo-key.lock while the demo key is checked and created,
+    so concurrent first runs (threads or processes) cannot both create one. POSIX flock; where
+    there is none, os.link in `_publish` still refuses to overwrite a file."""
+    try:
+        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(keys_dir / DEMO_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        key_path, cert_path = keys_dir / DEMO_KEY_FILE, keys_dir / DEMO_CERT_FILE
+        if key_path.exists() != cert_path.exists():  # a read-only folder with half a pair
+            present = key_path if key_path.exists() else cert_path
+            raise SigningKeyError(f"{present} exists without its pair in {keys_dir}") from exc
+        raise _cannot_create(keys_dir, exc) from exc
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
@@ -183,7 +231,10 @@ def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
     `openssl cms -verify -CAfile` with the default S/MIME purpose, Adobe and pyHanko accept it for
     document signing, and nothing lets it issue other certificates.
     """
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise _cannot_create(keys_dir, exc) from exc
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
     name = x509.Name(
         [
@@ -218,18 +269,39 @@ def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    _write_new(key_path, key_pem, mode=0o600)
-    _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    # The certificate first and the key last: a reader that finds the key finds a complete pair.
+    try:
+        _publish(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    except OSError as exc:
+        raise _cannot_create(keys_dir, exc) from exc
+    try:
+        _publish(key_path, key_pem, mode=0o600)
+    except OSError as exc:
+        cert_path.unlink(missing_ok=True)  # ours, just made: leave no certificate without its key
+        raise _cannot_create(keys_dir, exc) from exc
     return key_path, cert_path
 
 
-def _write_new(path: Path, data: bytes, *, mode: int) -> None:
-    """Create path with `mode` from the first byte (no window where a key is world-readable);
-    refuse to overwrite, so two demo runs starting together cannot end with mismatched files."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+def _publish(path: Path, data: bytes, *, mode: int) -> None:
+    """Write `data` to a temporary file beside `path` with `mode` from the first byte (no window
+    where a key is world-readable), then link it into place: the file appears whole or not at
+    all, and an existing file is never overwritten (FileExistsError)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, mode)  # the umask may have cleared bits of `mode`
-        os.write(fd, data)
-        os.fsync(fd)
+        try:
+            os.fchmod(fd, mode)  # mkstemp makes 0600 whatever the umask; the cert is public
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: under the lock a rename is safe
+            if path.exists():
+                raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+            os.replace(tmp, path)
     finally:
-        os.close(fd)
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)

@@ -7,19 +7,25 @@ no OCSP, no CRL, no timestamp server, no system trust store.
 Trust: with `ca_cert`, both signatures must chain to that certificate. Without it the signer
 vouches for itself (its own certificate is the trust anchor), which proves integrity but not
 identity; the check says so and names the subject and fingerprint to compare out of band.
+
+A folder is its run: the run id signed into manifest.json must be the folder's name, so a renamed
+folder, or one run's files copied under another run's name, does not verify.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from asn1crypto import cms
+from asn1crypto import cms, pem
 from asn1crypto import x509 as asn1_x509
-from pyhanko.keys import load_cert_from_pemder
+from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.general import extract_certificate_info
 from pyhanko.sign.validation import validate_pdf_signature
@@ -35,6 +41,12 @@ from reports.sign import REPORT_PDF
 # Either usage is enough; requiring nonRepudiation alone (pyHanko's default) would reject many
 # organizations' document-signing certificates.
 _KEY_USAGE = KeyUsageConstraints(key_usage=set(SIGNING_KEY_USAGES), match_all_key_usages=False)
+# pyHanko logs every failed path building with a traceback; the check's own line says it once.
+_NOISY_LOGGERS = ("pyhanko", "pyhanko_certvalidator")
+
+
+class TrustAnchorError(ValueError):
+    """A --ca file that cannot serve as a trust anchor (unreadable, not one certificate)."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +66,49 @@ def all_passed(checks: list[Check]) -> bool:
     return bool(checks) and all(c.ok for c in checks)
 
 
+def load_ca(path: Path) -> asn1_x509.Certificate:
+    """The one certificate (PEM or DER) in `path`, fully parsed, or a TrustAnchorError saying in
+    one line why the file cannot be a trust anchor (missing, a folder, a key, a bundle, junk)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrustAnchorError(f"{path}: cannot read the CA certificate: {exc.strerror or exc}") from exc
+    try:
+        if pem.detect(data):
+            blocks = list(pem.unarmor(data, multiple=True))
+            ders = [der for kind, _, der in blocks if kind.upper() == "CERTIFICATE"]
+            if not ders:
+                kinds = ", ".join(sorted({kind for kind, _, _ in blocks}))
+                raise TrustAnchorError(f"{path}: holds no certificate (PEM blocks: {kinds})")
+        else:
+            ders = [data]
+        if len(ders) != 1:
+            raise TrustAnchorError(f"{path}: holds {len(ders)} certificates; give the one CA "
+                                   "certificate that must vouch for the signer")
+        x509.load_der_x509_certificate(ders[0])  # asn1crypto parses lazily: fail here, not later
+        return asn1_x509.Certificate.load(ders[0])
+    except TrustAnchorError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise TrustAnchorError(f"{path}: not a PEM or DER certificate") from exc
+
+
 def verify_run(run_dir: Path, ca_cert: Path | None = None) -> list[Check]:
     """Every check of run_dir, in the order an auditor would do them by hand."""
+    with _quiet_validation_logs():
+        return _verify_run(run_dir, ca_cert)
+
+
+def _verify_run(run_dir: Path, ca_cert: Path | None) -> list[Check]:
     if not run_dir.is_dir():
         return [Check("run folder", False, f"{run_dir}: not a folder")]
     checks: list[Check] = []
     ca: asn1_x509.Certificate | None = None
     if ca_cert is not None:
         try:
-            ca = load_cert_from_pemder(ca_cert)
-        except (OSError, ValueError) as exc:
-            return [Check("trust anchor", False, f"{ca_cert}: cannot load the CA certificate: {exc}")]
+            ca = load_ca(ca_cert)
+        except TrustAnchorError as exc:
+            return [Check("trust anchor", False, str(exc))]
 
     manifest_path = run_dir / MANIFEST
     manifest_bytes = manifest_path.read_bytes() if manifest_path.is_file() else None
@@ -77,17 +121,53 @@ def verify_run(run_dir: Path, ca_cert: Path | None = None) -> list[Check]:
 
     manifest = _parse_manifest(manifest_bytes, checks)
     if manifest is not None:
+        checks.append(_check_run_id(run_dir, manifest))
         file_checks = _check_files(run_dir, manifest)
         if not checks[0].ok:
             # Compared against a manifest that failed its own check: say so on every line.
-            file_checks = [Check(c.name, c.ok, f"{c.detail} (by an unverified {MANIFEST})")
-                           for c in file_checks]
+            checks[1:] = [_unverified(c) for c in checks[1:]]
+            file_checks = [_unverified(c) for c in file_checks]
         checks.extend(file_checks)
 
     pdf_check, pdf_signer = _check_pdf(run_dir / REPORT_PDF, ca, cms_signer)
     checks.append(pdf_check)
     checks.append(_check_same_signer(manifest, cms_signer, pdf_signer))
     return checks
+
+
+@contextmanager
+def _quiet_validation_logs() -> Iterator[None]:
+    """Silence pyHanko's own logging while validating: a signer that does not chain to --ca is a
+    FAIL line, not 40 lines of traceback on stderr before it."""
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _unverified(check: Check) -> Check:
+    return Check(check.name, check.ok, f"{check.detail} (by an unverified {MANIFEST})")
+
+
+def _check_run_id(run_dir: Path, manifest: dict[str, Any]) -> Check:
+    """The run id signed into the manifest must be the folder's name: a renamed folder, or one
+    run's files copied under another run's name, would otherwise pass as that other run."""
+    name = "run id"
+    folder = run_dir.resolve().name
+    run_id = manifest.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        return Check(name, False, f"{MANIFEST}: names no run id, so the folder {folder!r} cannot "
+                                  "be matched to a run")
+    if run_id != folder:
+        return Check(name, False, f"{run_dir}: the folder is named {folder!r} but {MANIFEST} is "
+                                  f"signed for run {run_id!r} (a renamed run folder, or another run "
+                                  "copied under this name)")
+    return Check(name, True, f"the folder's name is the run id signed in {MANIFEST} ({run_id})")
 
 
 def _trust(ca: asn1_x509.Certificate | None, signer: asn1_x509.Certificate) -> ValidationContext:

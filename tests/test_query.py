@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from flows import snapshot
-from flows.query import QueryError, execute, open_history, read_statements, statement_title
+from flows.query import (
+    QueryError,
+    allowed_folders,
+    execute,
+    open_history,
+    open_run,
+    read_statements,
+    statement_title,
+)
 from flows.run_folder import enclosing_run_folder
 
 
@@ -77,3 +85,39 @@ def test_enclosing_run_folder_finds_finished_and_partial_runs(tmp_path: Path) ->
     assert enclosing_run_folder(finished / "evidence" / "x.csv") == finished.resolve()
     assert enclosing_run_folder(partial / "evidence" / "x.csv") == partial.resolve()
     assert enclosing_run_folder(tmp_path / "exports" / "x.csv") is None
+
+
+def test_a_session_reads_its_snapshot_and_allowed_folders_only(tmp_path: Path) -> None:
+    run = _run(tmp_path / "runs", "20260101T000000Z", ["alice", "bob"])
+    (tmp_path / "secret.txt").write_text("s3cret")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "owners.csv").write_text("user_name,owner\nalice,red\n")
+    session = open_run(run, allow=allowed_folders([lists]))
+    try:
+        joined = execute(session, f"SELECT user_name, owner FROM iam_users "
+                                  f"JOIN read_csv('{lists}/owners.csv') USING (user_name)")
+        assert joined.cursor.fetchall() == [("alice", "red")]
+        with pytest.raises(QueryError, match="may not read .*secret.txt.*outside the folders") as refused:
+            execute(session, f"SELECT content FROM read_text('{tmp_path}/secret.txt')")
+        assert "s3cret" not in str(refused.value)
+    finally:
+        session.close()
+    history = open_history(tmp_path / "runs")  # no folder allowed at all
+    try:
+        with pytest.raises(QueryError, match="reads only the runs' snapshots"):
+            execute(history, f"SELECT * FROM read_csv('{lists}/owners.csv')")
+    finally:
+        history.close()
+
+
+def test_allowed_folders_exist_and_keep_clear_of_the_signing_keys(tmp_path: Path) -> None:
+    keys = tmp_path / "data" / "keys"
+    keys.mkdir(parents=True)
+    (tmp_path / "lists").mkdir()
+    assert allowed_folders([tmp_path / "lists"], protected=[keys]) == ((tmp_path / "lists").resolve(),)
+    for folder in (tmp_path, tmp_path / "data", keys):
+        with pytest.raises(QueryError, match="signing keys"):
+            allowed_folders([folder], protected=[keys])
+    with pytest.raises(QueryError, match="not a folder"):
+        allowed_folders([tmp_path / "nope"])

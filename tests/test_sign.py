@@ -50,7 +50,7 @@ def demo(keys_dir: Path) -> SigningIdentity:
 
 
 def signed_run(tmp_path: Path, identity: SigningIdentity) -> Path:
-    run = make_run_folder(tmp_path / "run")
+    run = make_run_folder(tmp_path / "20260101T000000Z")  # a folder is named by its run id
     sign_run(run, identity, run_id="20260101T000000Z", tool_version="0.1.0",
              configuration={"role_name": "Audit", "external_id": "(set)"}, accounts=["222222222222",
                                                                                     "111111111111"])

@@ -3,16 +3,22 @@ of any kind of file is flipped, a file is added or removed, or a signature is re
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from typer.testing import CliRunner
 
-from reports.keys import DEMO_CERT_FILE, SigningIdentity, demo_signer, load_signer
+from flows.cli import app
+from reports.keys import DEMO_CERT_FILE, DEMO_KEY_FILE, SigningIdentity, demo_signer, load_signer
 from reports.manifest import MANIFEST, SIGNATURE, build_manifest, write_manifest
 from reports.sign import sign_manifest, sign_pdf, sign_run
-from reports.verify import Check, all_passed, verify_run
+from reports.verify import Check, TrustAnchorError, all_passed, load_ca, verify_run
 from tests.signing_fixtures import make_ca, make_leaf, make_run_folder, write_pem
 
 RUN_ID = "20260101T000000Z"
@@ -66,8 +72,8 @@ def test_an_untouched_run_verifies(run: Path, keys_dir: Path) -> None:
         checks = verify_run(run, ca)
         assert all_passed(checks), [c.line() for c in checks]
         names = [c.name for c in checks]
-        assert names == ["manifest signature", "no file missing", "no file added", "file hashes",
-                         "pdf signature", "same signer"]
+        assert names == ["manifest signature", "run id", "no file missing", "no file added",
+                         "file hashes", "pdf signature", "same signer"]
 
 
 def test_without_ca_the_signer_is_reported_as_self_asserted(run: Path, demo: SigningIdentity) -> None:
@@ -169,7 +175,7 @@ def test_a_run_resigned_with_another_key_passes_only_without_ca(
     ca_key, ca = make_ca("Mallory CA")
     key, cert = make_leaf(ca_key, ca, cn="Mallory")
     mallory = load_signer(*write_pem(tmp_path, "mallory", key, cert))
-    fresh = make_run_folder(tmp_path / "forged")
+    fresh = make_run_folder(tmp_path / "forged" / RUN_ID)
     sign_run(fresh, mallory, **SIGN_ARGS)
     assert all_passed(verify_run(fresh))
     checks = verify_run(fresh, keys_dir / DEMO_CERT_FILE)
@@ -181,7 +187,7 @@ def test_organization_ca_chain_verifies_with_ca(tmp_path: Path) -> None:
     ca_key, ca = make_ca()
     key, cert = make_leaf(ca_key, ca)
     org = load_signer(*write_pem(tmp_path, "org", key, cert))
-    run = make_run_folder(tmp_path / "run")
+    run = make_run_folder(tmp_path / RUN_ID)
     sign_run(run, org, **SIGN_ARGS)
     ca_path = tmp_path / "ca.pem"
     ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
@@ -202,3 +208,107 @@ def test_a_manifest_path_cannot_leave_the_run_folder(run: Path, demo: SigningIde
     checks = verify_run(run)
     assert_fails_naming(checks, MANIFEST)
     assert "leaves the run folder" in " ".join(c.detail for c in failures(checks))
+
+
+# --- a folder is its run --------------------------------------------------------------------------
+
+
+def test_a_renamed_run_folder_fails_naming_both_ids(run: Path, tmp_path: Path) -> None:
+    renamed = run.rename(tmp_path / "20990101T000000Z")
+    checks = verify_run(renamed)
+    assert [c.name for c in failures(checks)] == ["run id"]  # every byte is still as signed
+    (check,) = failures(checks)
+    assert "'20990101T000000Z'" in check.detail and f"'{RUN_ID}'" in check.detail
+
+
+def test_a_manifest_that_names_no_run_fails(run: Path, demo: SigningIdentity) -> None:
+    manifest = build_manifest(run, signer=demo, **SIGN_ARGS)
+    del manifest["run_id"]
+    sign_manifest(write_manifest(run, manifest), demo)
+    checks = verify_run(run)
+    assert [c.name for c in failures(checks)] == ["run id"]
+    assert "names no run id" in failures(checks)[0].detail
+
+
+def test_the_folder_name_is_read_from_the_real_path(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(run)
+    assert all_passed(verify_run(Path(".")))
+
+
+# --- --ca that cannot be a trust anchor ---------------------------------------------------------
+
+
+def _not_a_ca(kind: str, tmp_path: Path, keys_dir: Path) -> Path:
+    path = tmp_path / f"{kind.replace(' ', '-')}.pem"
+    cert = (keys_dir / DEMO_CERT_FILE).read_bytes()
+    if kind == "missing":
+        return path
+    if kind == "folder":
+        return tmp_path
+    path.write_bytes({
+        "junk": b"not a certificate\n",
+        "empty": b"",
+        "private key": (keys_dir / DEMO_KEY_FILE).read_bytes(),
+        "two certificates": cert + cert,
+        "truncated PEM": cert[: len(cert) // 2] + b"\n-----END CERTIFICATE-----\n",
+    }[kind])
+    return path
+
+
+BAD_CA = {"missing": "No such file", "folder": "Is a directory", "junk": "not a PEM or DER",
+          "empty": "not a PEM or DER", "private key": "holds no certificate (PEM blocks: PRIVATE KEY)",
+          "two certificates": "holds 2 certificates", "truncated PEM": "not a PEM or DER"}
+
+
+@pytest.mark.parametrize("kind", list(BAD_CA))
+def test_a_ca_file_that_is_not_one_certificate_is_bad_input_exit_2(
+    kind: str, run: Path, tmp_path: Path, keys_dir: Path
+) -> None:
+    ca = _not_a_ca(kind, tmp_path, keys_dir)
+    with pytest.raises(TrustAnchorError, match=re.escape(BAD_CA[kind])):
+        load_ca(ca)
+    (check,) = verify_run(run, ca)  # the library still answers with a failed check
+    assert check.name == "trust anchor" and not check.ok
+    result = CliRunner().invoke(app, ["verify", str(run), "--ca", str(ca)])
+    assert result.exit_code == 2
+    assert result.stdout == ""  # nothing was verified, so nothing PASSes or FAILs
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: --ca {ca}") and BAD_CA[kind] in line
+
+
+def test_a_der_certificate_is_a_trust_anchor_too(run: Path, tmp_path: Path, keys_dir: Path) -> None:
+    der = tmp_path / "demo.der"
+    der.write_bytes(load_ca(keys_dir / DEMO_CERT_FILE).dump())
+    assert all_passed(verify_run(run, der))
+
+
+def _other_ca(tmp_path: Path) -> Path:
+    _, ca = make_ca("Somebody Else CA")
+    path = tmp_path / "other-ca.pem"
+    path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_a_ca_that_did_not_issue_the_signer_fails_without_log_noise(
+    run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ca = _other_ca(tmp_path)
+    with caplog.at_level(logging.DEBUG):
+        checks = verify_run(run, ca)
+    assert {c.name for c in failures(checks)} == {"manifest signature", "pdf signature"}
+    assert all("Somebody Else CA" in c.detail for c in failures(checks))
+    assert [r for r in caplog.records if r.name.startswith("pyhanko")] == []
+    # the loggers are given back as they were
+    assert logging.getLogger("pyhanko").level == logging.NOTSET
+
+
+def test_rolecall_verify_with_the_wrong_ca_prints_only_its_check_lines(run: Path, tmp_path: Path) -> None:
+    """A real process, where nothing else configures logging (as for a user)."""
+    rolecall = Path(sys.executable).with_name("rolecall")
+    result = subprocess.run([str(rolecall), "verify", str(run), "--ca", str(_other_ca(tmp_path))],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr == "" and "Traceback" not in result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 7 and all(line[:4] in ("PASS", "FAIL") for line in lines), lines
+    assert sum(line.startswith("FAIL") for line in lines) == 2
