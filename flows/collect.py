@@ -1,9 +1,12 @@
 """Collect one account (assume the audit role, then each source) and the organization-level data.
 
-A source that fails (AccessDenied, throttling beyond the retries, an endpoint that lacks the
-service) becomes a `collection_errors` row and the rest of the account is still collected;
-an account is never dropped silently. IAM sources come first, Access Analyzer last: when the
-30-call budget runs short it is the analyzer details that are left out, never IAM data.
+One odd response costs at most that source of that account, never the run: any exception of a
+source (AccessDenied, throttling beyond the retries, an endpoint that lacks the service, a body
+botocore cannot parse, a timeout, the account's deadline) becomes a `collection_errors` row
+with its type and message, and the rest of the account is still collected. An exception outside
+every source leaves the account not collected, with the reason; an account is never dropped
+silently. IAM sources come first, Access Analyzer last: when the 30-call budget or the deadline
+runs short it is the analyzer that is left out, never IAM data.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from flows.coverage import DETAILS_SOURCE
 from flows.snapshot import AccountData
 from flows.sources import (
     access_analyzer,
@@ -26,16 +30,24 @@ from flows.sources import (
     organizations,
 )
 from flows.sources.organizations import Account, Organization
-from flows.sources.session import AccountClients, assume_role_session
+from flows.sources.session import (
+    ACCOUNT_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    AccountClients,
+    DeadlineExceeded,
+    Limits,
+    assume_role_session,
+)
 
 MAX_CALLS_PER_ACCOUNT = 30
 # get_finding_v2 calls per account at most, whatever budget is left: details are evidence only.
 MAX_FINDING_DETAILS = 20
-# Attempts for Access Analyzer and Identity Center: evidence beside IAM data, and where the
-# service is missing every call fails; ten backed-off attempts would add ~20 s per account.
-OPTIONAL_SOURCE_ATTEMPTS = 3
 # Sources whose failure means the account's IAM data is incomplete (accounts.collected = false).
 IAM_SOURCES = ("session", "credential_report", "authorization", "account_summary")
+# get_finding_v2 failures are recorded under their own source (flows.coverage.DETAILS_SOURCE): the
+# details are evidence shown beside RC-4.2's rows, no rule reads them, so their loss must not block
+# RC-3.2/4.2/4.3 nor make the run incomplete.
 
 
 def collect_account(
@@ -44,27 +56,48 @@ def collect_account(
     *,
     role_name: str,
     external_id: str | None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    account_deadline: float | None = ACCOUNT_DEADLINE,
+) -> tuple[AccountData, AccountClients | None]:
+    """The account's rows and errors; never raises (see the module docstring).
+
+    `account_deadline` seconds after the start no request is sent any more: every source not
+    collected by then has a `Deadline` error. Timeouts apply to each attempt.
+    """
+    limits = Limits.starting_now(connect_timeout, read_timeout, account_deadline)
+    try:
+        return _collect_account(base, account, role_name, external_id, limits)
+    except Exception as error:  # a bug or an odd response outside every source
+        data = AccountData(account.account_id)
+        data.errors.append(_error(account.account_id, "session", "CollectAccount", error))
+        return data, None
+
+
+def _collect_account(
+    base: boto3.Session, account: Account, role_name: str, external_id: str | None,
+    limits: Limits,
 ) -> tuple[AccountData, AccountClients | None]:
     data = AccountData(account.account_id)
     if account.is_management:
-        clients = AccountClients(base, account.account_id)
+        clients = AccountClients(base, account.account_id, limits)
     else:
         try:
             session, response = assume_role_session(
-                base, account.account_id, role_name, external_id
+                base, account.account_id, role_name, external_id, limits
             )
-        except (ClientError, BotoCoreError) as error:
+        except Exception as error:
             data.errors.append(_error(account.account_id, "session", "AssumeRole", error))
             data.api_calls = 1
             return data, None
-        clients = AccountClients(session, account.account_id)
+        clients = AccountClients(session, account.account_id, limits)
         clients.count_external_call("session", "AssumeRole", response)
     iam = clients.client("iam", source="iam")
 
     def run(source: str, operation: str, step: Callable[[], None]) -> None:
         try:
             step()
-        except (ClientError, BotoCoreError, credential_report.ReportNotReady) as error:
+        except Exception as error:
             data.errors.append(_error(account.account_id, source, operation, error))
 
     report_rows: list[dict[str, Any]] = []
@@ -108,10 +141,9 @@ def _collect_access_analyzer(clients: AccountClients, data: AccountData) -> None
     """Analyzers, then each ACTIVE analyzer's findings, then details within the budget."""
     aid = data.account_id
     try:
-        aa = clients.client("accessanalyzer", source="access_analyzer",
-                            max_attempts=OPTIONAL_SOURCE_ATTEMPTS)
+        aa = clients.client("accessanalyzer", source="access_analyzer")
         listed = access_analyzer.analyzers(aa, aid)
-    except (ClientError, BotoCoreError) as error:
+    except Exception as error:
         data.errors.append(_error(aid, "access_analyzer", "ListAnalyzers", error))
         return
     data.add("access_analyzers", listed)
@@ -121,59 +153,70 @@ def _collect_access_analyzer(clients: AccountClients, data: AccountData) -> None
             continue
         try:
             found.extend(access_analyzer.findings(aa, analyzer["arn"], aid))
-        except (ClientError, BotoCoreError) as error:
+        except Exception as error:
             data.errors.append(_error(aid, "access_analyzer", "ListFindingsV2", error))
     wanted = [f for f in found if access_analyzer.needs_details(f)]
     skipped: list[str] = []
+    stopped: DeadlineExceeded | None = None
     for finding in wanted:
         fetched = sum(1 for f in wanted if f["details"] is not None)
-        if clients.calls >= MAX_CALLS_PER_ACCOUNT or fetched >= MAX_FINDING_DETAILS:
+        if stopped or clients.calls >= MAX_CALLS_PER_ACCOUNT or fetched >= MAX_FINDING_DETAILS:
             skipped.append(finding["finding_id"])
             continue
         try:
             finding["details"] = access_analyzer.details(
                 aa, finding["analyzer_arn"], finding["finding_id"]
             )
-        except (ClientError, BotoCoreError) as error:
-            data.errors.append(_error(aid, "access_analyzer", "GetFindingV2", error))
+        except DeadlineExceeded as error:
+            stopped = error
+            skipped.append(finding["finding_id"])
+        except Exception as error:
+            data.errors.append(_error(aid, DETAILS_SOURCE, "GetFindingV2", error))
     if skipped:
+        code, why = ("Deadline", str(stopped)) if stopped else ("CallBudget",
+                                                                 "call budget reached")
         data.errors.append({
-            "account_id": aid, "source": "access_analyzer", "operation": "GetFindingV2",
-            "error_code": "CallBudget",
+            "account_id": aid, "source": DETAILS_SOURCE, "operation": "GetFindingV2",
+            "error_code": code,
             "message": f"details of {len(skipped)} external-access finding(s) not fetched: "
-                       f"call budget reached (first: {', '.join(skipped[:5])})",
+                       f"{why} (first: {', '.join(skipped[:5])})",
             "occurred_at": datetime.now(UTC),
         })
     data.add("access_analyzer_findings", found)
 
 
-def collect_organization(base: boto3.Session, organization: Organization) -> tuple[
-    AccountData, AccountClients
-]:
+def collect_organization(
+    base: boto3.Session,
+    organization: Organization,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    account_deadline: float | None = ACCOUNT_DEADLINE,
+) -> tuple[AccountData, AccountClients]:
     """Organization-level data from the management account: OU tree, SCPs, Identity Center.
 
     Rows and errors are recorded under the management account (sources "organizations" and
-    "identity_center"); their calls are counted apart from the account's own budget.
+    "identity_center"); their calls are counted apart from the account's own budget, and they
+    have a deadline of their own. Never raises: a failure is that source's error.
     """
     management = organization.management_account_id
     data = AccountData(management)
-    clients = AccountClients(base, management)
-    for table, rows in organizations.tree_rows(organization).items():
-        data.add(table, rows)
+    limits = Limits.starting_now(connect_timeout, read_timeout, account_deadline)
+    clients = AccountClients(base, management, limits)
 
     def run(source: str, operation: str, step: Callable[[], dict[str, list[dict[str, Any]]]]
             ) -> None:
         try:
             for table, rows in step().items():
                 data.add(table, rows)
-        except (ClientError, BotoCoreError) as error:
+        except Exception as error:
             data.errors.append(_error(management, source, operation, error))
 
+    run("organizations", "ListRoots", lambda: organizations.tree_rows(organization))
     run("organizations", "ListPolicies",
         lambda: organizations.scps(clients.client("organizations", source="organizations")))
     run("identity_center", "ListInstances",
-        lambda: identity_center.fetch(clients.client(
-            "sso-admin", source="identity_center", max_attempts=OPTIONAL_SOURCE_ATTEMPTS)))
+        lambda: identity_center.fetch(clients.client("sso-admin", source="identity_center")))
     data.api_calls = clients.calls
     return data, clients
 
@@ -217,12 +260,15 @@ def _keys_missing_from_report(
 
 
 def _error(account_id: str, source: str, operation: str, error: Exception) -> dict[str, Any]:
+    """A collection_errors row: the service's code and message, else the exception's type and text."""
     operation = getattr(error, "operation_name", None) or operation  # the call that failed
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "ClientError")
-        message = error.response.get("Error", {}).get("Message", str(error))
+        code = error.response.get("Error", {}).get("Code") or "ClientError"
+        message = error.response.get("Error", {}).get("Message") or str(error)
+    elif isinstance(error, DeadlineExceeded):
+        code, message = error.code, str(error)
     else:
-        code, message = type(error).__name__, str(error)
+        code, message = type(error).__name__, str(error) or repr(error)
     return {
         "account_id": account_id, "source": source, "operation": operation,
         "error_code": code, "message": message, "occurred_at": datetime.now(UTC),

@@ -2,9 +2,9 @@
 
 One definition serves the exit code, the summary, the report's first lines and the choice of a
 baseline, so "incomplete" means the same thing everywhere: some account was not collected, or
-some source of some account failed. Access Analyzer finding details (GetFindingV2) are evidence
-beside a verdict, never the basis of one, so their failures qualify the evidence but do not make
-the run incomplete.
+some source of some account failed. Access Analyzer finding details (GetFindingV2, the source
+`access_analyzer_details`) are evidence beside a verdict, never the basis of one (no rule reads
+them), so their failures are recorded and shown but do not make the run incomplete.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-EVIDENCE_ONLY_OPERATIONS = ("GetFindingV2",)
+DETAILS_SOURCE = "access_analyzer_details"  # GetFindingV2: evidence beside RC-4.2, read by no rule
+EVIDENCE_ONLY_SOURCES = (DETAILS_SOURCE,)
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,10 @@ def coverage(con: duckdb.DuckDBPyConnection, db: str = "") -> Coverage:
                arg_min(format('{{}}: {{}} {{}}: {{}}', account_id, coalesce(operation, '?'),
                               coalesce(error_code, '?'), coalesce(message, '')), occurred_at)
         FROM {db}collection_errors
-        WHERE NOT list_contains($evidence_only, coalesce(operation, ''))
+        WHERE NOT list_contains($evidence_only, coalesce(source, ''))
         GROUP BY source ORDER BY source
         """,
-        {"evidence_only": list(EVIDENCE_ONLY_OPERATIONS)},
+        {"evidence_only": list(EVIDENCE_ONLY_SOURCES)},
     ).fetchall()
     return Coverage(org[0] if org else None, accounts, collected,
                     tuple(SourceGap(s, n, why) for s, n, why in gaps))

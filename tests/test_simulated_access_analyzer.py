@@ -200,5 +200,5 @@ def test_finding_details_beyond_the_cap_are_a_call_budget_error(
     details = [f for f in data.rows["access_analyzer_findings"] if f["details"] is not None]
     assert len(details) == 3
     assert [(e["source"], e["operation"], e["error_code"]) for e in data.errors] == [
-        ("access_analyzer", "GetFindingV2", "CallBudget")]
+        ("access_analyzer_details", "GetFindingV2", "CallBudget")]
     assert "7 external-access finding(s)" in data.errors[0]["message"]

@@ -1,16 +1,28 @@
-"""Collectors: parsing what AWS returns, waiting for the credential report, recording failures."""
+"""Collectors: parsing what AWS returns, waiting for the credential report, recording failures,
+and the retries, timeouts and deadline every client has."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
+from botocore.retries import standard
 
-from flows.collect import collect_account
+from flows.collect import collect_account, collect_organization, iam_collected
 from flows.sources import authorization, credential_report
 from flows.sources.organizations import Account
+from flows.sources.session import (
+    THROTTLE_ATTEMPTS,
+    TRANSIENT_ATTEMPTS,
+    AccountClients,
+    DeadlineExceeded,
+    Limits,
+    base_session,
+)
 
 # The header and a root row exactly as AWS writes them, plus two users.
 # ruff: noqa: E501
@@ -119,3 +131,147 @@ def test_an_account_whose_role_cannot_be_assumed_is_kept_with_its_error(
     assert clients is None and data.rows == {}
     assert data.errors[0]["operation"] == "AssumeRole"
     assert data.errors[0]["error_code"] == "AccessDenied"
+
+
+# --- names with every character IAM allows, in reports that quote them or not -------------------
+
+_TAIL = REPORT.splitlines()[2].split(",", 2)[2]  # ci's 20 columns after user and arn
+HEADER = REPORT.splitlines()[0]
+
+
+@pytest.mark.parametrize(("name", "path"), [
+    ("a+b=c,d.e@f_g-h", "/"),
+    (",lead", "/p,a:th/x/"),
+    ("trail,", "/"),
+    ("arn", "/arn:x,arn:y/"),
+    ("+=,.@_-", "/!\"#$%&'()*+,-.:;<=>?@[\\]^_`{|}~/"),
+])
+def test_user_names_and_paths_with_commas_parse_quoted_or_not(name: str, path: str) -> None:
+    arn = f"arn:aws:iam::111122223333:user{path}{name}"
+    unquoted = f"{HEADER}\n{name},{arn},{_TAIL}\n"
+    quoted = f'{HEADER}\n"{name}","{arn.replace(chr(34), chr(34) * 2)}",{_TAIL}\n'
+    for text in (unquoted, quoted):
+        [row] = credential_report.parse(text, "111122223333", None)
+        assert (row["user"], row["arn"]) == (name, arn)
+        assert row["access_key_1_last_used_service"] == "s3"
+
+
+def test_a_report_line_that_cannot_be_split_names_the_line() -> None:
+    with pytest.raises(ValueError, match="cannot tell user from ARN"):
+        credential_report.parse(f"{HEADER}\na,b,not-an-arn,{_TAIL}\n", "1", None)
+    with pytest.raises(ValueError, match="fields, its header"):
+        credential_report.parse(f"{HEADER}\nshort,line\n", "1", None)
+
+
+# --- any exception of a source is that source's error, never the run's ---------------------------
+
+
+def _raise(error: Exception) -> Any:
+    def handler(*_: Any, **__: Any) -> None:
+        raise error
+    return handler
+
+
+def test_an_exception_botocore_does_not_wrap_is_that_sources_error(simulated_org: Any) -> None:
+    from botocore.parsers import ResponseParserError
+
+    session, organization = simulated_org
+    management = next(a for a in organization.accounts if a.is_management)
+    session.events.register("before-call.iam.GetAccountSummary",
+                            _raise(ResponseParserError("Unable to parse response")))
+    session.events.register("before-call.iam.ListSAMLProviders", _raise(ValueError("odd")))
+    data, _ = collect_account(session, management, role_name="OrganizationAccountAccessRole",
+                              external_id=None)
+    assert sorted((e["source"], e["operation"], e["error_code"], e["message"])
+                  for e in data.errors) == [
+        ("account_summary", "GetAccountSummary", "ResponseParserError", "Unable to parse response"),
+        ("identity_providers", "ListSAMLProviders", "ValueError", "odd")]
+    assert data.rows["iam_users"] and data.rows["credential_report"]
+
+
+def test_an_exception_outside_every_source_is_the_account_not_collected(
+    simulated_org: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows import collect
+
+    session, organization = simulated_org
+    monkeypatch.setattr(collect, "_collect_access_analyzer", _raise(KeyError("analyzers")))
+    monkeypatch.setattr(collect.organizations, "tree_rows", _raise(TypeError("tree")))
+    member = next(a for a in organization.accounts if not a.is_management)
+    data, clients = collect_account(session, member, role_name="OrganizationAccountAccessRole",
+                                    external_id=None)
+    assert clients is None and data.rows == {}
+    assert [(e["source"], e["operation"], e["error_code"]) for e in data.errors] == [
+        ("session", "CollectAccount", "KeyError")]
+    assert not iam_collected(data)
+    org_data, _ = collect_organization(session, organization)
+    assert [(e["source"], e["error_code"]) for e in org_data.errors] == [
+        ("organizations", "TypeError")]
+    assert org_data.rows["scps"]  # the other organization sources were still collected
+
+
+# --- retries, timeouts, deadline: botocore's mechanisms, answered without a server ---------------
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def _answering(status: int, body: bytes, content_type: str = "text/xml") -> Any:
+    """before-send handler that answers every attempt itself (and counts the attempts)."""
+    def handler(request: Any, **_: Any) -> Any:
+        handler.attempts += 1  # type: ignore[attr-defined]
+        return AWSResponse(request.url, status, {"Content-Type": content_type}, _Raw(body))
+    handler.attempts = 0  # type: ignore[attr-defined]
+    return handler
+
+
+def _iam_error(code: str) -> bytes:
+    return (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>m</Message>"
+            f"</Error><RequestId>r</RequestId></ErrorResponse>").encode()
+
+
+@pytest.mark.parametrize(("status", "body", "attempts", "code"), [
+    (400, _iam_error("Throttling"), THROTTLE_ATTEMPTS, "Throttling"),
+    (503, _iam_error("ServiceUnavailable"), TRANSIENT_ATTEMPTS, "ServiceUnavailable"),
+    (503, b"Service Unavailable", TRANSIENT_ATTEMPTS, "503"),  # plain text: a retried 5xx
+    (403, _iam_error("AccessDenied"), 1, "AccessDenied"),
+])
+def test_throttling_has_its_own_retry_budget(
+    status: int, body: bytes, attempts: int, code: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(standard.ExponentialBackoff._DEFAULT_BACKOFF_CONFIG,
+                        "throttling_base_scale", 0.001)
+    iam = Limits().client(base_session(), "iam")
+    answer = _answering(status, body)
+    iam.meta.events.register_first("before-send.iam", answer)
+    with pytest.raises(ClientError) as raised:
+        iam.get_account_summary()
+    assert raised.value.response["Error"]["Code"] == code
+    assert answer.attempts == attempts
+
+
+def test_a_malformed_json_page_is_an_error_not_an_empty_page() -> None:
+    from botocore.parsers import ResponseParserError
+
+    org = Limits().client(base_session(), "organizations")
+    org.meta.events.register_first("before-send.organizations", _answering(
+        200, b'{"Policies": [{"Id": "p-1"', "application/x-amz-json-1.1"))
+    with pytest.raises(ResponseParserError, match="not valid JSON"):
+        org.list_policies(Filter="SERVICE_CONTROL_POLICY")
+
+
+def test_past_the_deadline_no_attempt_is_sent() -> None:
+    limits = Limits(deadline=time.monotonic() - 1, budget=5)
+    iam = limits.client(base_session(), "iam")
+    answer = _answering(400, _iam_error("Throttling"))
+    iam.meta.events.register("before-send.iam", answer)  # after the deadline's hook
+    with pytest.raises(DeadlineExceeded, match="deadline of 5 s passed before GetAccountSummary"):
+        iam.get_account_summary()
+    assert answer.attempts == 0
+    with pytest.raises(DeadlineExceeded):
+        AccountClients(base_session(), "1", limits).client("iam", source="iam")

@@ -7,7 +7,6 @@ and last use in two API calls; it is what keeps collection under 30 calls per ac
 from __future__ import annotations
 
 import csv
-import io
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -45,8 +44,13 @@ def fetch(
 
 def parse(text: str, account_id: str, generated_time: datetime | None) -> list[dict[str, Any]]:
     """One row per user (and the root user when AWS includes it), typed."""
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line]
+    if not lines:
+        return []
+    header = next(csv.reader([lines[0]]))
     rows = []
-    for raw in csv.DictReader(io.StringIO(text)):
+    for line in lines[1:]:
+        raw = dict(zip(header, fields(line, header), strict=True))
         rows.append(
             {
                 "account_id": account_id,
@@ -75,6 +79,32 @@ def parse(text: str, account_id: str, generated_time: datetime | None) -> list[d
             }
         )
     return rows
+
+
+def fields(line: str, header: list[str]) -> list[str]:
+    """The fields of one report line, whether or not the writer quoted commas.
+
+    IAM names may hold commas (user names: letters, digits and +=,.@_-; paths: any printable
+    ASCII), and the report is not always quoted (moto's never is). Every column after `arn`
+    is a flag, a date, a region or a service, none of which holds a comma, and neither user
+    names nor paths hold a colon: so an unquoted line is split as the user, then the ARN from
+    the first ",arn:", then the fixed columns, and the ARN must end with the user's name.
+    """
+    parsed = next(csv.reader([line]))
+    if len(parsed) == len(header):
+        return parsed
+    fixed = len(header) - 2
+    if header[:2] != ["user", "arn"] or len(parsed) < len(header):
+        raise ValueError(
+            f"credential report line has {len(parsed)} fields, its header {len(header)}: "
+            f"{line[:120]!r}"
+        )
+    parts = line.split(",")
+    user, found, arn = ",".join(parts[:-fixed]).partition(",arn:")
+    arn = "arn:" + arn
+    if not found or not (user == ROOT_USER or arn.endswith("/" + user)):
+        raise ValueError(f"credential report line: cannot tell user from ARN in {line[:120]!r}")
+    return [user, arn, *parts[-fixed:]]
 
 
 def access_keys(report_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,23 +1,167 @@
-"""boto3 sessions and clients: the standard credential chain, adaptive retries, one log per account.
+"""boto3 sessions and clients: the standard credential chain, retries, timeouts, one log per account.
 
-Every client rolecall makes goes through `AccountClients`, so every API call of an account is
-counted (the budget is 30 per account) and every response is kept as evidence, in one place.
+Every client rolecall makes goes through `AccountClients` (or `Limits.client`), so every API call
+of an account is counted (the budget is 30 per account), every response is kept as evidence, and
+every request obeys the same limits, in one place:
+
+- retries: botocore's standard mode (TRANSIENT_ATTEMPTS attempts for 5xx, timeouts and
+  connection errors), and throttling alone gets THROTTLE_ATTEMPTS with botocore's own
+  throttling backoff. A throttled call is worth waiting for; an endpoint that lacks a service,
+  or is down, fails in seconds instead of ten backed-off attempts. Not adaptive mode: each
+  account's calls are sequential already, and its client-side token bucket falls to 0.5
+  requests/s after a throttle at a low measured rate (30 % throttling took 10x as long).
+- timeouts: connect and read timeouts on every attempt (a hung call costs one read timeout
+  per attempt, not botocore's 60 s).
+- deadline: a `before-send` hook refuses every attempt once the account's deadline has
+  passed, so a slow account stops, retries included, and what it did not collect is recorded
+  as `DeadlineExceeded` errors instead of holding up the run.
+- bodies: a 5xx whose body is not in the protocol's format (a proxy's plain-text "Service
+  Unavailable") is handed to botocore's generic-5xx path, so it is retried like any 5xx; a
+  success body that is not valid JSON fails the call with ResponseParserError instead of
+  parsing as an empty page.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from xml.etree import ElementTree
 
 import boto3
 from botocore.config import Config
+from botocore.parsers import ResponseParserError
+from botocore.retries import standard
 
-# Adaptive mode adds client-side rate limiting on top of standard retries: throttling in one
-# account slows that account's calls instead of failing them.
-RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10)
+# Attempts (first one included) for 5xx, timeouts and connection errors: botocore's default.
+TRANSIENT_ATTEMPTS = 3
+# Attempts for throttling errors: at 30 % throttled calls, ten throttles in a row are 6 in a
+# million; botocore's throttling backoff (up to 20 s each) spreads them out.
+THROTTLE_ATTEMPTS = 10
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+ACCOUNT_DEADLINE = 300.0  # seconds one account's collection may take
+_XML_PROTOCOLS = ("query", "ec2", "rest-xml")
+_JSON_PROTOCOLS = ("json", "rest-json")
+
+
+class DeadlineExceeded(RuntimeError):
+    """The account's collection deadline passed before this request could be sent."""
+
+    code = "Deadline"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Timeouts of every attempt and the moment (time.monotonic()) no attempt may start after."""
+
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
+    deadline: float | None = None
+    budget: float | None = None  # the deadline's length in seconds, for its error message
+
+    @classmethod
+    def starting_now(cls, connect_timeout: float = CONNECT_TIMEOUT,
+                     read_timeout: float = READ_TIMEOUT,
+                     account_deadline: float | None = ACCOUNT_DEADLINE) -> Limits:
+        """Limits whose deadline is `account_deadline` seconds from now (None: no deadline)."""
+        deadline = None if account_deadline is None else time.monotonic() + account_deadline
+        return cls(connect_timeout, read_timeout, deadline, account_deadline)
+
+    def config(self) -> Config:
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": TRANSIENT_ATTEMPTS},
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+        )
+
+    def passed(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def check(self, what: str) -> None:
+        """Raise DeadlineExceeded if the deadline has passed (before `what` is started)."""
+        if self.passed():
+            raise DeadlineExceeded(
+                f"account deadline of {self.budget:g} s passed before {what}"
+            )
+
+    def client(self, session: boto3.Session, service: str) -> Any:
+        """A client of `session` with these timeouts, retries, deadline and body checks."""
+        client = session.client(service, config=self.config())
+        events = client.meta.events
+        service_id = client.meta.service_model.service_id.hyphenize()
+        protocol = client.meta.service_model.resolved_protocol
+        # Registered after botocore's own handler on the same event: botocore decides up to
+        # TRANSIENT_ATTEMPTS; past them, this one keeps retrying throttling errors only.
+        events.register(f"needs-retry.{service_id}", ThrottleRetries(THROTTLE_ATTEMPTS))
+        events.register(f"before-send.{service_id}", self._before_send)
+        events.register(f"before-parse.{service_id}",
+                        lambda **kwargs: _check_body(protocol, **kwargs))
+        return client
+
+    def _before_send(self, event_name: str = "", **_: Any) -> None:
+        """Fires per attempt (retries too): past the deadline no request leaves."""
+        self.check(event_name.rsplit(".", 1)[-1] or "a request")  # before-send.<service>.<op>
+
+
+class ThrottleRetries:
+    """needs-retry handler: retry throttling errors up to `attempts`, with botocore's backoff.
+
+    botocore's standard handler answers first (the first answer that is not None wins); this
+    one only matters once it has said "no more", and then only for errors botocore's own
+    ThrottlingErrorDetector calls throttling.
+    """
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        self._adapter = standard.RetryEventAdapter()
+        self._detector = standard.ThrottlingErrorDetector(self._adapter)
+        self._backoff = standard.ExponentialBackoff(throttling_detector=self._detector)
+
+    def __call__(self, **kwargs: Any) -> float | None:
+        context = self._adapter.create_retry_context(**kwargs)
+        if context.attempt_number >= self.attempts:
+            return None
+        if not self._detector.is_throttling_error_from_context(context):
+            return None
+        return self._backoff.delay_amount(context)
+
+
+def _check_body(protocol: str, response_dict: dict[str, Any], operation_model: Any,
+                **_: Any) -> None:
+    """before-parse hook: see the module docstring ("bodies")."""
+    status, body = response_dict.get("status_code", 0), response_dict.get("body")
+    if not isinstance(body, bytes) or not body.strip():
+        return
+    if status >= 500 and not _well_formed(protocol, body):
+        response_dict["body"] = b""  # botocore's generic 5xx error: retried as transient
+    elif (status < 300 and protocol in _JSON_PROTOCOLS and _json_document(operation_model)
+          and not _well_formed(protocol, body)):
+        raise ResponseParserError(
+            f"{operation_model.name}: response is not valid JSON "
+            f"({len(body)} bytes, ends {body[-40:]!r})"
+        )
+
+
+def _json_document(operation_model: Any) -> bool:
+    """The operation's success body is a JSON document (not a streamed or raw payload)."""
+    shape = operation_model.output_shape
+    return not (operation_model.has_streaming_output
+                or (shape is not None and shape.serialization.get("payload")))
+
+
+def _well_formed(protocol: str, body: bytes) -> bool:
+    try:
+        if protocol in _XML_PROTOCOLS:
+            ElementTree.fromstring(body)
+        elif protocol in _JSON_PROTOCOLS:
+            json.loads(body)
+    except (ElementTree.ParseError, ValueError):
+        return False
+    return True
 
 
 def base_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
@@ -26,7 +170,8 @@ def base_session(profile: str | None = None, region: str | None = None) -> boto3
 
 
 def assume_role_session(
-    base: boto3.Session, account_id: str, role_name: str, external_id: str | None
+    base: boto3.Session, account_id: str, role_name: str, external_id: str | None,
+    limits: Limits | None = None,
 ) -> tuple[boto3.Session, dict[str, Any]]:
     """A session in a member account through the audit role (with an External ID when given)."""
     partition = base.get_partition_for_region(base.region_name or "us-east-1")
@@ -37,7 +182,7 @@ def assume_role_session(
     }
     if external_id:
         params["ExternalId"] = external_id
-    response = base.client("sts", config=RETRY_CONFIG).assume_role(**params)
+    response = (limits or Limits()).client(base, "sts").assume_role(**params)
     creds = response["Credentials"]
     session = boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
@@ -59,23 +204,19 @@ class Payload:
 
 @dataclass
 class AccountClients:
-    """Clients for one account that count calls and keep every response."""
+    """Clients for one account that count calls, keep every response and share its limits."""
 
     session: boto3.Session
     account_id: str
+    limits: Limits = field(default_factory=Limits)
     calls: int = 0
     payloads: list[Payload] = field(default_factory=list)
     _pages: Counter[str] = field(default_factory=Counter)
 
-    def client(self, service: str, source: str, max_attempts: int | None = None) -> Any:
-        """A counted client; `max_attempts` lowers retries for optional sources, so that an
-        endpoint without the service fails in seconds instead of ten backed-off attempts."""
-        config = RETRY_CONFIG
-        if max_attempts is not None:
-            config = RETRY_CONFIG.merge(
-                Config(retries={"mode": "adaptive", "max_attempts": max_attempts})
-            )
-        client = self.session.client(service, config=config)
+    def client(self, service: str, source: str) -> Any:
+        """A counted client with the account's timeouts, retries and deadline."""
+        self.limits.check(f"the {source} source")
+        client = self.limits.client(self.session, service)
         client.meta.events.register(
             "after-call.*.*", lambda **kwargs: self._record(source, **kwargs)
         )
