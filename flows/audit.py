@@ -6,6 +6,7 @@ Tasks are thin: each calls plain functions that the tests also call directly.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,41 +20,74 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from checks.exceptions import Register
+from checks.exceptions import Register, load_register
 from checks.validate import ValidationSummary, evaluate
 from flows import snapshot
 from flows.collect import collect_account, collect_organization, iam_collected
-from flows.run_folder import RunFolder
+from flows.run_folder import RunFolder, remove_stale_partials
 from flows.sources import organizations
 from flows.sources.organizations import Account, Organization
-from flows.sources.session import AccountClients, Payload, base_session
+from flows.sources.session import (
+    ACCOUNT_DEADLINE,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    AccountClients,
+    Payload,
+    base_session,
+)
 from reports.keys import SigningIdentity
 from reports.render import render_report
 from reports.sign import sign_run
+from reports.signing_config import SigningConfig
+
+# The External ID is a shared secret: it is read from the environment inside the collection task
+# and never travels as a flow parameter, which Prefect would store in its database.
+EXTERNAL_ID_ENV = "ROLECALL_EXTERNAL_ID"
 
 
 class AuditConfig(BaseModel):
-    """What a run was asked to do; stored in the snapshot (it holds no secrets)."""
+    """What a run was asked to do: the flow's one parameter, stored in the snapshot and in Prefect's
+    database, so it holds no secret (the External ID comes from $ROLECALL_EXTERNAL_ID, the
+    exceptions register and the signing key travel by path)."""
 
     model_config = ConfigDict(frozen=True)
 
     out_dir: Path
     role_name: str = "OrganizationAccountAccessRole"
-    external_id: str | None = None
     exceptions_path: Path | None = None
+    signing: SigningConfig = SigningConfig()
     profile: str | None = None
     region: str | None = None
     max_workers: int = 8
     simulated: bool = False
     endpoint_url: str | None = None
     baseline: Path | None = None
+    # Per attempt of every AWS call, and per account: past the deadline an account's remaining
+    # sources are recorded as `Deadline` errors instead of holding up the run.
+    connect_timeout: float = Field(default=CONNECT_TIMEOUT, gt=0)
+    read_timeout: float = Field(default=READ_TIMEOUT, gt=0)
+    account_deadline: float = Field(default=ACCOUNT_DEADLINE, gt=0)
 
     def public(self) -> dict[str, Any]:
+        """The configuration as recorded in the run: whether an External ID was sent, never its value."""
         values = self.model_dump(mode="json")
-        values["external_id"] = "(set)" if self.external_id else None
+        values["external_id"] = f"(set, from ${EXTERNAL_ID_ENV})" if external_id() else None
         return values
+
+
+def external_id() -> str | None:
+    return os.environ.get(EXTERNAL_ID_ENV) or None
+
+
+class NothingCollected(RuntimeError):
+    """No account could be collected: there is nothing to audit, so nothing is signed."""
+
+    def __init__(self, folder: Path, reason: str) -> None:
+        super().__init__(f"no account could be collected ({reason}); nothing was validated or "
+                         f"signed, and the partial run is kept for diagnosis in {folder}")
+        self.folder = folder
 
 
 @dataclass(frozen=True)
@@ -79,9 +113,12 @@ def discover(session: boto3.Session) -> tuple[Organization, list[Payload]]:
 
 @task(cache_policy=NO_CACHE)
 def collect_org(
-    session: boto3.Session, organization: Organization
+    session: boto3.Session, organization: Organization, config: AuditConfig
 ) -> tuple[snapshot.AccountData, AccountClients]:
-    return collect_organization(session, organization)
+    return collect_organization(
+        session, organization, connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout, account_deadline=config.account_deadline,
+    )
 
 
 @task(cache_policy=NO_CACHE, task_run_name="collect-{account.account_id}")
@@ -89,7 +126,9 @@ def collect(
     session: boto3.Session, account: Account, config: AuditConfig
 ) -> tuple[snapshot.AccountData, AccountClients | None]:
     return collect_account(
-        session, account, role_name=config.role_name, external_id=config.external_id
+        session, account, role_name=config.role_name, external_id=external_id(),
+        connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+        account_deadline=config.account_deadline,
     )
 
 
@@ -130,13 +169,11 @@ def write_control_csvs(con: Any, folder: Path) -> None:
 
 def run_audit(
     config: AuditConfig,
-    register: Register | None,
-    identity: SigningIdentity,
     on_account: Callable[[str, int], None] | None = None,
 ) -> AuditResult:
     """Run the flow with as many collection threads as the configuration asks for."""
     runner = ThreadPoolTaskRunner(max_workers=config.max_workers)
-    return audit.with_options(task_runner=runner)(config, register, identity, on_account)
+    return audit.with_options(task_runner=runner)(config, on_account)
 
 
 @task(cache_policy=NO_CACHE)
@@ -163,6 +200,15 @@ def sign(folder: RunFolder, identity: SigningIdentity, config: AuditConfig,
              configuration=config.public(), accounts=accounts)
 
 
+def _first_error(account_rows: list[dict[str, Any]]) -> str:
+    failed = [row for row in account_rows if row["error"]]
+    if not account_rows:
+        return "the organization lists no account"
+    first = f"first: {failed[0]['account_id']}: {failed[0]['error']}" if failed else "no error recorded"
+    return f"{len(account_rows) - sum(r['collected'] for r in account_rows)} of {len(account_rows)} " \
+        f"accounts failed; {first}"
+
+
 def collect_all(
     session: boto3.Session,
     organization: Organization,
@@ -174,7 +220,7 @@ def collect_all(
     """Collect accounts concurrently, writing each to the snapshot as it arrives."""
     accounts = {a.account_id: a for a in organization.accounts}
     account_rows = []
-    org_future = collect_org.submit(session, organization)
+    org_future = collect_org.submit(session, organization, config)
     futures = [collect.submit(session, account, config) for account in organization.accounts]
     org_data, org_clients = org_future.result()
     writer.add_account(org_data, org_clients.payloads)
@@ -193,15 +239,16 @@ def collect_all(
 @flow(name="rolecall-audit", validate_parameters=False, log_prints=False)
 def audit(
     config: AuditConfig,
-    register: Register | None,
-    identity: SigningIdentity,
     on_account: Callable[[str, int], None] | None = None,
 ) -> AuditResult:
+    register = load_register(config.exceptions_path) if config.exceptions_path else None
+    identity = config.signing.identity()
     started_at = datetime.now(UTC)
     session = base_session(config.profile, config.region)
     organization, tree_payloads = discover(session)
     if on_account:
         on_account("", len(organization.accounts))
+    remove_stale_partials(config.out_dir)  # killed runs of more than a day ago: never evidence
     folder = RunFolder.create(config.out_dir, started_at)
     run_row = {
         "run_id": folder.run_id, "started_at": started_at, "tool_version": tool_version(),
@@ -221,6 +268,8 @@ def audit(
                                    on_account)
         writer.add("run", [run_row])
         writer.flush()
+        if not any(row["collected"] for row in account_rows):
+            raise NothingCollected(folder.path, _first_error(account_rows))
         con.execute(
             "COPY (SELECT * FROM raw_payloads ORDER BY account_id, operation, page) "
             f"TO '{folder.evidence / 'raw_payloads.jsonl.gz'}' (FORMAT json, COMPRESSION gzip)"

@@ -45,7 +45,20 @@ err_console = Console(stderr=True)
 
 DEFAULT_EXCEPTIONS = Path("data/exceptions.yaml")
 DEFAULT_RUNS = Path("data/runs")
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+# 0: every control passes; 1: a control fails or has an error row; 2: no run (bad input, no
+# access, nothing collected: nothing signed); 3: a signed run that could not see everything.
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+DEBUG = False  # --debug: show the traceback behind an expected error
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks and Prefect's own log lines behind an error.")] = False,
+) -> None:
+    """Audit an AWS organization against the guidance 'Do not use IAM Users'."""
+    global DEBUG
+    DEBUG = debug
 
 
 @contextmanager
@@ -96,6 +109,15 @@ def audit(
         "--region", help="AWS region for API calls; default: the boto3 chain.")] = None,
     max_workers: Annotated[int, typer.Option(
         "--max-workers", min=1, max=64, help="Accounts collected at the same time.")] = 8,
+    connect_timeout: Annotated[float, typer.Option(
+        "--connect-timeout", min=0.1, help="Seconds to wait for a connection to an AWS "
+        "endpoint, per attempt.")] = 10.0,
+    read_timeout: Annotated[float, typer.Option(
+        "--read-timeout", min=0.1, help="Seconds to wait for an AWS response, per attempt.")]
+        = 30.0,
+    account_deadline: Annotated[float, typer.Option(
+        "--account-deadline", min=1, help="Seconds one account's collection may take; what is "
+        "not collected by then is recorded as a Deadline error (its controls: error).")] = 300.0,
     signing_key: Annotated[Path | None, typer.Option(
         "--signing-key", help="PEM private key that signs the PDF and the manifest "
         "(with --signing-cert).")] = None,
@@ -119,23 +141,37 @@ def audit(
     """Collect, snapshot, validate, report and sign.
 
     Exit 0: every control passes (excepted counts as passing); 1: a control fails or could
-    not be evaluated; 2: the run could not be made (bad input, no access).
+    not be evaluated; 2: no run was made (bad input, no access, nothing could be collected);
+    3: the run is signed but some accounts or sources could not be collected (it says which).
     """
-    from checks.exceptions import Register, RegisterError, load_register
-    from flows.prefect_api import prefect_api, wait_until_healthy
+    from checks.exceptions import RegisterError, load_register
 
     if demo and exceptions:
         _fail("--demo uses the simulated organization's own exceptions register; "
               "drop --exceptions or --demo")
     if exceptions is None and not demo and DEFAULT_EXCEPTIONS.exists():
         exceptions = DEFAULT_EXCEPTIONS
-    register: Register | None = None
-    if exceptions is not None:  # a bad register stops the run before anything is written
+    # Everything that can be checked without AWS is checked before the first call.
+    if exceptions is not None:
         try:
-            register = load_register(exceptions)
+            load_register(exceptions)
         except RegisterError as error:
             _fail(str(error))
-    identity = _signing_identity(signing_key, signing_cert, signing_p12, p12_password_env, keys_dir)
+    from flows.prefect_api import prefect_api, wait_until_healthy
+    from reports.keys import SigningKeyError
+    from reports.signing_config import SigningConfig
+
+    signing = SigningConfig(key=signing_key, cert=signing_cert, p12=signing_p12,
+                            p12_password_env=p12_password_env, keys_dir=keys_dir)
+    try:
+        signing.identity()
+    except SigningKeyError as error:
+        _fail(str(error))
+    _check_writable(out)
+    if external_id:  # the flow reads it from the environment: never a stored parameter
+        os.environ["ROLECALL_EXTERNAL_ID"] = external_id
+    if not demo:
+        _check_credentials(profile, region)
     started = time.monotonic()
     with ExitStack() as stack:
         # The Prefect API and the simulated organization boot in their own processes while
@@ -143,19 +179,19 @@ def audit(
         api_url = stack.enter_context(prefect_api())
         if demo:
             exceptions = stack.enter_context(simulated_environment())
-        from flows.audit import AuditConfig, run_audit
+        from flows.audit import AuditConfig, NothingCollected, run_audit
 
+        _quiet_prefect_console()
         # Great Expectations takes 5-10 s to import; do it while the accounts are collected.
         threading.Thread(target=importlib.import_module, args=("great_expectations",),
                          daemon=True).start()
 
-        if demo:
-            register = load_register(exceptions)
         config = AuditConfig(
-            out_dir=out, role_name=role_name, external_id=external_id,
-            exceptions_path=exceptions, profile=profile, region=region,
-            max_workers=max_workers, simulated=demo, baseline=baseline,
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+            out_dir=out, role_name=role_name, exceptions_path=exceptions, signing=signing,
+            profile=profile, region=region, max_workers=max_workers, simulated=demo,
+            baseline=baseline, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
+            account_deadline=account_deadline,
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       console=console, transient=True) as progress:
@@ -169,36 +205,67 @@ def audit(
                 if api_url:
                     wait_until_healthy(api_url, float(
                         os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-                result = run_audit(config, register, identity, on_account)
+                result = run_audit(config, on_account)
+            except NothingCollected as error:
+                _fail(str(error))
             except Exception as error:  # the flow's own error, shown without a traceback
-                _fail(f"the audit run failed: {type(error).__name__}: {error}")
+                _fail(f"the audit run failed: {_describe(error)}")
     code = print_summary(result.run_dir, time.monotonic() - started)
     raise typer.Exit(code)
 
 
-def _signing_identity(key: Path | None, cert: Path | None, p12: Path | None,
-                      password_env: str, keys_dir: Path) -> object:
-    """The organization's signing key when given, else the demo key (made once, marked DEMO)."""
-    from reports.keys import SigningKeyError, demo_signer, load_pkcs12, load_signer
+def _check_writable(out: Path) -> None:
+    """The runs folder exists (or can be made) and takes a new file: found now, not after collecting."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".rolecall-write-test-"):
+            pass
+    except OSError as error:
+        _fail(f"the runs folder {out} cannot be written ({error.strerror or error}); "
+              "give a writable folder with --out")
+
+
+def _check_credentials(profile: str | None, region: str | None) -> None:
+    """AWS credentials are found by the standard chain; without them no call can succeed."""
+    from botocore.exceptions import BotoCoreError
+
+    from flows.sources.session import base_session
 
     try:
-        if p12 is not None:
-            if key or cert:
-                _fail("give either --signing-p12 or --signing-key/--signing-cert, not both")
-            return load_pkcs12(p12, password_env=password_env)
-        if key or cert:
-            if not (key and cert):
-                _fail("--signing-key and --signing-cert go together")
-            return load_signer(key, cert)
-        return demo_signer(keys_dir)
-    except SigningKeyError as error:
-        _fail(str(error))
-    raise AssertionError("unreachable")
+        credentials = base_session(profile, region).get_credentials()
+    except BotoCoreError as error:
+        _fail(f"AWS configuration: {error}")
+    if credentials is None:
+        _fail("no AWS credentials found (environment, --profile, ~/.aws/credentials, SSO or an "
+              "instance role); sign in to the management account first, or try --demo")
+
+
+def _quiet_prefect_console() -> None:
+    """Prefect prints a failed task's or flow's traceback on the console; the CLI says what
+    failed in one line instead (--debug keeps Prefect's lines). Its logs still reach its API."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    if DEBUG:
+        return
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):  # "": where Prefect puts it
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.CRITICAL + 1)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def print_summary(run_dir: Path, seconds: float) -> int:
-    """The summary table of a finished run, read back from its snapshot."""
+    """The summary table of a finished run, read back from its snapshot; an incomplete run
+    says so before anything else and exits EXIT_INCOMPLETE, whatever its results."""
+    from flows.coverage import coverage
+
     with duckdb.connect(str(run_dir / "snapshot.duckdb"), read_only=True) as con:
+        seen = coverage(con)
         rows = con.execute(
             """
             SELECT control_id, any_value(severity), count(*),
@@ -207,10 +274,12 @@ def print_summary(run_dir: Path, seconds: float) -> int:
             FROM control_results GROUP BY control_id ORDER BY control_id
             """
         ).fetchall()
-        accounts, collected = con.execute(
-            "SELECT count(*), count(*) FILTER (collected) FROM accounts"
-        ).fetchone()
     from checks.catalogue import CONTROLS_BY_ID
+
+    if not seen.complete:
+        console.print(Text(seen.headline(), style="bold yellow"), soft_wrap=True)
+        for gap in seen.source_gaps:
+            console.print(Text(f"  {gap.source}: {gap.first_reason}"), soft_wrap=True)
 
     table = Table(title=f"rolecall — {run_dir.name}", title_justify="left")
     for name in ("control", "title", "population", "pass", "fail", "excepted", "error"):
@@ -224,12 +293,17 @@ def print_summary(run_dir: Path, seconds: float) -> int:
             f"[yellow]{errors}[/yellow]" if errors else "0",
         )
     console.print(table)
-    console.print(f"Accounts collected: {collected} of {accounts}")
+    console.print(f"Accounts collected: {seen.accounts_collected} of {seen.accounts}")
     console.print(f"Run folder: {run_dir}")
     console.print(f"Report: {run_dir / 'report.pdf'}  ({seconds:.1f} s)")
     runs = "" if run_dir.parent == DEFAULT_RUNS else f" --runs {run_dir.parent}"
     console.print(f'Query it: .venv/bin/rolecall sql{runs} "SELECT account_id, user_name FROM iam_users"  '
                   "(rolecall schema lists the tables)", highlight=False, soft_wrap=True)
+    if not seen.complete:
+        console.print(f"Incomplete: exit {EXIT_INCOMPLETE}. `rolecall sql{runs} --run {run_dir.name} "
+                      "\"SELECT * FROM collection_errors\"` lists every error.", highlight=False,
+                      soft_wrap=True)
+        return EXIT_INCOMPLETE
     return EXIT_FAIL if failing else EXIT_PASS
 
 
@@ -264,8 +338,10 @@ def simulate(
 
 
 @app.command(help=(
-    "Check a run folder: the manifest's CMS signature, every file's hash, no file missing or "
-    "added, and the PDF's signature.\n\nExit 0 only when every check passes."))
+    "Check a run folder: the manifest's CMS signature, that the folder's name is the run id "
+    "signed in the manifest, every file's hash, no file missing or added, and the PDF's "
+    "signature.\n\nExit 0 only when every check passes, 1 when one fails, 2 when --ca is not "
+    "a readable certificate."))
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="The run folder to check.", exists=True,
                                             file_okay=False)],
@@ -276,6 +352,7 @@ def verify(
     """Check a run folder (see the command's help)."""
     from reports.verify import all_passed, verify_run
 
+    _check_ca(ca)
     checks = verify_run(run_dir, ca)
     for check in checks:
         colour = "green" if check.ok else "red"
@@ -288,7 +365,8 @@ def verify(
     "Ask a snapshot a question in SQL, read-only: one run (default: the latest) or, with "
     "--history, every complete run at once.\n\n`rolecall schema` lists the tables; "
     "docs/queries.sql has examples. A statement that would write is refused and no file of any "
-    "run folder changes. Exit 2 on a query error."))
+    "run folder changes; a query reads no file beyond the snapshots except in folders given "
+    "with --allow-path. Exit 2 on a query error."))
 def sql(
     query: Annotated[str | None, typer.Argument(
         help="SQL to run (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); read from stdin "
@@ -313,9 +391,22 @@ def sql(
         "signature, every file's hash, PDF signature); refuse to answer if one fails.")] = False,
     ca: Annotated[Path | None, typer.Option(
         "--ca", help="With --verify: CA certificate (PEM) that must vouch for the signer.")] = None,
+    allow_path: Annotated[list[Path] | None, typer.Option(
+        "--allow-path", help="Folder whose files a query may read (read_csv, read_parquet, "
+        "read_json...), e.g. to join a list of your own; repeatable. Without it a query reads "
+        "only the snapshots.", show_default=False)] = None,
 ) -> None:
     """Ask a snapshot a question in SQL, read-only."""
-    from flows.query import QueryError, open_history, open_run, read_statements, resolve_run
+    from flows.query import (
+        QueryError,
+        allowed_folders,
+        open_history,
+        open_run,
+        read_statements,
+        resolve_run,
+    )
+    from flows.query_formats import parquet_staging_path
+    from reports.keys import DEFAULT_KEYS_DIR
 
     if history and run is not None:
         _fail("give either --run or --history, not both")
@@ -329,7 +420,15 @@ def sql(
         statements = read_statements(text)
         if fmt is not OutputFormat.table and len(statements) > 1:
             raise QueryError(f"--format {fmt.value} takes one statement; got {len(statements)}")
-        session = open_history(runs) if history else open_run(resolve_run(runs, run or "latest"))
+        # The demo signing key's folders are never readable, even inside an allowed folder.
+        keys_dirs = [DEFAULT_KEYS_DIR]
+        if env_keys := os.environ.get("ROLECALL_KEYS_DIR"):
+            keys_dirs.append(Path(env_keys))
+        allow = allowed_folders(allow_path or [], protected=keys_dirs)
+        # the one file the session itself writes: the Parquet export before its rename
+        staging = parquet_staging_path(output) if fmt is OutputFormat.parquet and output else None
+        session = (open_history(runs, allow=allow, write_file=staging) if history
+                   else open_run(resolve_run(runs, run or "latest"), allow=allow, write_file=staging))
         try:
             if verify:  # exactly the runs the session reads
                 _verify_before_query(session.runs, ca)
@@ -338,11 +437,25 @@ def sql(
             session.close()
     except QueryError as error:
         _fail(str(error))
+    except OSError as error:  # --output in a missing or read-only folder, a closed pipe
+        _fail(f"cannot write {output or 'the result'}: {error.strerror or error}")
+
+
+def _check_ca(ca: Path | None) -> None:
+    """A --ca that is no certificate at all is bad input (exit 2): nothing could be verified."""
+    from reports.verify import TrustAnchorError, load_ca
+
+    if ca is not None:
+        try:
+            load_ca(ca)
+        except TrustAnchorError as error:
+            _fail(f"--ca {error}")
 
 
 def _verify_before_query(run_dirs: list[Path], ca: Path | None) -> None:
     from reports.verify import all_passed, verify_run
 
+    _check_ca(ca)
     for run_dir in run_dirs:
         checks = verify_run(run_dir, ca)
         if not all_passed(checks):
@@ -445,7 +558,83 @@ def export(
                   f"(hashes and source run in {provenance.name})", highlight=False, soft_wrap=True)
 
 
+class RunsFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command("runs", help=(
+    "List every folder under the runs folder with its state: complete (signed: "
+    "manifest.json.p7s present), unsigned (not evidence), partial (in progress or killed) or "
+    "stale (a partial untouched for a day; the next audit removes it); for complete runs, the "
+    "accounts collected and whether that is every account of the organization.\n\n"
+    "A signature file present is not a signature checked: `rolecall verify RUN-FOLDER` checks it."))
+def runs_command(
+    runs_dir: Annotated[Path, typer.Option(
+        "--runs", "--out", help="Folder that holds the runs (audit's --out).")] = DEFAULT_RUNS,
+    fmt: Annotated[RunsFormat, typer.Option(
+        "--format", "-f", help="table (default, for people) or json.")] = RunsFormat.table,
+) -> None:
+    """List the run folders and their states (see the command's help)."""
+    import json
+    from datetime import UTC, datetime
+
+    from flows.run_folder import list_runs
+
+    if not runs_dir.is_dir():
+        _fail(f"{runs_dir}: no such folder of runs" if not runs_dir.exists()
+              else f"{runs_dir}: not a folder")
+    try:
+        listings = list_runs(runs_dir)
+    except OSError as error:
+        _fail(f"{runs_dir}: cannot list: {error.strerror or error}")
+    now = datetime.now(UTC)
+    if fmt is RunsFormat.json:
+        rows = [{
+            "run_id": r.run_id, "path": str(r.path), "state": r.state,
+            "last_modified": r.last_modified.isoformat(),
+            "age_seconds": round((now - r.last_modified).total_seconds()),
+            "accounts": r.accounts, "accounts_collected": r.collected,
+            "complete_in_scope": r.complete_in_scope, "note": r.note or None,
+        } for r in listings]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not listings:
+        console.print(f"No runs in {runs_dir}.", highlight=False)
+        return
+    states = {"complete": "[green]complete[/green]", "unsigned": "[red]unsigned[/red]",
+              "partial": "[yellow]partial[/yellow]", "stale": "[red]stale[/red]"}
+    table = Table(title=f"Runs in {runs_dir}", title_justify="left")
+    for heading in ("run", "state", "last written", "accounts collected", "scope", "note"):
+        table.add_column(heading, overflow="fold")
+    for r in listings:
+        accounts = "" if r.accounts is None else f"{r.collected} of {r.accounts}"
+        scope = {True: "complete", False: "[yellow]incomplete[/yellow]", None: ""}[
+            r.complete_in_scope]
+        note = r.note or {"partial": "in progress or killed",
+                          "stale": "killed; the next audit removes it"}.get(r.state, "")
+        table.add_row(Text(r.path.name), states.get(r.state, r.state),
+                      f"{_age((now - r.last_modified).total_seconds())} ago", accounts, scope, Text(note))
+    console.print(table)
+
+
+def _age(seconds: float) -> str:
+    """A duration as people read it in a listing: the two largest units."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
 def _fail(message: str) -> None:
+    """One line for the user; the traceback only with --debug."""
+    if DEBUG and sys.exc_info()[0] is not None:
+        err_console.print_exception()
     # soft_wrap: a pipe gets the message on one line; Text: brackets in DuckDB's messages are not markup
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     raise typer.Exit(EXIT_ERROR)

@@ -120,6 +120,7 @@ def open_history(runs_root: Path, *, allow: Sequence[Path] = (),
     for index, run_dir in enumerate(runs):
         alias = f"run_{index}"
         _attach(con, run_dir, alias)
+        _check_run_id(con, run_dir, alias)
         for table in table_names(con, alias):
             # the run table carries run_id already
             prefix = "" if table == "run" else f"{quote_literal(run_dir.name)} AS run_id, "
@@ -255,6 +256,15 @@ def _attach(con: duckdb.DuckDBPyConnection, run_dir: Path, alias: str) -> None:
         con.execute(f"ATTACH {quote_literal(str(path))} AS {quote_identifier(alias)} (READ_ONLY)")
     except duckdb.Error as error:
         raise QueryError(f"cannot open {path} read-only: {error}") from error
+
+
+def _check_run_id(con: duckdb.DuckDBPyConnection, run_dir: Path, alias: str) -> None:
+    """History dates rows by folder name: a folder renamed (or a run copied under another name)
+    would show its rows under the wrong date, so it is refused, naming both."""
+    recorded = con.execute(f"SELECT any_value(run_id) FROM {quote_identifier(alias)}.run").fetchone()
+    if recorded and recorded[0] and recorded[0] != run_dir.name:
+        raise QueryError(f"{run_dir} holds run {recorded[0]!r}, not {run_dir.name!r}: a renamed or "
+                         "copied run folder is not queried as history (rolecall verify names both)")
 
 
 def _add_views(con: duckdb.DuckDBPyConnection) -> None:

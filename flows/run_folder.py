@@ -1,17 +1,23 @@
 """One run's folder: built under `<run-id>.partial`, renamed to `<run-id>` only when complete.
 
 A finished run is never written to again; a failed run keeps its `.partial` name, so nothing
-incomplete can be mistaken for evidence and nothing earlier is touched.
+incomplete can be mistaken for evidence and nothing earlier is touched. A partial nothing has
+been written to for a day is a killed run: `remove_stale_partials` deletes it (the next audit
+calls it), and never touches a complete run or a younger partial.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import logging
+import os
+import shutil
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 PARTIAL = ".partial"
 SNAPSHOT_FILE = "snapshot.duckdb"
+logger = logging.getLogger(__name__)
 
 
 def run_id_for(moment: datetime) -> str:
@@ -74,3 +80,143 @@ def enclosing_run_folder(path: Path) -> Path | None:
                 or folder.name.endswith(PARTIAL):
             return folder
     return None
+
+
+STALE_AFTER = timedelta(days=1)  # no audit runs for a day without writing a file
+
+
+def last_modified(folder: Path) -> datetime:
+    """The newest mtime of the folder and of anything inside it (symlinks not followed), UTC:
+    a run still in progress keeps writing, so this says when it last showed signs of life."""
+    newest = folder.lstat().st_mtime
+    for parent, dirs, files in os.walk(folder, onerror=lambda _error: None):
+        for name in (*dirs, *files):
+            try:
+                newest = max(newest, os.lstat(os.path.join(parent, name)).st_mtime)
+            except OSError:  # removed while we looked
+                continue
+    return datetime.fromtimestamp(newest, tz=UTC)
+
+
+def partial_runs(root: Path) -> list[Path]:
+    """Every `<run-id>.partial` folder under root (real folders, not symlinks), oldest first."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir()
+                  if p.name.endswith(PARTIAL) and p.is_dir() and not p.is_symlink())
+
+
+def stale_partials(root: Path, older_than: timedelta = STALE_AFTER,
+                   now: datetime | None = None) -> list[Path]:
+    """Partial run folders nothing has been written to for `older_than`: killed runs.
+
+    A younger partial may be another audit in progress and is left alone; complete runs are
+    never candidates (their names do not end in `.partial`).
+    """
+    cutoff = (now or datetime.now(UTC)) - older_than
+    stale = []
+    for folder in partial_runs(root):
+        try:
+            if last_modified(folder) < cutoff:
+                stale.append(folder)
+        except OSError:  # removed while we looked
+            continue
+    return stale
+
+
+def remove_stale_partials(root: Path, older_than: timedelta = STALE_AFTER,
+                          now: datetime | None = None) -> list[Path]:
+    """Delete the stale partial run folders under root; return those removed.
+
+    A folder that cannot be removed (permissions, already gone) is skipped with a warning, so
+    cleaning up never stops the audit that calls this; the next audit tries again.
+    """
+    removed = []
+    for folder in stale_partials(root, older_than, now):
+        try:
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            logger.warning("could not remove the stale partial run %s: %s", folder, error)
+            continue
+        removed.append(folder)
+    return removed
+
+
+SIGNATURE_FILE = "manifest.json.p7s"
+RUN_STATES = ("complete", "unsigned", "partial", "stale", "not a run")
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One folder under the runs folder, as `rolecall runs` shows it."""
+
+    path: Path
+    state: str  # one of RUN_STATES
+    last_modified: datetime
+    accounts: int | None = None  # complete runs: rows of the snapshot's accounts table
+    collected: int | None = None  # ... of which collected
+    note: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name.removesuffix(PARTIAL)
+
+    @property
+    def complete_in_scope(self) -> bool | None:
+        """Every account of the organization collected, as the snapshot records it."""
+        if self.accounts is None or self.collected is None:
+            return None
+        return self.accounts > 0 and self.collected == self.accounts
+
+
+def list_runs(root: Path, older_than: timedelta = STALE_AFTER,
+              now: datetime | None = None) -> list[RunListing]:
+    """Every folder under root with its state, oldest run id first.
+
+    complete: a final name and a signature (manifest.json.p7s; `rolecall verify` checks it);
+    unsigned: a final name without one, so not evidence; partial: in progress or killed;
+    stale: a partial untouched for `older_than`, which the next audit removes. Snapshots of
+    partial runs are not opened: one may be being written.
+    """
+    cutoff = (now or datetime.now(UTC)) - older_than
+    listings = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            modified = last_modified(folder)
+        except OSError:  # removed while we looked
+            continue
+        if folder.name.endswith(PARTIAL):
+            state = "stale" if modified < cutoff else "partial"
+            listings.append(RunListing(folder, state, modified))
+        elif (folder / SIGNATURE_FILE).is_file():
+            listings.append(_with_accounts(RunListing(folder, "complete", modified)))
+        elif (folder / SNAPSHOT_FILE).exists() or (folder / "manifest.json").exists():
+            listings.append(_with_accounts(RunListing(folder, "unsigned", modified,
+                                                      note=f"no {SIGNATURE_FILE}")))
+        else:
+            listings.append(RunListing(folder, "not a run", modified,
+                                       note=f"no {SNAPSHOT_FILE} or manifest.json"))
+    return listings
+
+
+def _with_accounts(listing: RunListing) -> RunListing:
+    """The listing with the snapshot's account counts, or a note saying why there are none."""
+    import duckdb
+
+    snapshot = listing.path / SNAPSHOT_FILE
+    if not snapshot.is_file():
+        return _noted(listing, f"no {SNAPSHOT_FILE}")
+    try:
+        with duckdb.connect(str(snapshot), read_only=True) as con:
+            row = con.execute("SELECT count(*), count(*) FILTER (collected) FROM accounts").fetchone()
+    except duckdb.Error as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return _noted(listing, f"snapshot unreadable: {first_line}")
+    assert row is not None
+    return replace(listing, accounts=int(row[0]), collected=int(row[1]))
+
+
+def _noted(listing: RunListing, note: str) -> RunListing:
+    return replace(listing, note=f"{listing.note}; {note}" if listing.note else note)

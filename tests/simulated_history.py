@@ -13,10 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from checks.exceptions import load_register
 from flows import simulated
 from flows.audit import AuditConfig, run_audit
-from reports.keys import demo_signer
+from reports.signing_config import SigningConfig
 from tests.simulated_iam import member_iam
 
 
@@ -40,18 +39,18 @@ def audit_three_times(tmp: Path) -> History:
         register_path = tmp / "exceptions.yaml"
         register_path.write_text(simulated.demo_register(sim))
         config = AuditConfig(out_dir=tmp / "runs", exceptions_path=register_path,
-                             simulated=True, endpoint_url=sim.endpoint_url)
-        register, identity = load_register(register_path), demo_signer(tmp / "keys")
+                             simulated=True, endpoint_url=sim.endpoint_url,
+                             signing=SigningConfig(keys_dir=tmp / "keys"))
 
-        first = run_audit(config, register, identity)
+        first = run_audit(config)
         prod = member_iam(sim, "prod")
         prod.delete_login_profile(UserName="alice")
         prod.delete_user(UserName="alice")
-        second = run_audit(config, register, identity)
+        second = run_audit(config)
         dev = member_iam(sim, "dev")
         dev.create_user(UserName="carol")
         dev.create_access_key(UserName="carol")
-        third = run_audit(config, register, identity)
+        third = run_audit(config)
     return History(tmp / "runs", [first.run_dir, second.run_dir, third.run_dir], sim)
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from checks.exceptions import load_register
 from flows import simulated
 from flows.audit import AuditConfig, AuditResult, run_audit
 from reports.history import changes
-from reports.keys import demo_signer
+from reports.signing_config import SigningConfig
 from tests.simulated_iam import member_iam
 
 
@@ -31,15 +32,24 @@ def test_second_run_lists_the_removed_user_as_resolved_and_the_new_key_as_new(
     register_path = tmp_path / "exceptions.yaml"
     register_path.write_text(simulated.demo_register(sim))
     config = AuditConfig(out_dir=tmp_path / "runs", exceptions_path=register_path,
-                         simulated=True, endpoint_url=sim.endpoint_url)
-    register, identity = load_register(register_path), demo_signer(tmp_path / "keys")
+                         simulated=True, endpoint_url=sim.endpoint_url,
+                         signing=SigningConfig(keys_dir=tmp_path / "keys"))
+    # a run killed two days ago and one (perhaps still running) started a minute ago
+    killed, running = tmp_path / "runs" / "20261101T000000Z.partial", tmp_path / "runs" / "x.partial"
+    for folder in (killed, running):
+        (folder / "evidence").mkdir(parents=True)
+        (folder / "evidence" / "run.json").write_text("{}")
+    two_days_ago = time.time() - 2 * 86400
+    for path in (killed / "evidence" / "run.json", killed / "evidence", killed):
+        os.utime(path, (two_days_ago, two_days_ago))
 
-    first: AuditResult = run_audit(config, register, identity)
+    first: AuditResult = run_audit(config)
+    assert not killed.exists() and running.exists()  # the next run removes only the stale one
     iam = member_iam(sim, "prod")
     iam.delete_login_profile(UserName="alice")
     iam.delete_user(UserName="alice")
     iam.create_access_key(UserName="bob")
-    second: AuditResult = run_audit(config, register, identity)
+    second: AuditResult = run_audit(config)
 
     alice, bob = sim.user_arn("prod", "alice"), sim.user_arn("prod", "bob")
     with duckdb.connect(str(second.run_dir / "snapshot.duckdb"), read_only=True) as con:

@@ -36,7 +36,7 @@ def test_sql_verify_refuses_a_renamed_run_one_run_and_history(history: History, 
     shutil.copytree(history.runs_root, runs)
     # another run's files under a newer run's name: the newest run, so also what "latest" picks
     shutil.copytree(runs / history.run_dirs[0].name, runs / OTHER_ID)
-    for selection in (["--run", OTHER_ID], [], ["--history"]):
+    for selection in (["--run", OTHER_ID], []):
         code, out, err = rolecall("sql", "--runs", str(runs), *selection, "--verify",
                                   "SELECT count(*) FROM iam_users")
         assert code == 2 and out == "", selection
@@ -45,6 +45,13 @@ def test_sql_verify_refuses_a_renamed_run_one_run_and_history(history: History, 
         assert history.run_dirs[0].name in flat
     # the query itself is answered without --verify: verification is the auditor's choice
     assert rolecall("sql", "--runs", str(runs), "--run", OTHER_ID, "SELECT 1")[0] == 0
+    # but history dates rows by folder name: a renamed run is refused there, with or without --verify
+    for verify in ([], ["--verify"]):
+        code, out, err = rolecall("sql", "--runs", str(runs), "--history", *verify,
+                                  "SELECT DISTINCT run_id FROM iam_users")
+        flat = " ".join(err.split())
+        assert code == 2 and out == "", verify
+        assert f"holds run '{history.run_dirs[0].name}', not '{OTHER_ID}'" in flat
 
 
 def test_sql_verify_with_a_ca_that_is_not_a_certificate_is_exit_2(history: History, tmp_path: Path) -> None:
