@@ -82,11 +82,14 @@ def test_debug_shows_the_traceback_behind_an_expected_error(tmp_path: Path) -> N
     assert code == 2 and "Traceback" in output and "ProfileNotFound" in output
 
 
-def test_a_failed_flow_is_one_line_without_prefect_tracebacks(tmp_path: Path) -> None:
+def test_a_failed_flow_is_one_line_without_prefect_tracebacks(tmp_path: Path, prefect_server: None) -> None:
     """The real command in a child process (where Prefect's console handler would print): the
-    organization cannot be read, so the flow fails; the user sees one line, not the tracebacks."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    organization cannot be read, so the flow fails; the user sees one line, not the tracebacks.
+    It uses the session's Prefect API rather than booting its own (tests/test_secrets.py does)."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     done = subprocess.run([str(Path(sys.executable).parent / "rolecall"), "audit", "--out",
                            str(tmp_path / "runs")], env=env, capture_output=True, text=True,
                           timeout=300, check=False)
