@@ -11,6 +11,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import importlib  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -328,6 +329,10 @@ def simulate(
         console.print(f"  export AWS_ENDPOINT_URL={sim.endpoint_url}")
         console.print(f"  .venv/bin/rolecall audit --exceptions {kept} --out DIR\n")
         console.print("Ctrl-C stops the server.")
+        # SIGTERM (a service manager, `kill`) stops it as Ctrl-C does; so does SIGINT even where
+        # the shell started us with it ignored (a background job of a script).
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             while True:
                 time.sleep(3600)
