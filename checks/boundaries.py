@@ -3,9 +3,11 @@
 RC-6.1 (the organization) and RC-6.4 (roles) are SQL over the snapshot. RC-6.2 and RC-6.3 need
 IAM policy semantics (checks/policy.py): for every member account, the SCPs covering it are
 those attached to the root, to an OU on its path (account_parents) or to the account itself
-(scp_targets); each distinct set of covering SCPs is judged once, each SCP once per action. The
-facts, with the chain root -> OUs -> account and what each attached policy denies, go into the
-temp table `scp_facts` (one bulk insert) that the rules' queries read.
+(scp_targets). An action is denied when a covering SCP denies it, or when a level of the chain
+root -> OUs -> account has SCPs none of which allows it (an allow-list strategy: IAM needs an
+Allow at every level). Each distinct chain is judged once, each SCP once per action. The facts,
+with the chain and what each attached policy denies (explicitly, or implicitly at its level), go
+into the temp table `scp_facts` (one bulk insert) that the rules' queries read.
 
 Decisions where CONTROLS.md is silent:
 - RC-6.1 and RC-2.3 have one member, the organization: resource_id = run.organization_id,
@@ -16,6 +18,9 @@ Decisions where CONTROLS.md is silent:
 - RC-6.2/6.3 depend on organization data only: an account whose IAM could not be collected is
   still judged; an Organizations failure makes every member `error`.
 - When SCPs are not enabled on the root, no SCP applies: every member account fails RC-6.2/6.3.
+- Implicit denies (checks/policy.py decides when a level denies): the reason names the level
+  and its SCPs; in the evidence chain that node lists the needs in `implicitly_denies`, and its
+  policies are `covers: true` with `denies_implicitly`, as they are what denies.
 - A member account whose parents were not collected is `error`; so is an account that fails
   while an SCP covering it could not be read or evaluated (it might have covered).
 - RC-6.4: service-linked roles are out of the population; a valid register entry of either kind
@@ -24,7 +29,6 @@ Decisions where CONTROLS.md is silent:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,29 +37,15 @@ import duckdb
 from checks import policy
 from checks.results import Rule, load_facts
 
-# What each control needs denied: (label, coverage of one SCP document).
-Need = tuple[str, Callable[[Any], policy.Coverage]]
-NEEDS: dict[str, tuple[Need, ...]] = {
-    "RC-6.2": (
-        ("iam:CreateUser", lambda d: policy.deny_coverage(d, "iam:CreateUser")),
-        ("iam:CreateAccessKey", lambda d: policy.deny_coverage(d, "iam:CreateAccessKey")),
-    ),
-    "RC-6.3": (
-        ("iam:CreateRole without a permissions boundary", policy.boundary_coverage),
-        ("iam:DeleteRolePermissionsBoundary",
-         lambda d: policy.deny_coverage(d, "iam:DeleteRolePermissionsBoundary")),
-    ),
-}
-VERDICTS: dict[str, Callable[[Mapping[str, Any]], policy.ScpVerdict]] = {
-    "RC-6.2": policy.denies_user_creation,
-    "RC-6.3": policy.enforces_permissions_boundary,
-}
+# What each control needs denied (label, action, coverage of one SCP document).
+NEEDS = policy.SCP_NEEDS
 # fact column of each need, in NEEDS order
 NEED_FACTS: dict[str, tuple[str, str]] = {
     "RC-6.2": ("denies_create_user", "denies_create_access_key"),
     "RC-6.3": ("denies_create_role_without_boundary", "denies_delete_boundary"),
 }
-
+_LEVEL_KINDS = {"ROOT": "root", "ORGANIZATIONAL_UNIT": "OU", "ACCOUNT": "account"}
+Chain = tuple[tuple[str, tuple[str, ...]], ...]  # (level label, attached policy ids), root first
 
 
 def _column(control_id: str) -> str:
@@ -109,13 +99,13 @@ def _read(con: duckdb.DuckDBPyConnection) -> _Org:
 
 
 class _Judge:
-    """Each SCP parsed and judged once per need; each distinct covering set once per control."""
+    """Each SCP parsed and judged once per need; each distinct chain once per control."""
 
     def __init__(self, org: _Org) -> None:
         self.org = org
         self.parsed: dict[str, policy.Policy | str] = {}  # policy id -> Policy, or why not
         self.coverage: dict[tuple[str, str, int], policy.Coverage | None] = {}
-        self.verdicts: dict[tuple[str, frozenset[str]], policy.ScpVerdict] = {}
+        self.verdicts: dict[tuple[str, Chain], policy.ScpVerdict] = {}
 
     def document(self, policy_id: str) -> policy.Policy | str:
         if policy_id not in self.parsed:
@@ -137,7 +127,7 @@ class _Judge:
             result: policy.Coverage | None = None
             if isinstance(doc, policy.Policy):
                 try:
-                    result = NEEDS[control_id][need][1](doc)
+                    result = NEEDS[control_id][need].cover(doc)
                 except (ValueError, TypeError):
                     result = None
             self.coverage[key] = result
@@ -153,22 +143,32 @@ class _Judge:
                     return f"SCP {policy_id} could not be evaluated"
         return None
 
-    def verdict(self, control_id: str, policy_ids: frozenset[str]) -> policy.ScpVerdict:
-        key = (control_id, policy_ids)
+    def readable(self, policy_id: str) -> policy.Policy | None:
+        """The parsed SCP, or None when it can't be read or evaluated (it might allow anything)."""
+        doc = self.document(policy_id)
+        return doc if isinstance(doc, policy.Policy) and not self.unreadable(policy_id) else None
+
+    def verdict(self, control_id: str, chain: Chain) -> policy.ScpVerdict:
+        key = (control_id, chain)
         if key not in self.verdicts:
-            docs = {p: d for p in sorted(policy_ids)
-                    if isinstance(d := self.document(p), policy.Policy)}
-            self.verdicts[key] = VERDICTS[control_id](docs)
+            covering = sorted({p for _, ids in chain for p in ids})
+            docs = {p: d for p in covering if isinstance(d := self.document(p), policy.Policy)}
+            levels = [policy.ScpLevel(label, {p: self.readable(p) for p in ids})
+                      for label, ids in chain]
+            self.verdicts[key] = policy.scp_verdict(control_id, docs, levels)
         return self.verdicts[key]
 
-    def policy_evidence(self, control_id: str, policy_id: str) -> dict[str, Any]:
+    def policy_evidence(self, control_id: str, policy_id: str,
+                        implicit: list[str]) -> dict[str, Any]:
+        """What one attached SCP denies; `implicit`: needs its level denies as an allow-list."""
         name = self.org.scps.get(policy_id, (None, None))[0]
         entry: dict[str, Any] = {"policy_id": policy_id, "name": name}
         problem = self.unreadable(policy_id)
         if problem:
             return {**entry, "covers": None, "problem": problem}
         denies, statements, exemptions = [], [], []
-        for i, (label, _) in enumerate(NEEDS[control_id]):
+        for i, need in enumerate(NEEDS[control_id]):
+            label = need.label
             cov = self.covers(control_id, policy_id, i)
             assert cov is not None
             if cov.denies:
@@ -177,7 +177,8 @@ class _Judge:
                                 "denies": label, "kind": r.kind}
                                for r in cov.rules if r.denies]
                 exemptions += [str(c) for c in cov.exemptions]
-        return {**entry, "covers": bool(denies), "denies": denies, "statements": statements,
+        return {**entry, "covers": bool(denies or implicit), "denies": denies,
+                "denies_implicitly": implicit, "statements": statements,
                 "admin_exemptions": list(dict.fromkeys(exemptions))}
 
 
@@ -187,6 +188,12 @@ def _node(org: _Org, node_id: str, account_id: str) -> tuple[str, str | None]:
     if node_id == account_id:
         return "ACCOUNT", org.accounts.get(account_id)
     return "ORGANIZATIONAL_UNIT", org.ous.get(node_id)
+
+
+def _level_label(org: _Org, node_id: str, account_id: str) -> str:
+    """How a reason names a level: `OU ou-sandbox (Sandbox)`."""
+    kind, name = _node(org, node_id, account_id)
+    return f"{_LEVEL_KINDS[kind]} {node_id}" + (f" ({name})" if name and name != node_id else "")
 
 
 def account_facts(judge: _Judge, account_id: str, scps_enabled: bool | None) -> dict[str, Any]:
@@ -204,18 +211,25 @@ def account_facts(judge: _Judge, account_id: str, scps_enabled: bool | None) -> 
     covering = sorted({p for node in chain for p in org.targets.get(node, ())})
     unreadable = [p for p in covering if judge.unreadable(p)]
     row.update(covering_policies=covering, unreadable_policies=unreadable, problem=None)
+    # Levels without an SCP are left out: they never deny (missing data), and leaving them out
+    # lets accounts with the same attachments share one verdict.
+    levels: Chain = tuple((_level_label(org, node, account_id), tuple(org.targets[node]))
+                          for node in chain if org.targets.get(node))
     for control_id, labels in NEED_FACTS.items():
         c = _column(control_id)
-        row[f"{c}_chain"] = [
-            {"id": node, "type": kind, "name": name,
-             "policies": [judge.policy_evidence(control_id, p) for p in org.targets.get(node, ())]}
-            for node in chain for kind, name in [_node(org, node, account_id)]
-        ]
-        for i, fact in enumerate(labels):
-            row[fact] = scps_enabled and any(
-                (cov := judge.covers(control_id, p, i)) is not None and cov.denies
-                for p in covering)
-        verdict = judge.verdict(control_id, frozenset(covering))
+        verdict = judge.verdict(control_id, levels)
+        implicit = {(d.level, d.need) for d in verdict.implicit}
+        row[f"{c}_chain"] = []
+        for node in chain:
+            kind, name = _node(org, node, account_id)
+            here = [n.label for n in NEEDS[control_id]
+                    if (_level_label(org, node, account_id), n.label) in implicit]
+            row[f"{c}_chain"].append({
+                "id": node, "type": kind, "name": name, "implicitly_denies": here,
+                "policies": [judge.policy_evidence(control_id, p, here)
+                             for p in org.targets.get(node, ())]})
+        for need, fact in zip(NEEDS[control_id], labels, strict=True):
+            row[fact] = scps_enabled and need.label in verdict.denied
         passed = scps_enabled and verdict.passed
         if not scps_enabled:
             reason = "SCPs are not enabled on the root: no SCP applies to the account"

@@ -14,38 +14,66 @@ Decisions where AWS semantics or CONTROLS.md leave room (each is also commented 
 - `"Principal": "*"` is the same as `{"AWS": "*"}` (AWS documents them as equivalent), and it
   covers principals of every kind when a Deny uses it.
 - Allow with NotPrincipal grants to everyone except the listed principals: we report it as a
-  grant to `*` and keep the exclusions on the Grant.
-- A Deny without conditions removes a grant only when its principals fully cover the granted
-  principal (an account principal covers every ARN in that account). A Deny with conditions
-  might not apply to a given request, so the grant stays and the Deny's index is recorded.
-  That is the conservative choice for an audit: we over-report and never under-report.
+  grant to `*` and keep the exclusions on the Grant. A Deny with NotPrincipal covers a principal
+  only when no exclusion could overlap it (same value, same account, `*`, or an unknown account).
+- Verdicts follow the whole policy (CONTROLS.md "effective meaning"). A Deny without conditions
+  that fully covers the granted principal removes the grant (an account principal covers every
+  ARN in that account). A Deny with conditions stays on the grant as `conditional_denies`, and
+  when it is a *guard* it also restricts the grant: a request gets in only if the Allow's
+  conditions hold and the guard does not fire, so the guard's inverse is ANDed to the Allow's
+  conditions (`Grant.effective_conditions`) and every G4/G5 rule reads those.
+- A guard is a Deny covering the principal whose Condition is exactly one negated operator on
+  one key (StringNotEquals, StringNotLike, ArnNotLike, ...; no ForAnyValue/ForAllValues), e.g.
+  `StringNotEquals sts:ExternalId X` or `StringNotLike ...:sub repo:org/app:*`. A negated
+  operator is true when the key is absent, so the guard also fires when the ExternalId or claim
+  is missing: its inverse is the positive operator without IfExists (present and matching).
+  `...IfExists` on a negated operator changes nothing here (absent is true either way).
+  `Null KEY true` in a Deny is a guard that requires only presence (inverse `Null false`), which
+  pins no value, so it satisfies no G4/G5 rule. Not credited: a Deny with several conditions
+  (they are ANDed, so it fires only when all hold), ForAnyValue (false when the key is absent:
+  the Deny lets a request without the key through), ForAllValues (not credited for symmetry
+  with RC-4.1's Allow rule), and positive operators in a Deny (`Deny if StringEquals`).
 - A context value given as a list with no ForAnyValue/ForAllValues qualifier matches when any
   of its values matches; a negated operator is then the negation of that.
 - Policy variables (`${aws:username}`) are not substituted; they compare as literal text.
 - RC-4.1: an AWS principal whose account can't be read (a deleted principal's unique ID, such
   as AROA...) is treated as external. `sts:ExternalId` counts only with StringEquals, or
   StringLike without wildcards (plain or ForAnyValue, never IfExists or ForAllValues), and only
-  when every value is non-empty. That is the control text; StringEqualsIgnoreCase does not
-  count. Organization pins (aws:PrincipalOrgID / PrincipalAccount / PrincipalOrgPaths) exempt
+  when every value is non-empty; from a guard, StringNotEquals or wildcard-free StringNotLike.
+  That is the control text; StringEqualsIgnoreCase does not count. Organization pins
+  (aws:PrincipalOrgID / PrincipalAccount / PrincipalOrgPaths, in the Allow or as a guard) exempt
   only the `*` principal, as CONTROLS.md says. A named account outside the org stays external.
-- RC-5.1: sub values are classified as written, as if `*` and `?` were wildcards, even under
-  StringEquals (where they are literal). A `*` there is almost always a mistake, so it is
-  reported. Several sub conditions in one statement are ANDed, so the most restrictive one
-  decides. ForAllValues and IfExists sub conditions still restrict (GitHub always sends `sub`);
-  RC-5.2 reports ForAllValues separately. StringEqualsIgnoreCase counts like StringEquals.
-- RC-5.3: a "condition on sub" must restrict: a positive operator, not IfExists, not
-  ForAllValues, and at least one value that is not wildcards only. Only `oidc-provider/` ARNs
-  are in scope (not Cognito, SAML, or the built-in Google, Facebook or Amazon providers).
-- A Deny in a trust policy that narrows `sub` or `ExternalId` (for example, Deny when
-  StringNotLike sub) is not credited: each Allow statement must stand on its own.
+  "Critical: `*` with no condition at all" means no Allow condition and no guard.
+- RC-5.1: StringEquals (and StringEqualsIgnoreCase) compare literally, so a sub value with `*`
+  or `?` under them admits only that literal text. GitHub subjects never hold `*` or `?` (org,
+  repository and git ref names can't), so such a value admits no real token: it is dropped from
+  the subjects allowed and reported as a note in RC-5.1's reason ("StringEquals compares
+  literally ..."). A statement whose sub condition admits no token lets nobody in; CONTROLS.md
+  fails RC-5.1 only for a statement that "lets a token in" loosely, and its severities are
+  critical/high only, so such a role passes with the note (it is broken, not exposed).
+  StringLike values are classified as patterns. Several sub conditions in one statement (Allow
+  or guard) are ANDed, so the most restrictive one decides. ForAllValues and IfExists sub
+  conditions still restrict (GitHub always sends `sub`); RC-5.2 reports ForAllValues
+  separately. StringEqualsIgnoreCase counts like StringEquals.
+- RC-5.3: a "condition on sub" must restrict: a positive operator (in the Allow, or a guard's
+  inverse), not IfExists, not ForAllValues, and at least one value that admits less than
+  everything (under StringLike not wildcards only; under StringEquals any non-empty literal).
+  Only `oidc-provider/` ARNs are in scope (not Cognito, SAML, or the built-in Google, Facebook
+  or Amazon providers).
 - RC-4.4: a Service grant is confined when a positive String/Arn condition (not IfExists,
   not ForAllValues) tests aws:SourceAccount or aws:SourceArn with values that are not
-  wildcards only.
+  wildcards only; a guard on those keys counts the same way.
 - G6: a Deny counts when it has no condition, or only conditions that exempt admin
   principals: a negated String/Arn operator on aws:PrincipalArn, aws:PrincipalTag/... or
   aws:userid whose values don't exempt everyone. Its Resource must be unrestricted (`*`, or
-  an ARN pattern whose fields after the service are all wildcards). An allow-list SCP
-  strategy (no FullAWSAccess) is not recognised as a deny.
+  an ARN pattern whose fields after the service are all wildcards).
+- G6 allow-lists: an action must be allowed at every level root -> OUs -> account, so a level
+  none of whose SCPs may allow it denies it implicitly, and that counts as coverage. An SCP
+  "may allow" an action when an Allow statement's Action/NotAction covers it, whatever its
+  Resource or Condition (they might let some request through: conservative). A level with an
+  unreadable SCP, or with no SCP at all, never denies implicitly: AWS keeps at least one SCP
+  on every node while SCPs are enabled, so an empty level is missing data, not a deny.
+  Without level information (`levels` not given) only explicit denies count.
 """
 
 from __future__ import annotations
@@ -529,6 +557,51 @@ def conditions_hold(conditions: Iterable[Condition], context: Context) -> bool:
 
 
 @dataclass(frozen=True)
+class Guard:
+    """A Deny that fires unless one condition holds, so it restricts a grant like an Allow
+    condition would (e.g. Deny when StringNotEquals sts:ExternalId)."""
+
+    statement_index: int
+    sid: str | None
+    condition: Condition  # as written in the Deny
+    requires: Condition  # its inverse: what a request must meet for the Deny not to fire
+
+    def __str__(self) -> str:
+        sid = f" (Sid {self.sid!r})" if self.sid else ""
+        return f"Deny statement {self.statement_index}{sid} unless {self.requires}"
+
+
+# A negated operator's positive twin: `Deny if NOT x` lets through exactly `x` (key present).
+_POSITIVE_OF = {
+    "StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike",
+    "NotIpAddress": "IpAddress", "NumericNotEquals": "NumericEquals", "DateNotEquals": "DateEquals",
+}
+
+
+def guard_requirement(deny: Statement) -> Condition | None:
+    """What a request must meet for this Deny not to fire, when that is one positive condition.
+
+    Only a Condition of exactly one negated operator on one key (plain or IfExists: both are
+    true when the key is absent, so the Deny fires then) or `Null KEY true|false` qualifies.
+    Several conditions are ANDed (the Deny fires only when all hold) and ForAnyValue is false
+    for an absent key: neither guards, so both give None.
+    """
+    if deny.effect != "Deny" or len(deny.conditions) != 1:
+        return None
+    (c,) = deny.conditions
+    if c.qualifier is not None:
+        return None
+    if c.base == "Null":
+        if len(c.values) == 1 and c.values[0].lower() in ("true", "false") and not c.if_exists:
+            return Condition("Null", c.key, ("false" if c.values[0].lower() == "true" else "true",))
+        return None
+    if c.base in _POSITIVE_OF:
+        return Condition(_POSITIVE_OF[c.base], c.key, c.values)
+    return None
+
+
+@dataclass(frozen=True)
 class Grant:
     """One principal that an Allow statement lets perform the action, and under which conditions."""
 
@@ -538,10 +611,16 @@ class Grant:
     conditions: tuple[Condition, ...]
     excluded: tuple[Principal, ...] = ()  # NotPrincipal: everyone except these
     conditional_denies: tuple[int, ...] = ()  # Deny statements that may remove it, under conditions
+    guards: tuple[Guard, ...] = ()  # those of them that restrict it like an Allow condition
 
     @property
     def label(self) -> str:
         return f"statement {self.statement_index}" + (f" (Sid {self.sid!r})" if self.sid else "")
+
+    @property
+    def effective_conditions(self) -> tuple[Condition, ...]:
+        """What a request must meet to get in: the Allow's conditions AND every guard's inverse."""
+        return self.conditions + tuple(g.requires for g in self.guards)
 
 
 def _granted_principals(st: Statement) -> list[tuple[Principal, tuple[Principal, ...]]]:
@@ -552,16 +631,28 @@ def _granted_principals(st: Statement) -> list[tuple[Principal, tuple[Principal,
     return []  # no Principal element (identity policy) or NotPrincipal "*": grants nobody
 
 
+def _may_overlap(a: Principal, b: Principal) -> bool:
+    """Whether some request could be made by both `a` and `b` (used for NotPrincipal exclusions)."""
+    if a.is_everyone or b.is_everyone:
+        return True
+    if a.kind != b.kind:
+        return False
+    if a.kind != "AWS":
+        return a.value.lower() == b.value.lower()
+    if a.account is None or b.account is None:
+        return True  # an unreadable account might be the other one's
+    return a.account == b.account  # same account: an exclusion there may spare part of it
+
+
 def _deny_covers(deny: Statement, target: Principal) -> bool:
+    """Whether the Deny applies to every request by `target` (then it can remove or guard it)."""
     if deny.principals is not None:
         return any(principal_covers(p, target) for p in deny.principals)
     if deny.not_principals is not None:
-        # Deny + NotPrincipal: everyone except those listed. It never fully covers "everyone"
-        # while it lists someone. Matching exclusions by account keeps the grant whenever in
-        # doubt, because that is the conservative direction.
-        if target.is_everyone:
-            return not deny.not_principals
-        return not any(principal_covers(p, target) for p in deny.not_principals)
+        # Deny + NotPrincipal: everyone except those listed. It covers the target only when no
+        # exclusion could overlap it (an excluded role of the target's account spares part of
+        # it): when in doubt the grant is kept, the conservative direction.
+        return not any(_may_overlap(p, target) for p in deny.not_principals)
     return True  # no Principal element: the Deny applies to whoever makes the request
 
 
@@ -570,7 +661,9 @@ def assume_paths(doc: PolicyInput | Policy, action: str = ASSUME_ROLE) -> list[G
 
     Deny statements never grant. A Deny without conditions that covers the principal removes the
     grant; a conditional Deny may not apply to a given request, so the grant stays and the Deny
-    is listed in `conditional_denies` (conservative: an audit must not miss a path).
+    is listed in `conditional_denies` (conservative: an audit must not miss a path). A covering
+    Deny that is a guard (`guard_requirement`) is also kept in `guards`: IAM lets a request in
+    only when no Deny fires, so the guard's inverse restricts the grant.
     """
     policy = parse_policy(doc)
     denies = [s for s in policy.statements if s.effect == "Deny" and s.applies_to_action(action)]
@@ -582,8 +675,10 @@ def assume_paths(doc: PolicyInput | Policy, action: str = ASSUME_ROLE) -> list[G
             covering = [d for d in denies if _deny_covers(d, principal)]
             if any(not d.conditions for d in covering):
                 continue
+            guards = tuple(Guard(d.index, d.sid, d.conditions[0], req) for d in covering
+                           if (req := guard_requirement(d)) is not None)
             grants.append(Grant(st.index, st.sid, principal, st.conditions, excluded,
-                                tuple(d.index for d in covering)))
+                                tuple(d.index for d in covering), guards))
     return grants
 
 
@@ -603,6 +698,7 @@ class Finding:
     principal: str
     reason: str
     conditions: tuple[Condition, ...] = ()
+    guards: tuple[Guard, ...] = ()
 
     def facts(self) -> dict[str, Any]:
         """JSON-ready evidence."""
@@ -615,6 +711,9 @@ class Finding:
             "reason": self.reason,
             "conditions": [{"operator": c.operator, "key": c.key, "values": list(c.values)}
                            for c in self.conditions],
+            "guards": [{"statement_index": g.statement_index, "sid": g.sid,
+                        "operator": g.condition.operator, "key": g.condition.key,
+                        "values": list(g.condition.values)} for g in self.guards],
         }
 
 
@@ -623,9 +722,10 @@ def _describe(conditions: Sequence[Condition]) -> str:
 
 
 def _finding(control_id: str, severity: str, grant: Grant, reason: str) -> Finding:
+    guards = f"; guarded by {'; '.join(map(str, grant.guards))}" if grant.guards else ""
     return Finding(control_id, severity, grant.statement_index, grant.sid, str(grant.principal),
-                   f"{grant.label}: {reason}; conditions: {_describe(grant.conditions)}",
-                   grant.conditions)
+                   f"{grant.label}: {reason}; conditions: {_describe(grant.conditions)}{guards}",
+                   grant.conditions, grant.guards)
 
 
 # --------------------------------------------------------------------------------------------
@@ -663,7 +763,7 @@ def is_external(grant: Grant, org_account_ids: Collection[str], org_id: str | No
     if grant.principal.kind != "AWS":
         return False
     if grant.principal.is_everyone:
-        return not pinned_to_organization(grant.conditions, org_account_ids, org_id)
+        return not pinned_to_organization(grant.effective_conditions, org_account_ids, org_id)
     account = grant.principal.account
     return account is None or account not in org_account_ids  # unreadable account: external
 
@@ -690,7 +790,10 @@ def _external_id_problem(c: Condition) -> str | None:
 
 
 def requires_external_id(conditions: Iterable[Condition]) -> bool:
-    """RC-4.1: some condition demands sts:ExternalId with StringEquals (or wildcard-free StringLike)."""
+    """RC-4.1: some condition demands sts:ExternalId with StringEquals (or wildcard-free StringLike).
+
+    Pass a grant's `effective_conditions`, so that a Deny guard (StringNotEquals) counts.
+    """
     return any(c.key_lower == "sts:externalid" and _external_id_problem(c) is None for c in conditions)
 
 
@@ -699,7 +802,7 @@ def external_assume_without_external_id(doc: PolicyInput | Policy, org_account_i
     """RC-4.1: one finding per external grant of sts:AssumeRole that doesn't require an ExternalId."""
     findings: list[Finding] = []
     for g in external_grants(doc, org_account_ids, org_id):
-        if requires_external_id(g.conditions):
+        if requires_external_id(g.effective_conditions):
             continue
         if g.principal.is_everyone:
             but = f" except {', '.join(map(str, g.excluded))}" if g.excluded else ""
@@ -708,10 +811,11 @@ def external_assume_without_external_id(doc: PolicyInput | Policy, org_account_i
             who = f"{g.principal.value} (account unknown, treated as external)"
         else:
             who = f"{g.principal.value} (account {g.principal.account}, outside the organization)"
-        problems = [p for c in g.conditions if c.key_lower == "sts:externalid"
+        problems = [p for c in g.effective_conditions if c.key_lower == "sts:externalid"
                     if (p := _external_id_problem(c))]
         why = "; ".join(problems) if problems else "no sts:ExternalId condition"
-        severity = "critical" if g.principal.is_everyone and not g.conditions else "high"
+        # "no condition at all": neither in the Allow nor from a Deny guard
+        severity = "critical" if g.principal.is_everyone and not g.effective_conditions else "high"
         findings.append(_finding("RC-4.1", severity, g, f"{who} may call sts:AssumeRole ({why})"))
     return findings
 
@@ -737,7 +841,7 @@ def service_without_source_findings(doc: PolicyInput | Policy) -> list[Finding]:
     """RC-4.4 (info only): service principals trusted without aws:SourceAccount/aws:SourceArn."""
     return [_finding("RC-4.4", "low", g, f"service {g.principal.value} may assume the role on "
                      "behalf of any account (no aws:SourceAccount or aws:SourceArn condition)")
-            for g in service_grants(doc) if not pins_source(g.conditions)]
+            for g in service_grants(doc) if not pins_source(g.effective_conditions)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -784,7 +888,7 @@ def oidc_grants(doc: PolicyInput | Policy, github: bool) -> list[tuple[Grant, st
 def requires_github_audience(grant: Grant, issuer: str) -> bool:
     """RC-5.2's first half: the grant requires `ISSUER:aud` to be sts.amazonaws.com."""
     aud_key = f"{issuer}:aud".lower()
-    return any(_aud_ok(c, aud_key) for c in grant.conditions)
+    return any(_aud_ok(c, aud_key) for c in grant.effective_conditions)
 
 
 def for_all_values_claims(grant: Grant, issuer: str) -> list[Condition]:
@@ -793,10 +897,11 @@ def for_all_values_claims(grant: Grant, issuer: str) -> list[Condition]:
     return [c for c in grant.conditions if c.key_lower in claims and c.qualifier == "ForAllValues"]
 
 
-# How tightly one sub value pins the repository, best first.
-PINNED, ORG_WIDE, OPEN = "pinned", "org-wide", "open"
-_RANK = {PINNED: 0, ORG_WIDE: 1, OPEN: 2}
+# How tightly one sub value pins the repository, best first. NOBODY: no real token matches.
+NOBODY, PINNED, ORG_WIDE, OPEN = "nobody", "pinned", "org-wide", "open"
+_RANK = {NOBODY: -1, PINNED: 0, ORG_WIDE: 1, OPEN: 2}
 _SUB_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase", "StringLike")
+_LITERAL_OPERATORS = ("StringEquals", "StringEqualsIgnoreCase")  # `*` and `?` are plain text
 
 
 def classify_github_subject(value: str) -> str:
@@ -816,13 +921,28 @@ def classify_github_subject(value: str) -> str:
     return PINNED
 
 
+def _is_sub(c: Condition, issuer: str) -> bool:
+    return c.key_lower == f"{issuer}:sub".lower() and c.base in _SUB_OPERATORS and bool(c.values)
+
+
 def _sub_conditions(grant: Grant, issuer: str) -> list[Condition]:
-    key = f"{issuer}:sub".lower()
-    return [c for c in grant.conditions if c.key_lower == key and c.base in _SUB_OPERATORS and c.values]
+    """The grant's sub conditions, from the Allow and from Deny guards (both must hold)."""
+    return [c for c in grant.effective_conditions if _is_sub(c, issuer)]
+
+
+def _literal_wildcard(c: Condition, value: str) -> bool:
+    """A `*`/`?` under StringEquals is compared as text; no GitHub subject contains one."""
+    return c.base in _LITERAL_OPERATORS and _has_wildcard(value)
+
+
+def _admitted(c: Condition) -> list[str]:
+    """The values of a sub condition that a real GitHub token can match."""
+    return [v for v in c.values if not _literal_wildcard(c, v)]
 
 
 def _condition_rank(c: Condition) -> str:
-    return max((classify_github_subject(v) for v in c.values), key=_RANK.__getitem__)
+    return max((classify_github_subject(v) for v in _admitted(c)), key=_RANK.__getitem__,
+               default=NOBODY)
 
 
 def _best_sub_condition(grant: Grant, issuer: str) -> tuple[str, Condition | None]:
@@ -846,7 +966,8 @@ def _aud_ok(c: Condition, aud_key: str) -> bool:
 def github_oidc_findings(doc: PolicyInput | Policy) -> list[Finding]:
     """RC-5.1 and RC-5.2 for a trust policy: one finding per offending statement/provider/rule.
 
-    Each Allow statement is judged alone: an unconditioned statement defeats a restricted one.
+    Each Allow statement is judged with the Deny guards that cover it: an unconditioned
+    statement defeats a restricted one unless a guard restricts it too.
     """
     findings: list[Finding] = []
     for g, issuer in _oidc_grants(doc, github=True):
@@ -854,8 +975,8 @@ def github_oidc_findings(doc: PolicyInput | Policy) -> list[Finding]:
         if cond is None:
             findings.append(_finding("RC-5.1", "critical", g, f"no {issuer}:sub condition: any "
                                      "GitHub Actions workflow may assume the role"))
-        elif rank != PINNED:
-            loose = [v for v in cond.values if classify_github_subject(v) != PINNED]
+        elif rank not in (PINNED, NOBODY):
+            loose = [v for v in _admitted(cond) if classify_github_subject(v) != PINNED]
             severity = "critical" if rank == OPEN else "high"
             what = "does not pin one organization" if rank == OPEN else "allows a whole organization"
             findings.append(_finding("RC-5.1", severity, g, f"{cond.operator} {cond.key} {what}: {loose}"))
@@ -870,29 +991,57 @@ def github_oidc_findings(doc: PolicyInput | Policy) -> list[Finding]:
 
 def subjects_allowed(doc: PolicyInput | Policy) -> list[str]:
     """Which GitHub subjects may assume the role: per statement, the values of its tightest sub
-    condition (patterns for StringLike), or `*` when a statement has none. Order kept, no repeats.
+    condition (patterns for StringLike) that a real token can match, or `*` when a statement
+    has none. Order kept, no repeats.
     """
     out: list[str] = []
     for g, issuer in _oidc_grants(doc, github=True):
         _, cond = _best_sub_condition(g, issuer)
-        for v in cond.values if cond is not None else ("*",):
+        for v in _admitted(cond) if cond is not None else ["*"]:
             if v not in out:
                 out.append(v)
     return out
 
 
+def github_subject_notes(doc: PolicyInput | Policy) -> list[str]:
+    """RC-5.1 notes: sub values that StringEquals compares literally, so they admit no token.
+
+    That is a misconfiguration, not an exposure: it is said in the reason and never fails
+    RC-5.1 by itself (a literal `repo:org/*` is not an org-wide wildcard).
+    """
+    notes: list[str] = []
+    for g, issuer in _oidc_grants(doc, github=True):
+        written = [(g.label, c, c) for c in g.conditions]
+        written += [(f"Deny statement {d.statement_index}", d.requires, d.condition) for d in g.guards]
+        for where, c, shown in written:
+            if not _is_sub(c, issuer):
+                continue
+            for v in c.values:
+                note = (f"{where}: {shown.base} compares literally: {v!r} admits no real subject; "
+                        f"use {'StringNotLike' if shown.negated else 'StringLike'}")
+                if _literal_wildcard(c, v) and note not in notes:
+                    notes.append(note)
+    return notes
+
+
 def _restricts(c: Condition) -> bool:
-    """RC-5.3: a condition that a token must positively satisfy, and not with a bare `*`."""
+    """RC-5.3: a condition that a token must positively satisfy, and not with a bare `*`
+    (under StringEquals `*` is literal text, so any non-empty value restricts)."""
+    if c.base in _LITERAL_OPERATORS:
+        admits_less = any(v != "" for v in c.values)
+    else:
+        admits_less = any(not _only_wildcards(v) for v in c.values)
     return (c.base in _OPERATORS and not c.negated and not c.if_exists
-            and c.qualifier != "ForAllValues" and any(not _only_wildcards(v) for v in c.values))
+            and c.qualifier != "ForAllValues" and admits_less)
 
 
 def other_oidc_findings(doc: PolicyInput | Policy) -> list[Finding]:
-    """RC-5.3: non-GitHub OIDC providers (GitLab, Terraform Cloud, EKS, ...) without a sub condition."""
+    """RC-5.3: non-GitHub OIDC providers (GitLab, Terraform Cloud, EKS, ...) without a sub
+    condition, in the Allow or as a Deny guard."""
     findings: list[Finding] = []
     for g, issuer in _oidc_grants(doc, github=False):
         key = f"{issuer}:sub".lower()
-        if not any(c.key_lower == key and _restricts(c) for c in g.conditions):
+        if not any(c.key_lower == key and _restricts(c) for c in g.effective_conditions):
             findings.append(_finding("RC-5.3", "high", g, f"no condition restricts {issuer}:sub: "
                                      "any identity of that provider may assume the role"))
     return findings
@@ -1010,6 +1159,88 @@ def boundary_coverage(doc: PolicyInput | Policy) -> Coverage:
 
 
 @dataclass(frozen=True)
+class ScpNeed:
+    """One thing a G6 control needs denied: its label, the action, and how one SCP denies it."""
+
+    label: str
+    action: str
+    cover: Callable[[PolicyInput | Policy], Coverage]
+
+
+def _deny_of(action: str) -> Callable[[PolicyInput | Policy], Coverage]:
+    def cover(doc: PolicyInput | Policy) -> Coverage:
+        return deny_coverage(doc, action)
+
+    return cover
+
+
+SCP_NEEDS: dict[str, tuple[ScpNeed, ...]] = {
+    "RC-6.2": (
+        ScpNeed("iam:CreateUser", "iam:CreateUser", _deny_of("iam:CreateUser")),
+        ScpNeed("iam:CreateAccessKey", "iam:CreateAccessKey", _deny_of("iam:CreateAccessKey")),
+    ),
+    "RC-6.3": (
+        # an implicit deny of iam:CreateRole denies it with or without a boundary: stricter
+        ScpNeed("iam:CreateRole without a permissions boundary", "iam:CreateRole",
+                boundary_coverage),
+        ScpNeed("iam:DeleteRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+                _deny_of("iam:DeleteRolePermissionsBoundary")),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ScpLevel:
+    """One node on an account's path (root, an OU, the account) and the SCPs attached to it.
+
+    A document of None was attached but could not be read: that level can't deny implicitly.
+    """
+
+    label: str  # e.g. "OU ou-sandbox (Sandbox)"
+    policies: Mapping[str, PolicyInput | Policy | None]
+
+
+def allowing_statements(doc: PolicyInput | Policy, action: str) -> tuple[int, ...]:
+    """The Allow statements of an SCP that may allow `action`. Action/NotAction decide; a
+    Resource or Condition might still let some request through, so they are not read."""
+    return tuple(st.index for st in parse_policy(doc).statements
+                 if st.effect == "Allow" and st.applies_to_action(action))
+
+
+@dataclass(frozen=True)
+class ImplicitDeny:
+    """An allow-list level that denies a need's action: no SCP attached there allows it."""
+
+    need: str
+    action: str
+    level: str
+    policy_ids: tuple[str, ...]
+
+
+def _implicit_reasons(implicit: Sequence[ImplicitDeny]) -> list[str]:
+    """One sentence per allow-list level: which needs it denies and which SCPs are there."""
+    by_level: dict[tuple[str, tuple[str, ...]], list[ImplicitDeny]] = {}
+    for i in implicit:
+        by_level.setdefault((i.level, i.policy_ids), []).append(i)
+    return [f"{' and '.join(i.need for i in group)} {'is' if len(group) == 1 else 'are'} denied "
+            f"implicitly at {level}: no SCP attached there ({', '.join(ids)}) allows "
+            f"{' or '.join(i.action for i in group)}"
+            for (level, ids), group in by_level.items()]
+
+
+def implicit_denial(levels: Sequence[ScpLevel], action: str) -> ScpLevel | None:
+    """The first level, root first, whose SCPs were all read and none of which may allow
+    `action` (IAM: an SCP action must be allowed at every level). A level without any SCP is
+    missing data (AWS keeps one on every node while SCPs are enabled), never a deny."""
+    for level in levels:
+        docs = list(level.policies.values())
+        if docs and all(d is not None for d in docs) and not any(
+                allowing_statements(d, action) for d in docs if d is not None):
+            return level
+    return None
+
+
+@dataclass(frozen=True)
 class ScpVerdict:
     """The answer for one account: passed, why, and which policy and statement deny each action."""
 
@@ -1017,38 +1248,48 @@ class ScpVerdict:
     passed: bool
     reason: str
     evidence: tuple[tuple[str, Coverage], ...]  # (policy id, coverage) for every covering SCP
+    implicit: tuple[ImplicitDeny, ...] = ()  # needs denied by an allow-list level only
+    denied: tuple[str, ...] = ()  # labels of the needs denied, explicitly or implicitly
 
 
-def _verdict(control_id: str, scps: Mapping[str, PolicyInput | Policy],
-             needs: Sequence[tuple[str, Callable[[PolicyInput | Policy], Coverage]]]) -> ScpVerdict:
+def scp_verdict(control_id: str, scps: Mapping[str, PolicyInput | Policy],
+                levels: Sequence[ScpLevel] = ()) -> ScpVerdict:
+    """RC-6.2/6.3 for one account: each need denied explicitly by a covering SCP (`scps`, policy
+    id -> document) or implicitly by a level of `levels` (root first) that does not allow it."""
     evidence: list[tuple[str, Coverage]] = []
+    implicit: list[ImplicitDeny] = []
+    denied: list[str] = []
     missing: list[str] = []
-    for label, cover in needs:
-        found = [(pid, c) for pid, doc in scps.items() if (c := cover(doc)).denies]
+    for need in SCP_NEEDS[control_id]:
+        found = [(pid, c) for pid, doc in scps.items() if (c := need.cover(doc)).denies]
         evidence.extend(found)
-        if not found:
-            missing.append(label)
+        level = None if found else implicit_denial(levels, need.action)
+        if level is not None:
+            implicit.append(ImplicitDeny(need.label, need.action, level.label,
+                                         tuple(level.policies)))
+        if found or level is not None:
+            denied.append(need.label)
+        else:
+            missing.append(need.label)
     if missing:
         return ScpVerdict(control_id, False, "no SCP covering the account denies " + " or ".join(missing),
-                          tuple(evidence))
+                          tuple(evidence), tuple(implicit), tuple(denied))
     names = sorted({pid for pid, _ in evidence})
-    return ScpVerdict(control_id, True, "denied by " + ", ".join(names), tuple(evidence))
+    parts = (["denied by " + ", ".join(names)] if names else []) + _implicit_reasons(implicit)
+    return ScpVerdict(control_id, True, "; ".join(parts), tuple(evidence), tuple(implicit),
+                      tuple(denied))
 
 
-def denies_user_creation(scps: Mapping[str, PolicyInput | Policy]) -> ScpVerdict:
+def denies_user_creation(scps: Mapping[str, PolicyInput | Policy],
+                         levels: Sequence[ScpLevel] = ()) -> ScpVerdict:
     """RC-6.2: the SCPs covering an account (policy id -> document) deny iam:CreateUser and
-    iam:CreateAccessKey, possibly in different policies, allowing an admin exemption."""
-    return _verdict("RC-6.2", scps, [
-        ("iam:CreateUser", lambda d: deny_coverage(d, "iam:CreateUser")),
-        ("iam:CreateAccessKey", lambda d: deny_coverage(d, "iam:CreateAccessKey")),
-    ])
+    iam:CreateAccessKey, possibly in different policies, allowing an admin exemption; with
+    `levels`, an allow-list level that doesn't allow the action denies it too."""
+    return scp_verdict("RC-6.2", scps, levels)
 
 
-def enforces_permissions_boundary(scps: Mapping[str, PolicyInput | Policy]) -> ScpVerdict:
+def enforces_permissions_boundary(scps: Mapping[str, PolicyInput | Policy],
+                                  levels: Sequence[ScpLevel] = ()) -> ScpVerdict:
     """RC-6.3: the SCPs deny iam:CreateRole unless iam:PermissionsBoundary is set, and deny
-    iam:DeleteRolePermissionsBoundary."""
-    return _verdict("RC-6.3", scps, [
-        ("iam:CreateRole without a permissions boundary", boundary_coverage),
-        ("iam:DeleteRolePermissionsBoundary",
-         lambda d: deny_coverage(d, "iam:DeleteRolePermissionsBoundary")),
-    ])
+    iam:DeleteRolePermissionsBoundary (explicitly, or implicitly through `levels`)."""
+    return scp_verdict("RC-6.3", scps, levels)

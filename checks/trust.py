@@ -17,6 +17,12 @@ Decisions where CONTROLS.md is silent:
   count (CONTROLS.md), not aws:SourceOrgID.
 - Severity of a failing role is its worst finding's (RC-4.1: critical for `*` without any
   condition; RC-5.1: critical or high).
+- Every count reads a grant's effective conditions (its Allow's, and the inverse of each Deny
+  guard that covers it, see checks/policy.py), so the GX restatements agree with the verdicts.
+- RC-5.1: a sub value that StringEquals compares literally (`repo:acme/*`) admits no token; it
+  is not counted as a subject and the role passes with a note in its reason (`sub_notes`):
+  CONTROLS.md calls it a misconfiguration with its own reason, and RC-5.1 fails only roles
+  that let a token in loosely (its severities, critical and high, are for exposure).
 - Exceptions never apply: the register names IAM users (and roles for RC-6.4 only).
 """
 
@@ -55,6 +61,7 @@ TRUST_FACT_TYPES: dict[str, str] = {
     "sub_findings": "JSON",
     "sub_severity": "VARCHAR",
     "sub_reason": "VARCHAR",
+    "sub_notes": "VARCHAR[]",
     "grants_without_audience": "INTEGER",
     "for_all_values_conditions": "INTEGER",
     "aud_findings": "JSON",
@@ -81,6 +88,17 @@ def _why(findings: list[policy.Finding]) -> str:
     return " | ".join(f.reason for f in findings)
 
 
+def _sub_reason(findings: list[policy.Finding], subjects: list[str], notes: list[str]) -> str:
+    """RC-5.1's reason: the findings, or the subjects allowed; then any note on literal values."""
+    if findings:
+        why = _why(findings)
+    elif subjects:
+        why = f"GitHub subjects allowed: {', '.join(subjects)}; each pins one repository"
+    else:
+        why = "no GitHub subject can assume the role"
+    return " | ".join([why, *notes])
+
+
 def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
     """Every fact of this module's rules about one trust policy document (JSON text)."""
     facts: dict[str, Any] = {"doc": doc}
@@ -96,6 +114,7 @@ def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) 
         github = policy.oidc_grants(parsed, github=True)
         github_findings = policy.github_oidc_findings(parsed)
         subjects = policy.subjects_allowed(parsed)
+        sub_notes = policy.github_subject_notes(parsed)
         others = policy.oidc_grants(parsed, github=False)
         other_findings = policy.other_oidc_findings(parsed)
     except (ValueError, TypeError, AttributeError) as error:
@@ -111,7 +130,8 @@ def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) 
         "parse_error": None,
         "external_principals": external_names,
         "external_grants": len(external),
-        "protected_grants": sum(policy.requires_external_id(g.conditions) for g in external),
+        "protected_grants": sum(
+            policy.requires_external_id(g.effective_conditions) for g in external),
         "unprotected_grants": len(external_findings),
         "external_findings": [f.facts() for f in external_findings],
         "external_severity": _worst(external_findings),
@@ -121,7 +141,8 @@ def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) 
             "sts:ExternalId"),
         "service_principals": service_names,
         "service_grants": len(services),
-        "source_pinned_grants": sum(policy.pins_source(g.conditions) for g in services),
+        "source_pinned_grants": sum(
+            policy.pins_source(g.effective_conditions) for g in services),
         "service_findings": [f.facts() for f in service_findings],
         "service_reason": (
             _why(service_findings) if service_findings else
@@ -134,9 +155,8 @@ def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) 
             policy.classify_github_subject(s) != policy.PINNED for s in subjects),
         "sub_findings": [f.facts() for f in sub_findings],
         "sub_severity": _worst(sub_findings),
-        "sub_reason": (
-            _why(sub_findings) if sub_findings else
-            f"GitHub subjects allowed: {', '.join(subjects)}; each pins one repository"),
+        "sub_reason": _sub_reason(sub_findings, subjects, sub_notes),
+        "sub_notes": sub_notes,
         "grants_without_audience": sum(
             not policy.requires_github_audience(g, issuer) for g, issuer in github),
         "for_all_values_conditions": sum(
@@ -217,7 +237,7 @@ RC_4_4 = _role_rule(
 RC_5_1 = _role_rule(
     "RC-5.1",
     ("role_name", "github_providers", "github_grants", "subjects_allowed", "unpinned_subjects",
-     "sub_findings"),
+     "sub_findings", "sub_notes"),
     "t.github_grants > 0", "json_array_length(t.sub_findings) > 0", "t.sub_severity",
     "t.sub_reason",
 )

@@ -34,6 +34,13 @@ from checks_fixtures import (
 EXT_ROOT = f"arn:aws:iam::{EXTERNAL}:root"
 EXT_ROLE = f"arn:aws:iam::{EXTERNAL}:role/vendor"
 EXTERNAL_ID = {"StringEquals": {"sts:ExternalId": "b7e1c0de"}}
+ID_GUARD = {"StringNotEquals": {"sts:ExternalId": "b7e1c0de"}}
+
+
+def deny(principal: Any, condition: dict[str, Any], action: str = "sts:AssumeRole") -> Any:
+    """A Deny statement of a trust policy: with one negated condition it is a guard."""
+    return {"Effect": "Deny", "Principal": principal, "Action": action, "Condition": condition}
+
 
 # RC-4.1: (role, trust policy, status (None = not in the population), severity)
 RC_4_1 = [
@@ -63,6 +70,15 @@ RC_4_1 = [
     ("ext-denied",
      trust(allow({"AWS": EXT_ROOT}), {"Effect": "Deny", "Principal": {"AWS": EXTERNAL},
                                       "Action": "sts:AssumeRole"}), None, None),
+    # IAM: no Deny may fire, and StringNotEquals is true when ExternalId is absent, so this
+    # Deny makes the ExternalId mandatory for every principal of account EXTERNAL
+    ("ext-deny-guard", trust(allow({"AWS": EXT_ROOT}), deny({"AWS": EXTERNAL}, ID_GUARD)),
+     "pass", None),
+    ("ext-deny-guard-other-principal",
+     trust(allow({"AWS": EXT_ROOT}), deny({"AWS": EXT_ROLE}, ID_GUARD)), "fail", "high"),
+    ("star-deny-guard-org-id",
+     trust(allow("*"), deny("*", {"StringNotEquals": {"aws:PrincipalOrgID": ORG_ID}})),
+     None, None),
     ("star-no-condition", trust(allow("*")), "fail", "critical"),
     ("star-aws-org-pinned",
      trust(allow({"AWS": "*"}, condition={"StringEquals": {"aws:PrincipalOrgID": ORG_ID}})),
@@ -98,6 +114,9 @@ RC_4_4 = [
     ("svc-linked", trust(allow({"Service": "ecs.amazonaws.com"})),
      "/aws-service-role/ecs.amazonaws.com/", None),
     ("svc-none", trust(allow({"AWS": f"arn:aws:iam::{ACCOUNT}:root"})), "/", None),
+    ("svc-deny-guard-source-account",
+     trust(allow({"Service": "sns.amazonaws.com"}),
+           deny("*", {"StringNotEquals": {"aws:SourceAccount": ACCOUNT}})), "/", "pass"),
 ]
 
 # RC-4.2: (finding id, role, status, expected)
@@ -174,6 +193,10 @@ def test_rc_4_1_evidence_names_statement_principal_and_conditions(g4: Any) -> No
     assert reason.startswith("role ext-role-arn-no-id: statement 0 (Sid 'Vendor'): ")
     assert f"account {EXTERNAL}, outside the organization" in reason
     assert "could not be evaluated" in row(con, "RC-4.1", role_arn("not-an-object"))["reason"]
+    guarded = evidence(con, "RC-4.1", role_arn("ext-deny-guard"))
+    assert (guarded["external_grants"], guarded["protected_grants"]) == (1, 1)
+    unguarded = evidence(con, "RC-4.1", role_arn("ext-deny-guard-other-principal"))
+    assert unguarded["external_findings"][0]["guards"] == []  # the Deny covers another role
     assert row(con, "RC-4.1", role_arn("not-collected"))["reason"] == (
         "role not-collected: the trust policy was not collected")
 
@@ -211,7 +234,7 @@ def test_gx_confirms_g4(g4: Any) -> None:
         control = summary.controls[control_id]
         assert control.cross_check == "ok", control_id
         assert control.gx_unexpected == {"fail": control.failed}, control_id
-    assert summary.controls["RC-4.1"].failed == 8
+    assert summary.controls["RC-4.1"].failed == 9
 
 
 # RC-4.3 variants: (analyzers, {account: status})

@@ -25,6 +25,7 @@ GH = "token.actions.githubusercontent.com"
 ENTERPRISE = f"{GH}/acme-ent"
 AUD = {f"{GH}:aud": "sts.amazonaws.com"}
 PINNED = "repo:acme/app:ref:refs/heads/main"
+SUB_GUARD = {"StringNotLike": {f"{GH}:sub": "repo:acme/app:*"}}
 
 
 def provider(issuer: str) -> dict[str, str]:
@@ -77,6 +78,18 @@ GITHUB = [
     ("gh-sub-ifexists",
      trust(gh({"StringEquals": AUD, "StringLikeIfExists": {f"{GH}:sub": PINNED}})),
      "pass", None, "pass"),
+    # IAM: a Deny with StringNotLike sub (true when sub is absent) pins it like an Allow would
+    ("gh-deny-guard-sub",
+     trust(gh({"StringEquals": AUD}),
+           {"Effect": "Deny", "Principal": "*", "Action": WEB, "Condition": SUB_GUARD}),
+     "pass", None, "pass"),
+    ("gh-deny-guard-other-action",
+     trust(gh({"StringEquals": AUD}),
+           {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole",
+            "Condition": SUB_GUARD}), "fail", "critical", "pass"),
+    # StringEquals compares literally: this admits no token (broken, not exposed): pass + note
+    ("gh-equals-literal-star",
+     trust(gh({"StringEquals": {**AUD, f"{GH}:sub": "repo:acme/*"}})), "pass", None, "pass"),
     ("gh-assume-role-only", trust(allow(provider(GH), "sts:AssumeRole")), None, None, None),
     ("not-oidc", trust(allow({"Service": "ec2.amazonaws.com"})), None, None, None),
 ]
@@ -158,6 +171,20 @@ def test_rc_5_evidence_names_statement_subjects_and_conditions(g5: Any) -> None:
     assert "repo:acme/*" in row(con, "RC-5.1", role_arn("gh-org-wide"))["reason"]
     assert "ForAllValues:StringLike" in row(con, "RC-5.2", role_arn("gh-forallvalues-sub"))[
         "reason"]
+    guarded = evidence(con, "RC-5.1", role_arn("gh-deny-guard-sub"))
+    assert (guarded["subjects_allowed"], guarded["unpinned_subjects"]) == (["repo:acme/app:*"], 0)
+
+
+def test_rc_5_1_string_equals_wildcard_is_reported_as_literal_not_org_wide(g5: Any) -> None:
+    """IAM: StringEquals does not expand `*`; `repo:acme/*` matches only itself, no real token."""
+    con = g5[0]
+    result = row(con, "RC-5.1", role_arn("gh-equals-literal-star"))
+    note = ("statement 0: StringEquals compares literally: 'repo:acme/*' admits no real subject; "
+            "use StringLike")
+    assert result["reason"] == (
+        f"role gh-equals-literal-star: no GitHub subject can assume the role | {note}")
+    facts = evidence(con, "RC-5.1", role_arn("gh-equals-literal-star"))
+    assert (facts["subjects_allowed"], facts["sub_notes"], facts["sub_findings"]) == ([], [note], [])
 
 
 def test_gx_confirms_g5(g5: Any) -> None:

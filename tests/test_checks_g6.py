@@ -1,7 +1,10 @@
 """G6 controls RC-6.1 .. RC-6.4: SCPs on the root, inherited coverage, permission boundaries.
 
-The organization: root r-root -> ou-work -> ou-prod, and root -> ou-sandbox. SCP coverage is
-inherited from the root, every OU on the path and the account itself.
+The organization: root r-root -> ou-work -> ou-prod, root -> ou-sandbox, and two allow-list
+OUs, root -> ou-allow and root -> ou-allow-iam. SCP coverage is inherited from the root, every
+OU on the path and the account itself. As AWS does when SCPs are enabled, FullAWSAccess
+(p-full) is on every node, except where an allow-list replaces it: IAM needs an Allow at every
+level, so an OU with only Deny SCPs would deny everything implicitly.
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ SANDBOX = "200000000003"  # ou-sandbox: a conditional deny that does not count
 DIRECT = "200000000004"  # ou-sandbox, with iam:Create* and the boundary SCP attached directly
 ROOT_CHILD = "200000000005"  # under the root, deny with an admin exemption attached directly
 ORPHAN = "200000000006"  # its parents were not collected
-ACCOUNTS = (MGMT, PROD, WORK, SANDBOX, DIRECT, ROOT_CHILD, ORPHAN)
+ALLOW_LIST = "200000000007"  # ou-allow: FullAWSAccess replaced by Allows without iam:*
+IAM_ALLOWED = "200000000008"  # ou-allow-iam: an allow-list that includes iam:*
+MIXED = "200000000009"  # ou-work: CreateUser denied by ou-work, CreateAccessKey by its allow-list
+ACCOUNTS = (MGMT, PROD, WORK, SANDBOX, DIRECT, ROOT_CHILD, ORPHAN, ALLOW_LIST, IAM_ALLOWED, MIXED)
 
 
 def deny(actions: Any, condition: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -46,9 +52,17 @@ def deny(actions: Any, condition: dict[str, Any] | None = None) -> dict[str, Any
     return {"Version": "2012-10-17", "Statement": [statement]}
 
 
+def allow_list(actions: list[str]) -> dict[str, Any]:
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+
+
 SCPS: dict[str, dict[str, Any]] = {
-    "p-full": {"Version": "2012-10-17",
-               "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+    "p-full": allow_list(["*"]),
+    "p-allow-list": allow_list(["s3:*", "ec2:*", "sts:*", "iam:Get*", "iam:List*"]),
+    "p-allow-iam": allow_list(["s3:*", "iam:*"]),
+    "p-allow-no-keys": allow_list(["s3:*", "iam:CreateUser", "iam:CreateRole",
+                                   "iam:DeleteRolePermissionsBoundary"]),
     "p-deny-delete-boundary": deny("iam:DeleteRolePermissionsBoundary"),
     "p-deny-user": deny("iam:CreateUser"),
     "p-deny-key": deny("iam:createaccesskey"),
@@ -62,6 +76,13 @@ SCPS: dict[str, dict[str, Any]] = {
 }
 TARGETS = [  # (policy, target, type)
     ("p-full", "r-root", "ROOT"),
+    *(("p-full", ou, "ORGANIZATIONAL_UNIT") for ou in ("ou-work", "ou-prod", "ou-sandbox")),
+    *(("p-full", a, "ACCOUNT") for a in (MGMT, PROD, WORK, SANDBOX, DIRECT, ROOT_CHILD, ALLOW_LIST,
+                                         IAM_ALLOWED)),
+    ("p-allow-list", "ou-allow", "ORGANIZATIONAL_UNIT"),
+    ("p-allow-iam", "ou-allow-iam", "ORGANIZATIONAL_UNIT"),
+    ("p-allow-no-keys", MIXED, "ACCOUNT"),
+    ("p-allow-list", MGMT, "ACCOUNT"),  # would deny implicitly, but SCPs don't govern it
     ("p-deny-delete-boundary", "r-root", "ROOT"),
     ("p-deny-user", "ou-work", "ORGANIZATIONAL_UNIT"),
     ("p-deny-key", "ou-prod", "ORGANIZATIONAL_UNIT"),
@@ -74,7 +95,8 @@ TARGETS = [  # (policy, target, type)
 PARENTS = {  # account -> parents from the direct one up to the root
     MGMT: ["r-root"], PROD: ["ou-prod", "ou-work", "r-root"], WORK: ["ou-work", "r-root"],
     SANDBOX: ["ou-sandbox", "r-root"], DIRECT: ["ou-sandbox", "r-root"],
-    ROOT_CHILD: ["r-root"],
+    ROOT_CHILD: ["r-root"], ALLOW_LIST: ["ou-allow", "r-root"],
+    IAM_ALLOWED: ["ou-allow-iam", "r-root"], MIXED: ["ou-work", "r-root"],
 }
 # account: (RC-6.2, RC-6.3); the management account is not in the population
 EXPECTED = {
@@ -84,6 +106,10 @@ EXPECTED = {
     DIRECT: ("pass", "pass"),  # iam:Create* covers CreateUser, CreateAccessKey and CreateRole
     ROOT_CHILD: ("pass", "fail"),
     ORPHAN: ("error", "error"),
+    # IAM: an action must be allowed at every level; ou-allow allows no iam:Create*/Delete*
+    ALLOW_LIST: ("pass", "pass"),
+    IAM_ALLOWED: ("fail", "fail"),  # iam:* is allowed at every level: nothing denies
+    MIXED: ("pass", "fail"),  # CreateRole and DeleteRolePermissionsBoundary stay allowed
 }
 
 
@@ -96,7 +122,9 @@ def _organization(con: Any, scp_enabled: bool = True) -> None:
     add_rows(con, "org_units",
              {"ou_id": "ou-work", "name": "Workloads", "parent_id": "r-root"},
              {"ou_id": "ou-prod", "name": "Prod", "parent_id": "ou-work"},
-             {"ou_id": "ou-sandbox", "name": "Sandbox", "parent_id": "r-root"})
+             {"ou_id": "ou-sandbox", "name": "Sandbox", "parent_id": "r-root"},
+             {"ou_id": "ou-allow", "name": "AllowList", "parent_id": "r-root"},
+             {"ou_id": "ou-allow-iam", "name": "AllowListWithIam", "parent_id": "r-root"})
     add_rows(con, "account_parents", *(
         {"account_id": a, "parent_id": p, "depth": depth}
         for a, parents in PARENTS.items() for depth, p in enumerate(parents, start=1)))
@@ -186,6 +214,50 @@ def test_rc_6_2_evidence_is_the_chain_with_what_each_policy_covers(g6: Any) -> N
         "the account's parents (root and OUs) were not collected")
 
 
+def test_rc_6_2_allow_list_ou_without_iam_create_user_denies_implicitly(g6: Any) -> None:
+    """IAM: an SCP action must be allowed at every level root -> OUs -> account. ou-allow's
+    allow-list (FullAWSAccess replaced) allows no iam:CreateUser: that is coverage, and the
+    reason names the level and its policy."""
+    con = g6[0]
+    assert row(con, "RC-6.2", ALLOW_LIST)["reason"] == (
+        "iam:CreateUser and iam:CreateAccessKey are denied implicitly at OU ou-allow (AllowList): "
+        "no SCP attached there (p-allow-list) allows iam:CreateUser or iam:CreateAccessKey")
+    facts = evidence(con, "RC-6.2", ALLOW_LIST)
+    assert (facts["denies_create_user"], facts["denies_create_access_key"]) == (True, True)
+    ou = facts["chain"][1]
+    assert (ou["id"], ou["implicitly_denies"]) == (
+        "ou-allow", ["iam:CreateUser", "iam:CreateAccessKey"])
+    assert [(p["policy_id"], p["covers"], p["denies"], p["denies_implicitly"])
+            for p in ou["policies"]] == [
+        ("p-allow-list", True, [], ["iam:CreateUser", "iam:CreateAccessKey"])]
+    assert row(con, "RC-6.3", ALLOW_LIST)["reason"] == (
+        "denied by p-deny-delete-boundary; iam:CreateRole without a permissions boundary is "
+        "denied implicitly at OU ou-allow (AllowList): no SCP attached there (p-allow-list) "
+        "allows iam:CreateRole")
+
+
+def test_rc_6_2_allow_list_that_includes_iam_star_is_no_coverage(g6: Any) -> None:
+    """Negative: ou-allow-iam's allow-list includes iam:*, so every level allows the action."""
+    con = g6[0]
+    assert row(con, "RC-6.2", IAM_ALLOWED)["reason"] == (
+        "no SCP covering the account denies iam:CreateUser or iam:CreateAccessKey")
+    chain = evidence(con, "RC-6.2", IAM_ALLOWED)["chain"]
+    assert all(n["implicitly_denies"] == [] for n in chain)
+
+
+def test_rc_6_2_explicit_and_implicit_denies_combine_across_levels(g6: Any) -> None:
+    """CreateUser is denied by ou-work's SCP, CreateAccessKey by the account's allow-list."""
+    con = g6[0]
+    assert row(con, "RC-6.2", MIXED)["reason"] == (
+        f"denied by p-deny-user; iam:CreateAccessKey is denied implicitly at account {MIXED}: "
+        "no SCP attached there (p-allow-no-keys) allows iam:CreateAccessKey")
+
+
+def test_rc_6_2_management_account_allow_list_stays_outside(g6: Any) -> None:
+    """An allow-list attached to the management account changes nothing: SCPs don't apply."""
+    assert MGMT not in statuses(g6[0], "RC-6.2")
+
+
 @pytest.mark.parametrize("case", RC_6_4, ids=[c[0] for c in RC_6_4])
 def test_rc_6_4_roles_have_a_permissions_boundary(g6: Any, case: tuple[Any, ...]) -> None:
     name, path, *_, status = case
@@ -230,6 +302,20 @@ def test_rc_6_unreadable_scp_makes_a_failing_account_error(tmp_path: Path) -> No
     assert result["status"] == "error"
     assert "SCP p-missing is attached but was not collected (it might)" in result["reason"]
     assert statuses(con, "RC-6.2")[PROD] == "pass"
+
+
+def test_rc_6_unreadable_scp_on_an_allow_list_level_is_no_implicit_deny(tmp_path: Path) -> None:
+    """The unreadable SCP at ou-allow might allow iam:*: the level can't be said to deny."""
+    con = new_snapshot(tmp_path / "s.duckdb", ACCOUNTS)
+    _organization(con)
+    add_rows(con, "scp_targets", {"policy_id": "p-missing", "target_id": "ou-allow",
+                                  "target_type": "ORGANIZATIONAL_UNIT"})
+    judge(con, "RC-6.2")
+    result = row(con, "RC-6.2", ALLOW_LIST)
+    assert result["status"] == "error"
+    assert result["reason"] == (
+        "no SCP covering the account denies iam:CreateUser or iam:CreateAccessKey, but SCP "
+        "p-missing is attached but was not collected (it might)")
 
 
 # The register names roles for RC-6.4 only: (principal, controls, load error or None)
