@@ -14,6 +14,10 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flows.coverage import Coverage
 
 PARTIAL = ".partial"
 SNAPSHOT_FILE = "snapshot.duckdb"
@@ -155,8 +159,7 @@ class RunListing:
     path: Path
     state: str  # one of RUN_STATES
     last_modified: datetime
-    accounts: int | None = None  # complete runs: rows of the snapshot's accounts table
-    collected: int | None = None  # ... of which collected
+    seen: Coverage | None = None  # finished runs: what the snapshot says the run could see
     note: str = ""
 
     @property
@@ -164,11 +167,17 @@ class RunListing:
         return self.path.name.removesuffix(PARTIAL)
 
     @property
+    def accounts(self) -> int | None:
+        return None if self.seen is None else self.seen.accounts
+
+    @property
+    def collected(self) -> int | None:
+        return None if self.seen is None else self.seen.accounts_collected
+
+    @property
     def complete_in_scope(self) -> bool | None:
-        """Every account of the organization collected, as the snapshot records it."""
-        if self.accounts is None or self.collected is None:
-            return None
-        return self.accounts > 0 and self.collected == self.accounts
+        """Every account and source collected: the same test as the audit's exit code 3."""
+        return None if self.seen is None else self.seen.complete
 
 
 def list_runs(root: Path, older_than: timedelta = STALE_AFTER,
@@ -205,17 +214,17 @@ def _with_accounts(listing: RunListing) -> RunListing:
     """The listing with the snapshot's account counts, or a note saying why there are none."""
     import duckdb
 
+    from flows.coverage import coverage_of
+
     snapshot = listing.path / SNAPSHOT_FILE
     if not snapshot.is_file():
         return _noted(listing, f"no {SNAPSHOT_FILE}")
     try:
-        with duckdb.connect(str(snapshot), read_only=True) as con:
-            row = con.execute("SELECT count(*), count(*) FILTER (collected) FROM accounts").fetchone()
+        seen = coverage_of(str(snapshot))
     except duckdb.Error as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         return _noted(listing, f"snapshot unreadable: {first_line}")
-    assert row is not None
-    return replace(listing, accounts=int(row[0]), collected=int(row[1]))
+    return replace(listing, seen=seen)
 
 
 def _noted(listing: RunListing, note: str) -> RunListing:

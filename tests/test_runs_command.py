@@ -11,9 +11,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from flows import snapshot
 from flows.run_folder import (
     last_modified,
     list_runs,
@@ -34,11 +34,15 @@ def _age(path: Path, seconds: float) -> None:
     os.utime(path, (moment, moment))
 
 
-def _snapshot(folder: Path, collected: list[bool]) -> None:
-    with duckdb.connect(str(folder / "snapshot.duckdb")) as con:
-        con.execute("CREATE TABLE accounts (account_id VARCHAR, collected BOOLEAN)")
-        for number, flag in enumerate(collected):
-            con.execute("INSERT INTO accounts VALUES (?, ?)", [f"{number:012d}", flag])
+def _snapshot(folder: Path, collected: list[bool], failed_source: str | None = None) -> None:
+    """A snapshot of the product's schema with these accounts (and one source failed in the first)."""
+    with snapshot.create(folder / "snapshot.duckdb") as con:
+        snapshot.insert_rows(con, "accounts", [{"account_id": f"{n:012d}", "collected": flag}
+                                               for n, flag in enumerate(collected)])
+        if failed_source:
+            snapshot.insert_rows(con, "collection_errors", [{
+                "account_id": f"{0:012d}", "source": failed_source, "operation": "ListAnalyzers",
+                "error_code": "AccessDenied", "message": "denied"}])
 
 
 def _complete_run(root: Path, run_id: str, collected: list[bool], age: float = 3 * DAY) -> Path:
@@ -153,6 +157,16 @@ def test_list_runs_states_and_accounts(runs: Path) -> None:
     assert (short.accounts, short.collected, short.complete_in_scope) == (3, 2, False)
     assert listing["20261203T000000Z.partial"].accounts is None  # a partial is never opened
     assert listing["20261102T000000Z.partial"].run_id == "20261102T000000Z"
+
+
+def test_a_run_with_a_failed_source_is_not_complete_in_scope(runs: Path) -> None:
+    """The same test as the audit's exit 3: every account collected is not enough."""
+    folder = runs / "20261202T000000Z"
+    (folder / "evidence").mkdir(parents=True)
+    _snapshot(folder, [True, True], failed_source="access_analyzer")
+    (folder / "manifest.json.p7s").write_bytes(b"signature")
+    (listing,) = [r for r in list_runs(runs) if r.path == folder]
+    assert (listing.accounts, listing.collected, listing.complete_in_scope) == (2, 2, False)
 
 
 def test_list_runs_reads_snapshots_without_changing_them(runs: Path) -> None:
