@@ -169,8 +169,6 @@ def audit(
     except SigningKeyError as error:
         _fail(str(error))
     _check_writable(out)
-    if external_id:  # the flow reads it from the environment: never a stored parameter
-        os.environ["ROLECALL_EXTERNAL_ID"] = external_id
     if not demo:
         _check_credentials(profile, region)
     started = time.monotonic()
@@ -180,7 +178,10 @@ def audit(
         api_url = stack.enter_context(prefect_api())
         if demo:
             exceptions = stack.enter_context(simulated_environment())
-        from flows.audit import AuditConfig, NothingCollected, run_audit
+        from flows.audit import EXTERNAL_ID_ENV, AuditConfig, NothingCollected, run_audit
+
+        if external_id:  # the flow reads it from the environment: never a stored parameter
+            os.environ[EXTERNAL_ID_ENV] = external_id
 
         _quiet_prefect_console()
         # Great Expectations takes 5-10 s to import; do it while the accounts are collected.
@@ -210,7 +211,7 @@ def audit(
             except NothingCollected as error:
                 _fail(str(error))
             except Exception as error:  # the flow's own error, shown without a traceback
-                _fail(f"the audit run failed: {_describe(error)}")
+                _fail(f"the audit run failed: {type(error).__name__}: {error}")
     code = print_summary(result.run_dir, time.monotonic() - started)
     raise typer.Exit(code)
 
@@ -254,10 +255,6 @@ def _quiet_prefect_console() -> None:
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, PrefectConsoleHandler):
                 handler.setLevel(logging.CRITICAL + 1)
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def print_summary(run_dir: Path, seconds: float) -> int:
@@ -411,7 +408,7 @@ def sql(
         resolve_run,
     )
     from flows.query_formats import parquet_staging_path
-    from reports.keys import DEFAULT_KEYS_DIR
+    from reports.keys import DEFAULT_KEYS_DIR, KEYS_DIR_ENV
 
     if history and run is not None:
         _fail("give either --run or --history, not both")
@@ -427,7 +424,7 @@ def sql(
             raise QueryError(f"--format {fmt.value} takes one statement; got {len(statements)}")
         # The demo signing key's folders are never readable, even inside an allowed folder.
         keys_dirs = [DEFAULT_KEYS_DIR]
-        if env_keys := os.environ.get("ROLECALL_KEYS_DIR"):
+        if env_keys := os.environ.get(KEYS_DIR_ENV):
             keys_dirs.append(Path(env_keys))
         allow = allowed_folders(allow_path or [], protected=keys_dirs)
         # the one file the session itself writes: the Parquet export before its rename

@@ -38,6 +38,7 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 DEFAULT_KEYS_DIR = Path("data/keys")
+KEYS_DIR_ENV = "ROLECALL_KEYS_DIR"  # where the demo key lives instead of data/keys
 DEMO_KEY_FILE = "demo-signing-key.pem"
 DEMO_CERT_FILE = "demo-signing-cert.pem"
 DEMO_LOCK_FILE = ".demo-key.lock"

@@ -15,14 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from reports.keys import (
     DEFAULT_KEYS_DIR,
     DEFAULT_P12_PASSWORD_ENV,
+    KEYS_DIR_ENV,
     SigningIdentity,
     SigningKeyError,
     demo_signer,
     load_pkcs12,
     load_signer,
 )
-
-KEYS_DIR_ENV = "ROLECALL_KEYS_DIR"
 
 
 class SigningConfig(BaseModel):
