@@ -87,7 +87,11 @@ def _restore_environment(saved: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-@app.command()
+@app.command(help=(
+    "Collect, snapshot, validate, report and sign.\n\n"
+    "Exit 0: every control passes (excepted counts as passing); 1: a control fails or could not "
+    "be evaluated; 2: no run was made (bad input, no access, nothing could be collected); 3: the "
+    "run is signed but some accounts or sources could not be collected (it says which)."))
 def audit(
     demo: Annotated[bool, typer.Option(
         "--demo", help="Audit the built-in simulated organization (moto on 127.0.0.1); "
@@ -139,12 +143,7 @@ def audit(
         help="Where the demo signing key is created once when no key is given.")]
         = Path("data/keys"),
 ) -> None:
-    """Collect, snapshot, validate, report and sign.
-
-    Exit 0: every control passes (excepted counts as passing); 1: a control fails or could
-    not be evaluated; 2: no run was made (bad input, no access, nothing could be collected);
-    3: the run is signed but some accounts or sources could not be collected (it says which).
-    """
+    """Collect, snapshot, validate, report and sign (exit codes in the command's help)."""
     from checks.exceptions import RegisterError, load_register
 
     if demo and exceptions:
@@ -566,7 +565,8 @@ class RunsFormat(StrEnum):
 
 
 @app.command("runs", help=(
-    "List every folder under the runs folder with its state: complete (signed: "
+    "List the run folders and their states.\n\n"
+    "Every folder under the runs folder with its state: complete (signed: "
     "manifest.json.p7s present), unsigned (not evidence), partial (in progress or killed) or "
     "stale (a partial untouched for a day; the next audit removes it); for complete runs, the "
     "accounts collected and whether that is every account of the organization.\n\n"
