@@ -16,9 +16,9 @@ from collections import Counter
 from moto.moto_api import _internal as moto_internal
 
 from flows.collect import collect_account
-from flows.simulated_access_analyzer import LayeredMotoServer
 from flows.sources.organizations import Account
 from flows.sources.session import base_session
+from simulated.access_analyzer import LayeredMotoServer
 
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}

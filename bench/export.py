@@ -18,8 +18,8 @@ from pathlib import Path
 
 from bench.history import MONTHS, build_first_month
 from bench.scale import peak_mb
-from flows.run_folder import run_id_for
 from reports.export import export_ocsf, export_parquet
+from store.run_folder import run_id_for
 
 
 def folder_mb(paths: list[Path]) -> float:

@@ -5,7 +5,7 @@ snapshot writer, then `checks.validate.evaluate`, no rendering), then months 2-1
 month 1's file and changing it with SQL so the history has a trend: a quarter of the accounts
 retire 8% of their IAM users a month, another quarter 2% a month, and one account in fifty gains
 4% a month (their users, keys, credential report rows and control results go or come together).
-Then times `flows.query.open_history` + three history queries, each in a fresh session: the
+Then times `cli.query.open_history` + three history queries, each in a fresh session: the
 first session is "cold" (the twelve files, and only them, are evicted from the OS page cache
 first), then the best of 5 warm ones. Then the real CLI (`rolecall sql --history`) once end to
 end, with its start-up alone. Goal: under 2 s on 2 cores.
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import duckdb
 
-from flows.query import execute, open_history, read_statements
-from flows.run_folder import run_id_for
-from flows.snapshot import SCHEMA
+from cli.query import execute, open_history, read_statements
+from store.run_folder import run_id_for
+from store.snapshot import SCHEMA
 
 USERS = ROLES = 250  # per account, as bench/scale.py
 MONTHS = [datetime(2026, month, 1, tzinfo=UTC) for month in range(1, 13)]
@@ -100,7 +100,7 @@ def build(runs: Path, accounts: int) -> None:
 def build_first_month(path: Path, accounts: int) -> None:
     from bench import scale  # GX and the loader are imported in the build process only
     from checks.validate import evaluate
-    from flows import snapshot
+    from store import snapshot
 
     scale.NOW = MONTHS[0]  # the synthetic ages are relative to the run's start, as in a real run
     path.parent.mkdir(parents=True)

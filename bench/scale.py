@@ -23,10 +23,10 @@ from typing import Any
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from checks.validate import evaluate  # noqa: E402
-from flows import snapshot  # noqa: E402
 from flows.sources import credential_report  # noqa: E402
 from flows.sources.session import Payload  # noqa: E402
 from reports.render import render_report  # noqa: E402
+from store import snapshot  # noqa: E402
 
 NOW = datetime.now(UTC)
 HEADER = (

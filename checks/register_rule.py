@@ -22,7 +22,7 @@ from checks.exceptions import (
     term_start,
 )
 from checks.results import RULE_COLUMN_TYPES, Rule, load_facts
-from flows.snapshot import insert_rows
+from store.snapshot import insert_rows
 
 RC_1_5 = Rule(
     control_id="RC-1.5",

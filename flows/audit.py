@@ -24,9 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from checks.exceptions import Register, load_register
 from checks.validate import ValidationSummary, evaluate
-from flows import snapshot
 from flows.collect import collect_account, collect_organization, iam_collected
-from flows.run_folder import RunFolder, remove_stale_partials
 from flows.sources import organizations
 from flows.sources.organizations import Account, Organization
 from flows.sources.session import (
@@ -41,6 +39,8 @@ from reports.keys import SigningIdentity
 from reports.render import render_report
 from reports.sign import sign_run
 from reports.signing_config import SigningConfig
+from store import snapshot
+from store.run_folder import RunFolder, remove_stale_partials
 
 # The External ID is a shared secret: it is read from the environment inside the collection task
 # and never travels as a flow parameter, which Prefect would store in its database.

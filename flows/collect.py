@@ -18,8 +18,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from flows.coverage import DETAILS_SOURCE
-from flows.snapshot import AccountData
 from flows.sources import (
     access_analyzer,
     account_summary,
@@ -39,13 +37,15 @@ from flows.sources.session import (
     Limits,
     assume_role_session,
 )
+from store.coverage import DETAILS_SOURCE
+from store.snapshot import AccountData
 
 MAX_CALLS_PER_ACCOUNT = 30
 # get_finding_v2 calls per account at most, whatever budget is left: details are evidence only.
 MAX_FINDING_DETAILS = 20
 # Sources whose failure means the account's IAM data is incomplete (accounts.collected = false).
 IAM_SOURCES = ("session", "credential_report", "authorization", "account_summary")
-# get_finding_v2 failures are recorded under their own source (flows.coverage.DETAILS_SOURCE): the
+# get_finding_v2 failures are recorded under their own source (store.coverage.DETAILS_SOURCE): the
 # details are evidence shown beside RC-4.2's rows, no rule reads them, so their loss must not block
 # RC-3.2/4.2/4.3 nor make the run incomplete.
 

@@ -20,9 +20,9 @@ from typing import Any, TextIO
 import duckdb
 
 from checks.catalogue import CONTROLS_BY_ID
-from flows import snapshot as snapshot_db
-from flows.run_folder import enclosing_run_folder
 from reports.ocsf import compliance_finding, required_field_problems
+from store import snapshot as snapshot_db
+from store.run_folder import enclosing_run_folder
 
 FETCH_ROWS = 10_000  # control_results rows held in memory at a time (1.5 M in a 1,000-account run)
 RESULT_COLUMNS = (

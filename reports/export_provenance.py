@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.run_folder import SNAPSHOT_FILE as SNAPSHOT
 from reports.manifest import MANIFEST, file_digest
+from store.run_folder import SNAPSHOT_FILE as SNAPSHOT
 
 PROVENANCE = "provenance.json"
 

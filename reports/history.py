@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from checks.catalogue import CONTROLS, SEVERITIES
-from flows.coverage import coverage_of
-from flows.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
+from store.coverage import coverage_of
+from store.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
 
 SNAPSHOT = SNAPSHOT_FILE
 BASELINE_ALIAS = "rolecall_baseline"

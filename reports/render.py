@@ -32,11 +32,11 @@ from markupsafe import Markup
 from checks import completeness as completeness_checks
 from checks.catalogue import CONTROLS, GUIDANCE, IMPLEMENTED, SEVERITIES, STATUSES
 from checks.completeness import CompletenessSummary
-from flows import snapshot as snapshot_db
-from flows.coverage import Coverage, coverage
 from reports import history
 from reports.chart import trend_svg
 from reports.history import Changes, ControlChanges, TrendPoint
+from store import snapshot as snapshot_db
+from store.coverage import Coverage, coverage
 
 TEMPLATES = Path(__file__).parent / "templates"
 TITLE = "Do not use IAM Users \u2014 compliance audit"

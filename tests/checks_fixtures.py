@@ -11,7 +11,7 @@ import duckdb
 
 from checks.exceptions import Register, parse_register
 from checks.validate import ValidationSummary, evaluate
-from flows import snapshot
+from store import snapshot
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 

@@ -44,9 +44,9 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture
 def simulated_org() -> Iterator[tuple]:
     """A freshly seeded simulated organization and a session pointed at it."""
-    from flows import simulated
     from flows.sources import organizations
     from flows.sources.session import base_session
+    from simulated import organization as simulated
 
     with simulated.serve() as sim:
         saved = os.environ["AWS_ENDPOINT_URL"]

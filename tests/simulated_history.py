@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import simulated
 from flows.audit import AuditConfig, run_audit
 from reports.signing_config import SigningConfig
+from simulated import organization as simulated
 from tests.simulated_iam import member_iam
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 
-from flows import simulated
+from simulated import organization as simulated
 
 
 def member_iam(sim: simulated.SimulatedOrganization, account: str) -> Any:

@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import simulated
 from flows.audit import AuditConfig, AuditResult, run_audit
 from reports.history import changes
 from reports.signing_config import SigningConfig
+from simulated import organization as simulated
 from tests.simulated_iam import member_iam
 
 

@@ -28,7 +28,7 @@ from checks_fixtures import (
 )
 
 from checks.validate import ALL_RULES, ValidationSummary
-from flows import snapshot
+from store import snapshot
 
 UNCOLLECTED = "999999999999"
 ROOT_ACCOUNTS = {

@@ -12,7 +12,7 @@ from checks_fixtures import ACCOUNT, OTHER, add_root, add_user, new_snapshot, ro
 
 from checks import validate
 from checks.catalogue import IMPLEMENTED
-from flows import snapshot
+from store import snapshot
 
 
 def _small(tmp_path: Path) -> Any:

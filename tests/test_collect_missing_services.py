@@ -26,13 +26,13 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from flows import simulated
 from flows.audit import AuditConfig, run_audit
 from flows.collect import collect_account, collect_organization, iam_collected
-from flows.simulated import SimulatedOrganization
 from flows.sources import organizations
 from flows.sources.session import base_session
 from reports.signing_config import SigningConfig
+from simulated import organization as simulated
+from simulated.organization import SimulatedOrganization
 
 _SERVICE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
@@ -133,7 +133,7 @@ def test_the_audit_finishes_and_records_what_could_not_be_collected(
         (scps,) = con.execute("SELECT count(*) FROM scps").fetchone()
         assert scps == len(simulated.SCPS) + 1  # and moto's FullAWSAccess
     # sources missing in every account: the run is signed, but says first that it is incomplete
-    from flows.cli import EXIT_INCOMPLETE, print_summary
+    from cli.main import EXIT_INCOMPLETE, print_summary
 
     assert print_summary(result.run_dir, 0.0) == EXIT_INCOMPLETE
     html = " ".join((result.run_dir / "report.html").read_text().split())

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from checks.completeness import POPULATION_SOURCES, RESULT_FILE, check_completeness, load
-from flows import snapshot
+from store import snapshot
 
 STARTED = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 A, B = "111111111111", "222222222222"

@@ -1,6 +1,6 @@
 """The exact verdict of every control for every principal of the simulated organization.
 
-The organization is built in flows/simulated.py; each case below is known by construction
+The organization is built in simulated/organization.py; each case below is known by construction
 (see the `why` of each simulated user).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import simulated
+from simulated import organization as simulated
 from tests.demo_run import DemoRun, run_cli, run_demo
 
 MANAGEMENT = "management"
@@ -265,7 +265,7 @@ def test_a_run_that_breaks_half_way_stays_partial_and_touches_no_earlier_run(
     shutil.rmtree(partial[0])  # keep the module's other tests independent of this one
 
 
-# G2.3-G6, constructed in flows/simulated.py (ROLES, SCPS, ANALYZERS, ARCHIVED_FINDINGS; each
+# G2.3-G6, constructed in simulated/organization.py (ROLES, SCPS, ANALYZERS, ARCHIVED_FINDINGS; each
 # with its `why`). Roles by name; findings as "<finding type>:<resource name>"; accounts and the
 # organization by "account"/"organization".
 PARTNER = "partner-integrations"

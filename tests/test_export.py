@@ -23,7 +23,6 @@ from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
 import reports.export as export
 from checks.catalogue import CONTROLS_BY_ID
-from flows import snapshot
 from reports.export import ExportError, export_ocsf, export_parquet
 from reports.ocsf import (
     OCSF_VERSION,
@@ -34,6 +33,7 @@ from reports.ocsf import (
     required_field_problems,
     vendored_schema_data,
 )
+from store import snapshot
 
 RUN_ID = "20261128T002654Z"
 STARTED = datetime(2026, 11, 28, 0, 26, 54, 123456, tzinfo=UTC)

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.snapshot import SCHEMA
+from cli.main import app
 from reports.ocsf import required_field_problems
+from store.snapshot import SCHEMA
 from tests.simulated_history import History, fingerprint
 
 

@@ -29,11 +29,12 @@ import pytest
 from botocore.retries import standard
 
 from checks.validate import evaluate
-from flows import simulated, snapshot
 from flows.audit import AuditConfig, account_row, collect, collect_org, discover
 from flows.collect import DETAILS_SOURCE
-from flows.simulated import SimulatedOrganization
 from flows.sources.session import base_session
+from simulated import organization as simulated
+from simulated import snapshot
+from simulated.organization import SimulatedOrganization
 from tests.fault_proxy import Fault, FaultProxy, fault_proxy
 from tests.simulated_history import fingerprint
 
@@ -439,8 +440,8 @@ def test_an_incomplete_run_exits_3_and_is_compared_only_where_both_runs_saw(
     sim: SimulatedOrganization, tmp_path: Path, prefect_server: None,
 ) -> None:
     """The issue's case: AssumeRole denied in 4 of 5 accounts must not read as '78 resolved'."""
+    from cli.main import EXIT_INCOMPLETE, print_summary
     from flows.audit import run_audit
-    from flows.cli import EXIT_INCOMPLETE, print_summary
     from reports.history import baseline_for, changes
 
     runs = tmp_path / "runs"

@@ -17,10 +17,10 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from flows import snapshot
 from reports.chart import trend_svg
 from reports.history import baseline_for, changes, trend
 from reports.render import FINDINGS_CSV, SigningInfo, render_report
+from store import snapshot
 
 ACCOUNT = "222222222222"
 BEFORE, AFTER = "20261028T000000Z", "20261128T000000Z"

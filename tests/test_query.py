@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import snapshot
-from flows.query import (
+from cli.query import (
     QueryError,
     allowed_folders,
     execute,
@@ -16,7 +15,8 @@ from flows.query import (
     read_statements,
     statement_title,
 )
-from flows.run_folder import enclosing_run_folder
+from store import snapshot
+from store.run_folder import enclosing_run_folder
 
 
 def _run(root: Path, run_id: str, users: list[str], *, old_schema: bool = False) -> Path:

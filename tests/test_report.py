@@ -1,6 +1,6 @@
 """reports/render.py: what an auditor must find in report.html and report.pdf.
 
-The snapshot is built by hand with flows.snapshot so each assertion points at a row we wrote.
+The snapshot is built by hand with store.snapshot so each assertion points at a row we wrote.
 PDF text is read back with pypdf.
 """
 
@@ -16,7 +16,6 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from flows import snapshot
 from reports.render import (
     PDF_ERROR_ROW_CAP,
     PDF_ROW_CAP,
@@ -24,6 +23,7 @@ from reports.render import (
     render_html,
     render_report,
 )
+from store import snapshot
 
 RUN_ID = "20261128T002654Z"
 MGMT = "111111111111"

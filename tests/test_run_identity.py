@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from tests.simulated_history import History
 
 OTHER_ID = "20990101T000000Z"

@@ -1,4 +1,4 @@
-"""flows/run_folder.py's partial-run clean-up and `rolecall runs`, on hand-made run folders."""
+"""store/run_folder.py's partial-run clean-up and `rolecall runs`, on hand-made run folders."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flows import snapshot
-from flows.run_folder import (
+from store import snapshot
+from store.run_folder import (
     last_modified,
     list_runs,
     remove_stale_partials,
@@ -131,7 +131,7 @@ def test_a_partial_that_cannot_be_removed_is_skipped_with_a_warning(
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(shutil, "rmtree", refuse)
-    with caplog.at_level(logging.WARNING, logger="flows.run_folder"):
+    with caplog.at_level(logging.WARNING, logger="store.run_folder"):
         assert remove_stale_partials(runs) == []
     assert (runs / "20261102T000000Z.partial").is_dir()
     assert "could not remove the stale partial run" in caplog.text

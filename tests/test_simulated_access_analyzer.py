@@ -16,12 +16,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from flows import simulated, simulated_access_analyzer
 from flows.collect import collect_account
-from flows.simulated import SimulatedOrganization
-from flows.simulated_access_analyzer import InvalidSimulatedResponse, render
 from flows.sources import organizations
 from flows.sources.session import base_session
+from simulated import organization as simulated
+from simulated import simulated_access_analyzer
+from simulated.access_analyzer import InvalidSimulatedResponse, render
+from simulated.organization import SimulatedOrganization
 
 
 @pytest.fixture(scope="module")

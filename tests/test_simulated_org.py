@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from flows import simulated
 from flows.collect import collect_account, collect_organization
-from flows.simulated import ROLES, SCPS, SimulatedOrganization
 from flows.sources import organizations
 from flows.sources.session import base_session
+from simulated import organization as simulated
+from simulated.organization import ROLES, SCPS, SimulatedOrganization
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.query import read_statements, schema_markdown, statement_title
-from flows.snapshot import SCHEMA
+from cli.main import app
+from cli.query import read_statements, schema_markdown, statement_title
+from store.snapshot import SCHEMA
 from tests.simulated_history import History, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from reports.keys import DEMO_KEY_FILE
 from tests.simulated_history import History, fingerprint
 

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.main import app
 from reports.keys import DEMO_CERT_FILE, DEMO_KEY_FILE, SigningIdentity, demo_signer, load_signer
 from reports.manifest import MANIFEST, SIGNATURE, build_manifest, write_manifest
 from reports.sign import sign_manifest, sign_pdf, sign_run

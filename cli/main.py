@@ -30,9 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  #
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-from flows.query import Session, execute, statement_title  # noqa: E402
-from flows.query_formats import OutputFormat  # noqa: E402
-from flows.run_folder import enclosing_run_folder  # noqa: E402
+from cli.query import Session, execute, statement_title  # noqa: E402
+from cli.query_formats import OutputFormat  # noqa: E402
+from store.run_folder import enclosing_run_folder  # noqa: E402
 
 app = typer.Typer(
     help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
@@ -66,7 +66,7 @@ def main(
 def simulated_environment() -> Iterator[Path]:
     """The simulated organization on 127.0.0.1 (in a child process) and the AWS environment that
     points boto3 at it; yields the path of its exceptions register."""
-    from flows.simulated_process import FAKE_CREDENTIALS, simulated_subprocess
+    from simulated.process import FAKE_CREDENTIALS, simulated_subprocess
 
     with ExitStack() as stack:
         register_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rolecall-")))
@@ -259,7 +259,7 @@ def _quiet_prefect_console() -> None:
 def print_summary(run_dir: Path, seconds: float) -> int:
     """The summary table of a finished run, read back from its snapshot; an incomplete run
     says so before anything else and exits EXIT_INCOMPLETE, whatever its results."""
-    from flows.coverage import coverage
+    from store.coverage import coverage
 
     with duckdb.connect(str(run_dir / "snapshot.duckdb"), read_only=True) as con:
         seen = coverage(con)
@@ -313,7 +313,7 @@ def simulate(
 
     A moto server, so the real CLI can be pointed at it with AWS_ENDPOINT_URL.
     """
-    from flows import simulated
+    from simulated import organization as simulated
 
     with simulated.serve(port) as sim:
         kept = Path(tempfile.gettempdir()) / f"rolecall-simulated-exceptions-{os.getpid()}.yaml"
@@ -398,7 +398,7 @@ def sql(
         "only the snapshots.", show_default=False)] = None,
 ) -> None:
     """Ask a snapshot a question in SQL, read-only."""
-    from flows.query import (
+    from cli.query import (
         QueryError,
         allowed_folders,
         open_history,
@@ -406,7 +406,7 @@ def sql(
         read_statements,
         resolve_run,
     )
-    from flows.query_formats import parquet_staging_path
+    from cli.query_formats import parquet_staging_path
     from reports.keys import DEFAULT_KEYS_DIR, KEYS_DIR_ENV
 
     if history and run is not None:
@@ -468,7 +468,7 @@ def _verify_before_query(run_dirs: list[Path], ca: Path | None) -> None:
 
 def _write_results(session: Session, statements: list[str], fmt: OutputFormat,
                    output: Path | None, max_rows: int) -> None:
-    from flows.query_formats import write_csv, write_json, write_parquet, write_table
+    from cli.query_formats import write_csv, write_json, write_parquet, write_table
 
     if fmt is OutputFormat.parquet:
         assert output is not None
@@ -497,7 +497,7 @@ def schema(
         "--markdown", help="Print Markdown, as in the README.")] = False,
 ) -> None:
     """Every table and view `rolecall sql` can query, with each column's type and meaning."""
-    from flows.query import schema_markdown, schema_rows
+    from cli.query import schema_markdown, schema_rows
 
     if markdown:
         sys.stdout.write(schema_markdown())
@@ -534,7 +534,7 @@ def export(
         show_default=False)] = None,
 ) -> None:
     """Export a run for other tools (see the command's help)."""
-    from flows.query import QueryError, resolve_run
+    from cli.query import QueryError, resolve_run
     from reports.export import ExportError, export_ocsf, export_parquet
     from reports.export_provenance import ProvenanceError, snapshot_matches_manifest, write_provenance
 
@@ -581,7 +581,7 @@ def runs_command(
     import json
     from datetime import UTC, datetime
 
-    from flows.run_folder import list_runs
+    from store.run_folder import list_runs
 
     if not runs_dir.is_dir():
         _fail(f"{runs_dir}: no such folder of runs" if not runs_dir.exists()

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.query import QueryError, Result, Session, query_error
-from flows.snapshot import quote_literal
+from cli.query import QueryError, Result, Session, query_error
+from store.snapshot import quote_literal
 
 HEADER_WIDTH = 24  # longer column names may fold
 

@@ -15,13 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-# Credentials the simulated organization accepts; nothing else is ever sent to it.
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+from simulated.credentials import FAKE_CREDENTIALS as FAKE_CREDENTIALS  # re-exported
 
 
 @dataclass(frozen=True)
@@ -35,7 +29,7 @@ class SimulatedEndpoint:
 def simulated_subprocess(register: Path, port: int = 0) -> Iterator[SimulatedEndpoint]:
     """Start the simulated organization on 127.0.0.1 in a child process; stop it on exit."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "flows.simulated_process", str(port), str(register)],
+        [sys.executable, "-m", "simulated.process", str(port), str(register)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -56,10 +50,10 @@ def simulated_subprocess(register: Path, port: int = 0) -> Iterator[SimulatedEnd
 
 
 def main(port: int, register: Path) -> None:
-    from flows import simulated
+    from simulated import organization  # moto: only in the child
 
-    with simulated.serve(port) as sim:
-        register.write_text(simulated.demo_register(sim))
+    with organization.serve(port) as sim:
+        register.write_text(organization.demo_register(sim))
         print(json.dumps({"endpoint_url": sim.endpoint_url,
                           "organization_id": sim.organization_id}), flush=True)
         sys.stdin.read()  # until the parent closes it

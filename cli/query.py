@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 
 from checks.catalogue import CONTROLS, GUIDANCE
-from flows.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
-from flows.snapshot import SCHEMA, quote_identifier, quote_literal, table_names
+from store.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
+from store.snapshot import SCHEMA, quote_identifier, quote_literal, table_names
 
 READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 

@@ -6,7 +6,7 @@ so the credential report that rolecall later downloads says what AWS would say. 
 relative to the moment of seeding, so verdicts do not drift as the calendar moves on.
 The demo, `rolecall simulate` and the tests all use this one module.
 
-moto has no IAM Access Analyzer: flows/simulated_access_analyzer.py answers it in front of moto,
+moto has no IAM Access Analyzer: simulated/access_analyzer.py answers it in front of moto,
 from moto's IAM state and the analyzers declared here (ANALYZERS, ARCHIVED_FINDINGS).
 Every role (ROLES) says why it exists and the verdict per control it was built to have.
 """
@@ -26,8 +26,8 @@ import time_machine
 import yaml
 from moto.moto_api import _internal as moto_internal
 
-from flows.simulated_access_analyzer import AnalyzerSetup, AnalyzerSpec, LayeredMotoServer
-from flows.simulated_process import FAKE_CREDENTIALS as FAKE_CREDENTIALS  # re-exported
+from simulated.access_analyzer import AnalyzerSetup, AnalyzerSpec, LayeredMotoServer
+from simulated.credentials import FAKE_CREDENTIALS as FAKE_CREDENTIALS  # re-exported
 
 MANAGEMENT_ACCOUNT_ID = "123456789012"  # moto's default account: the caller's own account
 REGION = "us-east-1"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flows.coverage import Coverage
+    from store.coverage import Coverage
 
 PARTIAL = ".partial"
 SNAPSHOT_FILE = "snapshot.duckdb"
@@ -214,7 +214,7 @@ def _with_accounts(listing: RunListing) -> RunListing:
     """The listing with the snapshot's account counts, or a note saying why there are none."""
     import duckdb
 
-    from flows.coverage import coverage_of
+    from store.coverage import coverage_of
 
     snapshot = listing.path / SNAPSHOT_FILE
     if not snapshot.is_file():
