@@ -28,6 +28,8 @@ class Control:
     population: str
     fails_when: str
     remediation: str
+    # Judged on the SCPs over each account (the report's coverage table), not on principals.
+    scp_coverage: bool = False
 
 
 GUIDANCE: tuple[GuidanceItem, ...] = (
@@ -209,6 +211,7 @@ CONTROLS: tuple[Control, ...] = (
         "iam:CreateUser and iam:CreateAccessKey; a condition exempting an admin role is allowed",
         "Attach to the root an SCP that denies iam:CreateUser and iam:CreateAccessKey on *, "
         "optionally with ArnNotLike aws:PrincipalArn for a named admin role.",
+        scp_coverage=True,
     ),
     Control(
         "RC-6.3", "G6", "SCPs enforce permission boundaries on roles", "medium",
@@ -217,6 +220,7 @@ CONTROLS: tuple[Control, ...] = (
         "denies iam:DeleteRolePermissionsBoundary",
         "Attach an SCP denying iam:CreateRole when iam:PermissionsBoundary is not the approved "
         "boundary (StringNotEquals / Null), and denying iam:DeleteRolePermissionsBoundary.",
+        scp_coverage=True,
     ),
     Control(
         "RC-6.4", "G6", "Roles have a permissions boundary", "medium",

@@ -19,6 +19,9 @@ from typing import Any
 
 import duckdb
 
+# The credential report's name for an account's root user (a row of credential_report, not a user).
+ROOT_USER = "<root_account>"
+
 # table -> [(column, type, meaning)]
 SCHEMA: dict[str, list[tuple[str, str, str]]] = {
     "run": [
