@@ -32,6 +32,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from checks import catalogue
+from store.snapshot import ROOT_USER
+
 SUITE = "completeness"
 RESULT_FILE = "completeness.json"
 MAX_REPORT_AGE_HOURS = 4
@@ -64,27 +67,12 @@ CHECKS: tuple[Check, ...] = (
 )
 CHECKS_BY_ID = {c.id: c for c in CHECKS}
 
-# Where each control's population is drawn from: a count over collected data that must be > 0
-# for the population to be expected non-empty. Controls whose population needs policy analysis
-# (trust policies: RC-4.1, 4.2, 4.4, 5.x) have no independent count and are not checked.
+# Where each control's population is drawn from (`Check.population_count`, in its home): a
+# count over collected data that must be > 0 for the population to be expected non-empty.
+# Controls whose population needs policy analysis (trust policies) have no independent count
+# and are not checked.
 POPULATION_SOURCES: dict[str, str] = {
-    "RC-1.1": "SELECT count(*) FROM iam_users",
-    "RC-1.2": "SELECT count(*) FROM iam_access_keys",
-    "RC-1.3": "SELECT count(*) FROM iam_access_keys WHERE active",
-    "RC-1.4": "SELECT count(*) FROM account_summary",
-    "RC-1.5": "SELECT count(*) FROM exceptions",
-    "RC-2.1": "SELECT count(*) FROM iam_users",
-    "RC-2.2": "SELECT count(*) FROM credential_report "
-              "WHERE password_enabled AND \"user\" <> '<root_account>'",
-    "RC-2.3": "SELECT count(*) FROM run",
-    "RC-3.1": "SELECT count(*) FROM iam_users",
-    "RC-3.2": "SELECT count(*) FROM access_analyzer_findings WHERE finding_type LIKE 'Unused%'",
-    "RC-4.3": "SELECT count(*) FROM accounts",
-    "RC-6.1": "SELECT count(*) FROM org_roots",
-    "RC-6.2": "SELECT count(*) FROM accounts WHERE is_management IS NOT TRUE",
-    "RC-6.3": "SELECT count(*) FROM accounts WHERE is_management IS NOT TRUE",
-    "RC-6.4": "SELECT count(*) FROM iam_roles WHERE coalesce(path, '') <> '/aws-service-role/'",
-}
+    c.control.id: c.population_count for c in catalogue.CHECKS if c.population_count}
 
 _BLOCKED = f"""
     SELECT account_id, string_agg(DISTINCT source || ': ' || coalesce(error_code, '?'), '; ') AS why
@@ -119,7 +107,7 @@ FACT_QUERIES: dict[str, str] = {
     """,
     "CP-2": f"""
         WITH cr AS (SELECT account_id, "user" AS u FROM credential_report
-                    WHERE "user" <> '<root_account>'),
+                    WHERE "user" <> '{ROOT_USER}'),
              az AS (SELECT account_id, user_name AS u FROM iam_users),
              only_cr AS (SELECT account_id, list(u ORDER BY u) AS names
                          FROM (SELECT * FROM cr EXCEPT SELECT * FROM az) GROUP BY account_id),

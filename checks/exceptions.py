@@ -1,4 +1,4 @@
-"""The exceptions register: a YAML file of IAM users (and roles, for RC-6.4) tolerated, and why.
+"""The exceptions register: a YAML file of IAM users (and roles, for controls on roles) tolerated, and why.
 
 Loading is strict: a register that cannot be read exactly (bad YAML, a wrong type, an unknown
 control or kind, a duplicate id, a missing principal/controls/kind/expires/id) raises
@@ -10,7 +10,8 @@ aliases (refused at the first one, before anything expands), no key given twice 
 MAX_DEPTH levels.
 
 Gaps an auditor should see rather than a crash (no owner, no reason, no dependency, expired,
-too long, stale) load fine and become `Problem`s, reported by RC-1.5;
+too long, stale) load fine and become `Problem`s, reported by the register's own control
+(checks/g1_no_iam_users.py, with the severity of each problem from its catalogue entry);
 an entry with any problem other than "stale" excepts nothing.
 
 Decisions where CONTROLS.md is silent:
@@ -21,13 +22,12 @@ Decisions where CONTROLS.md is silent:
   expires - run date > 366 days.
 - `expires` is the last day the entry is valid: it is expired when expires < run date.
 - Principals compare case-insensitively (IAM user names are unique regardless of case).
-- Controls no exception can cover are a load error, not a silent no-op: RC-1.2 (CONTROLS.md:
-  excepted users still rotate), RC-1.4 (the root user is not an IAM user), RC-1.5 (the register
-  cannot except itself), RC-2.2 (a console password without MFA is never acceptable).
+- Controls no exception can cover (`Control.never_excepted`, with the reason, in each control's
+  home) are a load error, not a silent no-op.
 - Entries are numbered from 1 in error messages.
 - A principal is an IAM user ARN, or an IAM role ARN for an entry that lists only controls on
-  roles (RC-6.4: a role that may run without a permissions boundary). Anything else is a load
-  error on `principal`; so is a user entry listing RC-6.4.
+  roles (`Control.excepted_principal == "role"`: a role that may run without a permissions
+  boundary). Anything else is a load error on `principal`; so is a user entry listing one.
 """
 
 from __future__ import annotations
@@ -59,19 +59,16 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from checks.catalogue import CONTROLS_BY_ID
+from checks.catalogue import CONTROLS, CONTROLS_BY_ID
+from checks.g1_no_iam_users import MAX_TERM_DAYS as MAX_TERM_DAYS  # re-exported
+from checks.g1_no_iam_users import RC_1_5 as REGISTER_CONTROL
 
 KINDS: tuple[str, ...] = ("external-dependency", "break-glass")
-MAX_TERM_DAYS = 366
-NOT_EXCEPTABLE: dict[str, str] = {
-    "RC-1.2": "excepted users still rotate their keys",
-    "RC-1.4": "the root user is not an IAM user",
-    "RC-1.5": "the register cannot except its own entries",
-    "RC-2.2": "a console password without MFA is never acceptable",
-}
+NOT_EXCEPTABLE: dict[str, str] = {c.id: c.never_excepted for c in CONTROLS if c.never_excepted}
 USER_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):user/\S+$")
 ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/\S+$")
-ROLE_CONTROLS: tuple[str, ...] = ("RC-6.4",)  # controls whose members are roles, not users
+# controls whose members are roles, not users
+ROLE_CONTROLS: tuple[str, ...] = tuple(c.id for c in CONTROLS if c.excepted_principal == "role")
 
 
 class RegisterError(ValueError):
@@ -83,7 +80,7 @@ class Problem:
     """Why an entry cannot except anything (or, for `stale`, why it should be removed)."""
 
     code: str  # expired, missing-owner, missing-reason, missing-dependency, too-long, stale
-    severity: str  # medium, or low for stale
+    severity: str  # the register control's, by problem code (stale: low)
     message: str
 
 
@@ -93,7 +90,7 @@ class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     id: str = Field(min_length=1)
-    # controls before principal: the principal's validator needs them (role ARNs: RC-6.4 only)
+    # controls before principal: the principal's validator needs them (role ARNs: ROLE_CONTROLS)
     controls: tuple[str, ...] = Field(min_length=1)
     principal: str
     kind: Literal["external-dependency", "break-glass"]
@@ -433,6 +430,10 @@ def _too_large(name: str, size: int) -> str:
             f"(1 MiB) for an exceptions register")
 
 
+def _problem(code: str, message: str) -> Problem:
+    return Problem(code, REGISTER_CONTROL.severity_of(code), message)
+
+
 def entry_problems(
     entry: Entry, as_of: date, existing_user_arns: set[str] | None
 ) -> list[Problem]:
@@ -444,30 +445,26 @@ def entry_problems(
     problems: list[Problem] = []
     if entry.expires < as_of:
         days = (as_of - entry.expires).days
-        problems.append(Problem(
-            "expired", "medium",
+        problems.append(_problem("expired",
             f"expired on {entry.expires} ({days} days before the run date {as_of})",
         ))
     if entry.owner is None:
-        problems.append(Problem("missing-owner", "medium", "no owner"))
+        problems.append(_problem("missing-owner", "no owner"))
     if entry.reason is None:
-        problems.append(Problem("missing-reason", "medium", "no reason"))
+        problems.append(_problem("missing-reason", "no reason"))
     if entry.kind == "external-dependency" and entry.dependency is None:
-        problems.append(Problem(
-            "missing-dependency", "medium",
+        problems.append(_problem("missing-dependency",
             "kind external-dependency but no dependency names what relies on the user",
         ))
     start, start_name = term_start(entry, as_of)
     term = (entry.expires - start).days
     if term > MAX_TERM_DAYS:
-        problems.append(Problem(
-            "too-long", "medium",
+        problems.append(_problem("too-long",
             f"runs {term} days from {start} ({start_name}) to {entry.expires} "
             f"(limit {MAX_TERM_DAYS})",
         ))
     if existing_user_arns is not None and not _exists(entry.principal, existing_user_arns):
-        problems.append(Problem(
-            "stale", "low", f"names {entry.principal}, which does not exist in the snapshot"
+        problems.append(_problem("stale", f"names {entry.principal}, which does not exist in the snapshot"
         ))
     return problems
 

@@ -1,6 +1,7 @@
 """The one mechanism that turns a rule's population and outcomes into control_results rows.
 
-A rule (checks/credentials.py) is a SQL query over the snapshot that returns every member of
+A rule (checks.control.Rule, held by its control's guidance module) is a SQL query over
+the snapshot that returns every member of
 its control's population with an outcome (pass, fail, error), a reason and its facts. This
 module does what every control shares, on whole tables so 500,000 principals take seconds:
 
@@ -12,7 +13,7 @@ module does what every control shares, on whole tables so 500,000 principals tak
 Rule queries can read two temp tables made by `prepare`: `clock(now, today)` (the run's
 started_at and its UTC date, never the wall clock) and `valid_exceptions`.
 
-Facts that need Python (IAM policy semantics, checks/policy.py) are computed per distinct input
+Facts that need Python (IAM policy semantics, checks/iam) are computed per distinct input
 and bulk-loaded as a temp table with `load_facts`; the rule's query then reads that table like
 any other, so such controls go through exactly the same mechanism.
 
@@ -28,14 +29,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from checks.catalogue import CONTROLS_BY_ID, Control
+from checks.control import Rule as Rule  # re-exported: rules are built with checks.control
 
 # Every rule query returns these, then its facts.
 RULE_COLUMNS: tuple[str, ...] = (
@@ -50,41 +50,6 @@ RULE_COLUMN_TYPES: dict[str, str] = {
 # organization-level wherever it is recorded. Any other source failing for the management
 # account is organization-level too (CONTROLS.md: org-level rows name the management account).
 ORG_LEVEL_SOURCES: tuple[str, ...] = ("organizations", "identity_center")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A control's rule: the query that lists its population with outcomes, and how to treat it.
-
-    sources: collection sources (collection_errors.source) the query reads; a failed one blocks
-      the account for this control. An uncollected account with no recorded error blocks all.
-    org_sources: sources collected once for the organization; a failure of one turns every
-      member into `error` (see the module docstring).
-    exception_kinds: register kinds that can except a fail; empty means exceptions never apply.
-    per_account: False when members do not depend on an account's collection: register entries
-      (RC-1.5), the organization itself (RC-2.3, RC-6.1), SCP coverage (RC-6.2, RC-6.3).
-    notes_query: optional SQL returning one text column: what the report should say about the
-      population besides its rows (e.g. the management account is not governed by SCPs).
-    """
-
-    control_id: str
-    resource_type: str
-    query: str
-    facts: tuple[str, ...]
-    sources: tuple[str, ...] = ()
-    exception_kinds: tuple[str, ...] = ()
-    per_account: bool = True
-    org_sources: tuple[str, ...] = ()
-    notes_query: str | None = None
-
-    @property
-    def control(self) -> Control:
-        return CONTROLS_BY_ID[self.control_id]
-
-    @property
-    def table(self) -> str:
-        """Temp table holding this rule's evaluated members (with facts, for GX)."""
-        return "outcome_" + self.control_id.replace("-", "_").replace(".", "_")
 
 
 def prepare(

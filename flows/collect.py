@@ -46,8 +46,8 @@ MAX_FINDING_DETAILS = 20
 # Sources whose failure means the account's IAM data is incomplete (accounts.collected = false).
 IAM_SOURCES = ("session", "credential_report", "authorization", "account_summary")
 # get_finding_v2 failures are recorded under their own source (store.coverage.DETAILS_SOURCE): the
-# details are evidence shown beside RC-4.2's rows, no rule reads them, so their loss must not block
-# RC-3.2/4.2/4.3 nor make the run incomplete.
+# details are evidence shown beside the external-access findings, no rule reads them, so their
+# loss must not block the Access Analyzer controls nor make the run incomplete.
 
 
 def collect_account(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-DETAILS_SOURCE = "access_analyzer_details"  # GetFindingV2: evidence beside RC-4.2, read by no rule
+# GetFindingV2: evidence beside external-access findings, read by no rule
+DETAILS_SOURCE = "access_analyzer_details"
 EVIDENCE_ONLY_SOURCES = (DETAILS_SOURCE,)
 
 

@@ -215,7 +215,7 @@ def judge(con: duckdb.DuckDBPyConnection, *control_ids: str,
     evaluate() (with GX) is exercised once per guidance item by each test module.
     """
     from checks.exceptions import valid_exception_rows
-    from checks.register_rule import judge_register
+    from checks.register_facts import judge_register
     from checks.results import apply_rule, prepare, write_results
     from checks.validate import ALL_RULES, FACT_LOADERS, run_started_at
 

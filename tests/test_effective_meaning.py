@@ -11,25 +11,30 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from finding_controls import control_id, denies_user_creation, enforces_permissions_boundary, severity
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checks.policy import (
+from checks.iam.document import (
     Condition,
-    ScpLevel,
-    assume_paths,
     conditions_hold,
-    denies_user_creation,
-    enforces_permissions_boundary,
     evaluate_condition,
+    parse_policy,
+)
+from checks.iam.grants import (
+    assume_paths,
+    guard_requirement,
+)
+from checks.iam.scp import (
+    ScpLevel,
+    implicit_denial,
+)
+from checks.iam.trust import (
     external_assume_without_external_id,
     external_grants,
     github_oidc_findings,
     github_subject_notes,
-    guard_requirement,
-    implicit_denial,
     other_oidc_findings,
-    parse_policy,
     requires_external_id,
     subjects_allowed,
 )
@@ -66,12 +71,12 @@ def deny(condition: dict[str, Any] | None, principal: Any = "*", action: Any = A
 
 
 def rc41(document: Any) -> list[tuple[str, str]]:
-    return [(f.principal, f.severity)
+    return [(f.principal, severity(f))
             for f in external_assume_without_external_id(document, ORG_ACCOUNTS, ORG_ID)]
 
 
 def rc51(document: Any) -> list[tuple[str, str]]:
-    return [(f.control_id, f.severity) for f in github_oidc_findings(document)]
+    return [(control_id(f), severity(f)) for f in github_oidc_findings(document)]
 
 
 def admitted(document: Any, action: str, context: dict[str, Any]) -> bool:
@@ -290,7 +295,7 @@ def test_rc_5_1_literal_under_ignore_case_and_in_a_guard_are_noted() -> None:
 def test_rc_5_1_literal_statement_does_not_hide_an_open_one() -> None:
     document = doc(gh({"StringEquals": {**AUD, SUB: "repo:octo/*"}}), allow({"Federated": GH}, WEB,
                                                                           {"StringEquals": AUD}))
-    assert [(f.statement_index, f.severity) for f in github_oidc_findings(document)] == [(1, "critical")]
+    assert [(f.statement_index, severity(f)) for f in github_oidc_findings(document)] == [(1, "critical")]
 
 
 def test_rc_5_3_string_equals_star_is_a_literal_restriction() -> None:

@@ -1,9 +1,9 @@
 """IAM Access Analyzer: the analyzers an account has, their findings, and details where needed.
 
-One list_analyzers call per account tells RC-4.3 whether the account is covered (an ACCOUNT
+One list_analyzers call per account tells whether the account is covered (an ACCOUNT
 analyzer in it, or an ORGANIZATION analyzer listed in the management or delegated admin
 account). list_findings_v2 already says type, resource, owner account and status of every
-finding, which is all RC-3.2 and RC-4.2 decide on; get_finding_v2 (one call per finding) is only
+finding, which is all the finding controls decide on; get_finding_v2 (one call per finding) is only
 made for ACTIVE external-access findings on roles, whose principal and condition the report
 shows as evidence, and only as far as the per-account call budget allows.
 """
@@ -44,7 +44,7 @@ def findings(aa: Any, analyzer_arn: str, account_id: str) -> list[dict[str, Any]
 
 
 def needs_details(finding: dict[str, Any]) -> bool:
-    """Only ACTIVE external access to a role: RC-4.2's evidence names its principal and condition."""
+    """Only ACTIVE external access to a role: the evidence names its principal and condition."""
     return (
         finding["finding_type"] == EXTERNAL_ACCESS
         and finding["resource_type"] == "AWS::IAM::Role"

@@ -1,6 +1,6 @@
 """IAM Identity Center: instances, permission sets, and the accounts each set is provisioned to.
 
-RC-2.3 asks whether people reach accounts through Identity Center at all: an instance with at
+G2 asks whether people reach accounts through Identity Center at all: an instance with at
 least one permission set assigned to an account. A permission set is provisioned to exactly the
 accounts that have an assignment of it, so list_accounts_for_provisioned_permission_set answers
 "which accounts" with one call per permission set instead of one per account and set.

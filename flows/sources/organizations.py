@@ -3,7 +3,7 @@
 `fetch` walks the tree once from the root, so every account gets its OU path and its chain of
 ancestors from the same calls (they grow with OUs, not accounts). `scps` lists the service
 control policies with their documents and targets: SCPs are inherited along that chain, which
-is what RC-6.2 and RC-6.3 evaluate. Every list call goes through a boto3 paginator, which keeps
+is what the SCP coverage controls (G6) evaluate. Every list call goes through a boto3 paginator, which keeps
 asking while NextToken is set, even after a page that came back empty.
 """
 

@@ -1,11 +1,10 @@
-"""RC-1.5: the exceptions register judged entry by entry, plus the snapshot's `exceptions` rows.
+"""The exceptions register judged entry by entry: the facts of the register's own control
+(temp table register_facts, read by its rule in checks/g1_no_iam_users.py), plus the
+snapshot's `exceptions` rows.
 
 The register is small, so this is a plain loop over entries; only the question "does the user
-still exist" touches the snapshot, for the register's principals alone.
-
-Decision: an entry whose account was not collected (authorization source failed) cannot be
-judged stale; when it has no other problem its RC-1.5 row is `error`, not pass. Role entries
-(RC-6.4) are stale when the role is not in iam_roles.
+still exist" touches the snapshot, for the register's principals alone. The decisions are in
+the control's home.
 """
 
 from __future__ import annotations
@@ -21,18 +20,8 @@ from checks.exceptions import (
     entry_problems,
     term_start,
 )
-from checks.results import RULE_COLUMN_TYPES, Rule, load_facts
+from checks.results import RULE_COLUMN_TYPES, load_facts
 from store.snapshot import insert_rows
-
-RC_1_5 = Rule(
-    control_id="RC-1.5",
-    resource_type="exception",
-    per_account=False,
-    facts=("kind", "controls", "expires", "approved_on", "days_to_expiry", "term_days",
-           "term_from", "has_owner", "has_reason", "has_dependency", "dependency_required",
-           "has_required_dependency", "principal_exists", "problems"),
-    query="SELECT * FROM register_facts",
-)
 
 _FACT_TYPES = {
     **RULE_COLUMN_TYPES,
@@ -47,7 +36,7 @@ _FACT_TYPES = {
 def judge_register(
     con: duckdb.DuckDBPyConnection, register: Register, as_of: date
 ) -> list[dict[str, Any]]:
-    """One RC-1.5 member row per entry (RULE_COLUMNS + facts), stored as temp `register_facts`.
+    """One member row per entry (RULE_COLUMNS + facts), stored as temp `register_facts`.
 
     Also writes the snapshot's `exceptions` table. Needs the `blocked` temp table (prepare()).
     """

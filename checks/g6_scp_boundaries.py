@@ -1,28 +1,31 @@
-"""Rules of G6, permission boundaries enforced through SCPs: RC-6.1 .. RC-6.4.
+"""G6: permission boundaries cap roles, enforced through Service Control Policies.
 
-RC-6.1 (the organization) and RC-6.4 (roles) are SQL over the snapshot. RC-6.2 and RC-6.3 need
-IAM policy semantics (checks/policy.py): for every member account, the SCPs covering it are
-those attached to the root, to an OU on its path (account_parents) or to the account itself
-(scp_targets). An action is denied when a covering SCP denies it, or when a level of the chain
-root -> OUs -> account has SCPs none of which allows it (an allow-list strategy: IAM needs an
-Allow at every level). Each distinct chain is judged once, each SCP once per action. The facts,
-with the chain and what each attached policy denies (explicitly, or implicitly at its level), go
-into the temp table `scp_facts` (one bulk insert) that the rules' queries read.
+RC-6.1 .. RC-6.4, each with its catalogue entry, its rule and its Great Expectations
+restatement. RC-6.1 (the organization) and RC-6.4 (roles) are SQL over the snapshot. RC-6.2
+and RC-6.3 need IAM policy semantics (checks/iam/scp.py): for every member account, the SCPs
+covering it are those attached to the root, to an OU on its path (account_parents) or to the
+account itself (scp_targets). An action is denied when a covering SCP denies it, or when a level
+of the chain root -> OUs -> account has SCPs none of which allows it (an allow-list strategy:
+IAM needs an Allow at every level). Each distinct chain is judged once, each SCP once per
+action. The facts, with the chain and what each attached policy denies (explicitly, or
+implicitly at its level), go into the temp table `scp_facts` that the rules' queries read.
 
 Decisions where CONTROLS.md is silent:
-- RC-6.1 and RC-2.3 have one member, the organization: resource_id = run.organization_id,
-  account_id = the management account.
+- RC-6.1 has one member, the organization: resource_id = run.organization_id, account_id = the
+  management account.
 - The management account (accounts.is_management or run.management_account_id) is not in
   RC-6.2/6.3's population: SCPs never apply to it. The control summary says so (notes), and so
   does RC-6.1's evidence (`scps_govern_management_account`: false).
 - RC-6.2/6.3 depend on organization data only: an account whose IAM could not be collected is
   still judged; an Organizations failure makes every member `error`.
 - When SCPs are not enabled on the root, no SCP applies: every member account fails RC-6.2/6.3.
-- Implicit denies (checks/policy.py decides when a level denies): the reason names the level
+- Implicit denies (checks/iam/scp.py decides when a level denies): the reason names the level
   and its SCPs; in the evidence chain that node lists the needs in `implicitly_denies`, and its
   policies are `covers: true` with `denies_implicitly`, as they are what denies.
 - A member account whose parents were not collected is `error`; so is an account that fails
   while an SCP covering it could not be read or evaluated (it might have covered).
+- RC-6.2: a Deny may exempt named admin principals (ArnNotLike aws:PrincipalArn ...).
+- RC-6.3: an implicit deny of iam:CreateRole denies it with or without a boundary (stricter).
 - RC-6.4: service-linked roles are out of the population; a valid register entry of either kind
   naming the role (a role ARN, allowed for RC-6.4 only) excepts it.
 """
@@ -34,15 +37,81 @@ from typing import Any
 
 import duckdb
 
-from checks import policy
-from checks.results import Rule, load_facts
+from checks.control import Check, Control, GuidanceItem, Rule
+from checks.expectation import TRUE, Expect
+from checks.iam.document import Policy, parse_policy
+from checks.iam.scp import (
+    Coverage,
+    ScpLevel,
+    ScpNeed,
+    ScpVerdict,
+    boundary_coverage,
+    deny_of,
+    scp_verdict,
+)
+from checks.results import load_facts
 
-# What each control needs denied (label, action, coverage of one SCP document).
-NEEDS = policy.SCP_NEEDS
-# fact column of each need, in NEEDS order
+ITEM = GuidanceItem(
+    "G6",
+    "Permission boundaries, enforced through SCPs",
+    "Permission boundaries cap roles, enforced through Service Control Policies.",
+)
+
+RC_6_1 = Control(
+    "RC-6.1", "G6", "SCPs are enabled on the organization root", "high",
+    "the organization",
+    "the SERVICE_CONTROL_POLICY policy type is not enabled on the root",
+    "Enable service control policies on the root (aws organizations enable-policy-type "
+    "--policy-type SERVICE_CONTROL_POLICY --root-id r-...).",
+)
+
+RC_6_2 = Control(
+    "RC-6.2", "G6", "SCPs deny creating IAM users and access keys", "high",
+    "every member account (the management account is not governed by SCPs)",
+    "no SCP covering it (attached to the root, an OU on its path, or the account) denies "
+    "iam:CreateUser and iam:CreateAccessKey; a condition exempting an admin role is allowed",
+    "Attach to the root an SCP that denies iam:CreateUser and iam:CreateAccessKey on *, "
+    "optionally with ArnNotLike aws:PrincipalArn for a named admin role.",
+    scp_coverage=True,
+)
+
+RC_6_3 = Control(
+    "RC-6.3", "G6", "SCPs enforce permission boundaries on roles", "medium",
+    "every member account (the management account is not governed by SCPs)",
+    "no SCP covering it denies iam:CreateRole unless iam:PermissionsBoundary is set, and "
+    "denies iam:DeleteRolePermissionsBoundary",
+    "Attach an SCP denying iam:CreateRole when iam:PermissionsBoundary is not the approved "
+    "boundary (StringNotEquals / Null), and denying iam:DeleteRolePermissionsBoundary.",
+    scp_coverage=True,
+)
+
+RC_6_4 = Control(
+    "RC-6.4", "G6", "Roles have a permissions boundary", "medium",
+    "every role that is not service-linked (/aws-service-role/ path)",
+    "it has no permissions boundary attached and no valid exception names it",
+    "Attach the approved permissions boundary (aws iam put-role-permissions-boundary), or "
+    "record an expiring exception naming the role.",
+    excepted_principal="role",
+)
+
+
+# What RC-6.2 and RC-6.3 need denied (label, action, coverage of one SCP document), and the
+# fact column of each need, in the same order.
+NEEDS: dict[str, tuple[ScpNeed, ...]] = {
+    RC_6_2.id: (
+        ScpNeed("iam:CreateUser", "iam:CreateUser", deny_of("iam:CreateUser")),
+        ScpNeed("iam:CreateAccessKey", "iam:CreateAccessKey", deny_of("iam:CreateAccessKey")),
+    ),
+    RC_6_3.id: (
+        ScpNeed("iam:CreateRole without a permissions boundary", "iam:CreateRole",
+                boundary_coverage),
+        ScpNeed("iam:DeleteRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
+                deny_of("iam:DeleteRolePermissionsBoundary")),
+    ),
+}
 NEED_FACTS: dict[str, tuple[str, str]] = {
-    "RC-6.2": ("denies_create_user", "denies_create_access_key"),
-    "RC-6.3": ("denies_create_role_without_boundary", "denies_delete_boundary"),
+    RC_6_2.id: ("denies_create_user", "denies_create_access_key"),
+    RC_6_3.id: ("denies_create_role_without_boundary", "denies_delete_boundary"),
 }
 _LEVEL_KINDS = {"ROOT": "root", "ORGANIZATIONAL_UNIT": "OU", "ACCOUNT": "account"}
 Chain = tuple[tuple[str, tuple[str, ...]], ...]  # (level label, attached policy ids), root first
@@ -103,29 +172,29 @@ class _Judge:
 
     def __init__(self, org: _Org) -> None:
         self.org = org
-        self.parsed: dict[str, policy.Policy | str] = {}  # policy id -> Policy, or why not
-        self.coverage: dict[tuple[str, str, int], policy.Coverage | None] = {}
-        self.verdicts: dict[tuple[str, Chain], policy.ScpVerdict] = {}
+        self.parsed: dict[str, Policy | str] = {}  # policy id -> Policy, or why not
+        self.coverage: dict[tuple[str, str, int], Coverage | None] = {}
+        self.verdicts: dict[tuple[str, Chain], ScpVerdict] = {}
 
-    def document(self, policy_id: str) -> policy.Policy | str:
+    def document(self, policy_id: str) -> Policy | str:
         if policy_id not in self.parsed:
             name, doc = self.org.scps.get(policy_id, (None, None))
             if doc is None:
                 self.parsed[policy_id] = f"SCP {policy_id} is attached but was not collected"
             else:
                 try:
-                    self.parsed[policy_id] = policy.parse_policy(doc)
+                    self.parsed[policy_id] = parse_policy(doc)
                 except (ValueError, TypeError) as error:
                     self.parsed[policy_id] = f"SCP {policy_id} could not be parsed: {error}"
         return self.parsed[policy_id]
 
-    def covers(self, control_id: str, policy_id: str, need: int) -> policy.Coverage | None:
+    def covers(self, control_id: str, policy_id: str, need: int) -> Coverage | None:
         """How the SCP denies the control's need; None when it can't be read or evaluated."""
         key = (control_id, policy_id, need)
         if key not in self.coverage:
             doc = self.document(policy_id)
-            result: policy.Coverage | None = None
-            if isinstance(doc, policy.Policy):
+            result: Coverage | None = None
+            if isinstance(doc, Policy):
                 try:
                     result = NEEDS[control_id][need].cover(doc)
                 except (ValueError, TypeError):
@@ -143,19 +212,19 @@ class _Judge:
                     return f"SCP {policy_id} could not be evaluated"
         return None
 
-    def readable(self, policy_id: str) -> policy.Policy | None:
+    def readable(self, policy_id: str) -> Policy | None:
         """The parsed SCP, or None when it can't be read or evaluated (it might allow anything)."""
         doc = self.document(policy_id)
-        return doc if isinstance(doc, policy.Policy) and not self.unreadable(policy_id) else None
+        return doc if isinstance(doc, Policy) and not self.unreadable(policy_id) else None
 
-    def verdict(self, control_id: str, chain: Chain) -> policy.ScpVerdict:
+    def verdict(self, control_id: str, chain: Chain) -> ScpVerdict:
         key = (control_id, chain)
         if key not in self.verdicts:
             covering = sorted({p for _, ids in chain for p in ids})
-            docs = {p: d for p in covering if isinstance(d := self.document(p), policy.Policy)}
-            levels = [policy.ScpLevel(label, {p: self.readable(p) for p in ids})
+            docs = {p: d for p in covering if isinstance(d := self.document(p), Policy)}
+            levels = [ScpLevel(label, {p: self.readable(p) for p in ids})
                       for label, ids in chain]
-            self.verdicts[key] = policy.scp_verdict(control_id, docs, levels)
+            self.verdicts[key] = scp_verdict(NEEDS[control_id], docs, levels)
         return self.verdicts[key]
 
     def policy_evidence(self, control_id: str, policy_id: str,
@@ -267,8 +336,10 @@ _ORG_ROW = """
     NULL::VARCHAR AS principal_arn
 """
 
-RC_6_1 = Rule(
-    control_id="RC-6.1",
+# RC-6.1 --------------------------------------------------------------------------------------------
+
+RULE_6_1 = Rule(
+    control=RC_6_1,
     resource_type="organization",
     per_account=False,
     org_sources=("organizations",),
@@ -299,13 +370,22 @@ RC_6_1 = Rule(
 )
 
 
-def _scp_rule(control_id: str) -> Rule:
-    c = _column(control_id)
-    facts = ("account_name", "scps_enabled", *NEED_FACTS[control_id], "covering_policies",
+def _expect_6_1(x: Expect) -> list[Any]:
+    return [x.check(x.e.ExpectColumnValuesToBeInSet, "fail", "SCPs are enabled on the root",
+                    column="scp_enabled", value_set=[TRUE])]
+
+
+CHECK_6_1 = Check(RULE_6_1, _expect_6_1, ("scp_enabled",), population_count="SELECT count(*) FROM org_roots")
+
+# RC-6.2, RC-6.3 ------------------------------------------------------------------------------------
+
+def _scp_rule(control: Control) -> Rule:
+    c = _column(control.id)
+    facts = ("account_name", "scps_enabled", *NEED_FACTS[control.id], "covering_policies",
              "unreadable_policies", f"{c}_chain")
     selected = ", ".join(f"{f} AS chain" if f.endswith("_chain") else f for f in facts)
     return Rule(
-        control_id=control_id,
+        control=control,
         resource_type="account",
         per_account=False,  # organization data only: judged even when the account's IAM is not
         org_sources=("organizations",),
@@ -323,11 +403,30 @@ def _scp_rule(control_id: str) -> Rule:
     )
 
 
-RC_6_2 = _scp_rule("RC-6.2")
-RC_6_3 = _scp_rule("RC-6.3")
+def _scp_expectations(x: Expect) -> list[Any]:
+    """SCPs enabled, then each needed deny in turn, on disjoint rows."""
+    in_set = x.e.ExpectColumnValuesToBeInSet
+    first, second = NEED_FACTS[x.control_id]
+    enabled = x.flag("scps_enabled")
+    return [
+        x.check(in_set, "fail", "SCPs apply to the account", column="scps_enabled", value_set=[TRUE]),
+        x.check(in_set, "fail", f"a covering SCP: {first.replace('_', ' ')}", enabled,
+                column=first, value_set=[TRUE]),
+        x.check(in_set, "fail", f"a covering SCP: {second.replace('_', ' ')}", enabled, x.flag(first),
+                column=second, value_set=[TRUE]),
+    ]
 
-RC_6_4 = Rule(
-    control_id="RC-6.4",
+
+_MEMBER_ACCOUNTS = "SELECT count(*) FROM accounts WHERE is_management IS NOT TRUE"
+CHECK_6_2 = Check(_scp_rule(RC_6_2), _scp_expectations, ("scps_enabled", *NEED_FACTS[RC_6_2.id]),
+                  population_count=_MEMBER_ACCOUNTS)
+CHECK_6_3 = Check(_scp_rule(RC_6_3), _scp_expectations, ("scps_enabled", *NEED_FACTS[RC_6_3.id]),
+                  population_count=_MEMBER_ACCOUNTS)
+
+# RC-6.4 --------------------------------------------------------------------------------------------
+
+RULE_6_4 = Rule(
+    control=RC_6_4,
     resource_type="iam_role",
     sources=("authorization",),
     exception_kinds=("external-dependency", "break-glass"),
@@ -348,4 +447,20 @@ RC_6_4 = Rule(
     """,
 )
 
-RULES: tuple[Rule, ...] = (RC_6_1, RC_6_2, RC_6_3, RC_6_4)
+
+def _expect_6_4(x: Expect) -> list[Any]:
+    in_set = x.e.ExpectColumnValuesToBeInSet
+    return [
+        x.check(in_set, "fail+excepted", "roles have a permissions boundary", column="has_boundary",
+                value_set=[TRUE]),
+        x.check(in_set, "fail", "only excepted roles lack a permissions boundary",
+                x.unflagged("covered_by_valid_exception"), column="has_boundary", value_set=[TRUE]),
+    ]
+
+
+CHECK_6_4 = Check(RULE_6_4, _expect_6_4, ("covered_by_valid_exception", "has_boundary"),
+                  population_count="SELECT count(*) FROM iam_roles "
+                                   "WHERE coalesce(path, '') <> '/aws-service-role/'")
+
+CHECKS: tuple[Check, ...] = (CHECK_6_1, CHECK_6_2, CHECK_6_3, CHECK_6_4)
+FACT_LOADERS = (load_scp_facts,)

@@ -1,0 +1,321 @@
+"""G1: no IAM users or long-lived credentials, unless an external dependency relies on them.
+
+RC-1.1 .. RC-1.5, each with its catalogue entry, its rule (SQL over the snapshot that lists the
+whole population with an outcome, a reason and the facts that decided it; checks/results.py
+turns that into control_results rows) and its Great Expectations restatement.
+
+Days are calendar days in UTC between a date and the run date (the UTC date of
+run.started_at), so they match the dates quoted in the reason: a key rotated on 2025-06-01 is
+92 days old on 2025-09-01. "Older than 90 days" means more than 90 such days.
+
+Decisions where CONTROLS.md is silent:
+- RC-1.2: a key whose state or rotation date is unknown is `error`, not pass.
+- RC-1.3: a never-used active key fails however new it is (CONTROLS.md: "never used"); a
+  register entry listing RC-1.3 (either kind) can except it.
+- RC-1.4: the credential report's root row decides; the account summary fills what it lacks
+  (AccountAccessKeysPresent counts keys, active or not). No data: `error`.
+- RC-1.5: the register is judged entry by entry by checks/exceptions.py (`judge_register`, the
+  temp table register_facts); an entry whose account was not collected (authorization source
+  failed) cannot be judged stale, and when it has no other problem its row is `error`, not
+  pass. Role entries are stale when the role is not in iam_roles. "Runs longer than
+  12 months": expires - approved_on > MAX_TERM_DAYS; without `approved_on`, from the run date.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.control import Check, Control, GuidanceItem, Rule
+from checks.expectation import FALSE, TRUE, Expect
+from checks.snapshot_sql import day, text
+from store.snapshot import ROOT_USER
+
+ITEM = GuidanceItem(
+    "G1",
+    "No IAM users, unless an external dependency relies on them",
+    "Unless there is an external dependency that relies on IAM Users and long lived "
+    "credentials, move away from their use.",
+)
+LIMIT_DAYS = 90  # key age and key use (RC-1.2, RC-1.3)
+MAX_TERM_DAYS = 366  # "runs longer than 12 months" (RC-1.5)
+
+# RC-1.1 --------------------------------------------------------------------------------------------
+
+RC_1_1 = Control(
+    "RC-1.1", "G1", "No IAM users without a documented exception", "high",
+    "every IAM user (not the root user) in every account",
+    "the user exists and no valid exception names it",
+    "Move the workload to an IAM role or the person to IAM Identity Center, then delete the "
+    "user; or record an expiring exception naming the external dependency.",
+)
+
+RULE_1_1 = Rule(
+    control=RC_1_1,
+    resource_type="iam_user",
+    sources=("authorization",),
+    exception_kinds=("external-dependency", "break-glass"),
+    facts=("user_name", "created_on"),
+    query=f"""
+        SELECT account_id, arn AS resource_id, arn AS principal_arn, 'fail' AS outcome,
+               NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
+               format('IAM user {{}} exists (created {{}})', user_name, {text("created_on")})
+                   AS reason,
+               user_name, created_on
+        FROM (SELECT *, {day("create_date")} AS created_on FROM iam_users)
+    """,
+)
+
+
+def _expect_1_1(x: Expect) -> list[Any]:
+    return [x.check(x.e.ExpectColumnValuesToBeInSet, "fail", "every IAM user is named by a valid exception",
+                    column="covered_by_valid_exception", value_set=[TRUE])]
+
+
+CHECK_1_1 = Check(RULE_1_1, _expect_1_1, ("covered_by_valid_exception",),
+                  population_count="SELECT count(*) FROM iam_users")
+
+# RC-1.2 --------------------------------------------------------------------------------------------
+
+RC_1_2 = Control(
+    "RC-1.2", "G1", "Access keys rotated within 90 days", "high",
+    "every access key of every IAM user",
+    "the key is active and older than 90 days since creation or last rotation "
+    "(exceptions do not cover this: excepted users still rotate)",
+    "Create a new key, move the dependency to it, deactivate and delete the old key.",
+    never_excepted="excepted users still rotate their keys",
+)
+
+_KEYS = f"""
+    SELECT k.*, c.today,
+           {day("k.last_rotated")} AS rotated_on,
+           date_diff('day', {day("k.last_rotated")}, c.today) AS key_age_days,
+           {day("k.last_used_date")} AS used_on,
+           date_diff('day', {day("k.last_used_date")}, c.today) AS days_since_use,
+           {LIMIT_DAYS} AS limit_days
+    FROM iam_access_keys k CROSS JOIN clock c
+"""
+
+RULE_1_2 = Rule(
+    control=RC_1_2,
+    resource_type="access_key",
+    sources=("credential_report", "access_keys"),
+    facts=("user_name", "key_slot", "access_key_id", "active", "rotated_on", "key_age_days",
+           "limit_days"),
+    query=f"""
+        SELECT account_id, resource_id, user_arn AS principal_arn,
+               CASE WHEN active IS NULL OR (active AND rotated_on IS NULL) THEN 'error'
+                    WHEN NOT active THEN 'pass'
+                    WHEN rotated_on < today - {LIMIT_DAYS} THEN 'fail'
+                    ELSE 'pass' END AS outcome,
+               NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
+               CASE WHEN active IS NULL
+                        THEN format('access key {{}}: not known whether it is active', key_slot)
+                    WHEN NOT active THEN format('access key {{}} is inactive', key_slot)
+                    WHEN rotated_on IS NULL
+                        THEN format('access key {{}} is active; its creation or rotation date '
+                                    'is unknown', key_slot)
+                    ELSE format('access key {{}} last rotated {{}}, {{}} days before the snapshot '
+                                '(limit {LIMIT_DAYS})', key_slot, rotated_on, key_age_days)
+               END AS reason,
+               user_name, key_slot, access_key_id, active, rotated_on, key_age_days, limit_days
+        FROM ({_KEYS})
+    """,
+)
+
+
+def _expect_1_2(x: Expect) -> list[Any]:
+    return [x.check(x.e.ExpectColumnValuesToBeBetween, "fail",
+                    f"active keys are at most {LIMIT_DAYS} days old", x.flag("active"),
+                    column="key_age_days", max_value=LIMIT_DAYS)]
+
+
+CHECK_1_2 = Check(RULE_1_2, _expect_1_2, ("active", "key_age_days"),
+                  population_count="SELECT count(*) FROM iam_access_keys")
+
+# RC-1.3 --------------------------------------------------------------------------------------------
+
+RC_1_3 = Control(
+    "RC-1.3", "G1", "Active access keys are in use", "medium",
+    "every active access key",
+    "never used, or last used more than 90 days before the snapshot",
+    "Deactivate and delete keys nobody uses.",
+)
+
+RULE_1_3 = Rule(
+    control=RC_1_3,
+    resource_type="access_key",
+    sources=("credential_report", "access_keys"),
+    exception_kinds=("external-dependency", "break-glass"),
+    facts=("user_name", "key_slot", "access_key_id", "active", "never_used", "used_on",
+           "days_since_use", "last_used_service", "limit_days"),
+    query=f"""
+        SELECT account_id, resource_id, user_arn AS principal_arn,
+               CASE WHEN active IS NULL THEN 'error'
+                    WHEN used_on IS NULL OR used_on < today - {LIMIT_DAYS} THEN 'fail'
+                    ELSE 'pass' END AS outcome,
+               NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
+               CASE WHEN active IS NULL
+                        THEN format('access key {{}}: not known whether it is active', key_slot)
+                    WHEN used_on IS NULL
+                        THEN format('access key {{}} is active and has never been used '
+                                    '(created or rotated {{}})', key_slot, {text("rotated_on")})
+                    ELSE format('access key {{}} last used {{}} ({{}}), {{}} days before the '
+                                'snapshot (limit {LIMIT_DAYS})', key_slot, used_on,
+                                coalesce(last_used_service, 'service unknown'), days_since_use)
+               END AS reason,
+               user_name, key_slot, access_key_id, active, used_on IS NULL AS never_used,
+               used_on, days_since_use, last_used_service, limit_days
+        FROM ({_KEYS})
+        WHERE active IS DISTINCT FROM false
+    """,
+)
+
+
+def _expect_1_3(x: Expect) -> list[Any]:
+    active, uncovered = x.flag("active"), x.unflagged("covered_by_valid_exception")
+    between, not_null = x.e.ExpectColumnValuesToBeBetween, x.e.ExpectColumnValuesToNotBeNull
+    return [
+        x.check(not_null, "fail+excepted", "active keys have been used", active, column="days_since_use"),
+        x.check(between, "fail+excepted", f"active keys used within {LIMIT_DAYS} days", active,
+                column="days_since_use", max_value=LIMIT_DAYS),
+        x.check(not_null, "fail", "unexcepted active keys have been used", active, uncovered,
+                column="days_since_use"),
+        x.check(between, "fail", f"unexcepted keys used within {LIMIT_DAYS} days", active, uncovered,
+                column="days_since_use", max_value=LIMIT_DAYS),
+    ]
+
+
+CHECK_1_3 = Check(RULE_1_3, _expect_1_3, ("covered_by_valid_exception", "active", "days_since_use"),
+                  population_count="SELECT count(*) FROM iam_access_keys WHERE active")
+
+# RC-1.4 --------------------------------------------------------------------------------------------
+
+RC_1_4 = Control(
+    "RC-1.4", "G1", "Root user has no access key and has MFA", "critical",
+    "the root user of every account",
+    "the root user has an active access key, or has no MFA",
+    "Delete root access keys; enable MFA (or centralize root access and remove root "
+    "credentials from member accounts).",
+    never_excepted="the root user is not an IAM user",
+)
+
+RULE_1_4 = Rule(
+    control=RC_1_4,
+    resource_type="root_user",
+    sources=(),  # either the credential report or the account summary will do
+    facts=("root_data_source", "root_active_key", "root_mfa_active"),
+    query=f"""
+        WITH account AS (
+            SELECT account_id FROM accounts
+            UNION SELECT account_id FROM credential_report WHERE "user" = '{ROOT_USER}'
+            UNION SELECT account_id FROM account_summary),
+        report AS (
+            SELECT account_id, any_value(mfa_active) AS mfa,
+                   any_value(access_key_1_active OR access_key_2_active) AS active_key
+            FROM credential_report WHERE "user" = '{ROOT_USER}' GROUP BY account_id),
+        summary AS (
+            SELECT account_id, any_value(root_mfa_enabled) AS mfa,
+                   any_value(root_access_keys_present) AS active_key
+            FROM account_summary GROUP BY account_id),
+        facts AS (
+            SELECT a.account_id,
+                   CASE WHEN r.account_id IS NOT NULL THEN 'credential_report'
+                        WHEN s.account_id IS NOT NULL THEN 'account_summary' END
+                       AS root_data_source,
+                   coalesce(r.active_key, s.active_key) AS root_active_key,
+                   coalesce(r.mfa, s.mfa) AS root_mfa_active
+            FROM account a
+            LEFT JOIN report r USING (account_id) LEFT JOIN summary s USING (account_id))
+        SELECT account_id, 'arn:aws:iam::' || account_id || ':root' AS resource_id,
+               NULL::VARCHAR AS principal_arn,
+               CASE WHEN root_active_key OR NOT root_mfa_active THEN 'fail'
+                    WHEN root_active_key IS NULL OR root_mfa_active IS NULL THEN 'error'
+                    ELSE 'pass' END AS outcome,
+               NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
+               CASE WHEN root_data_source IS NULL
+                        THEN 'no root user data: neither a credential report root row nor an '
+                             'account summary was collected'
+                    WHEN root_active_key OR NOT root_mfa_active
+                        THEN concat_ws('; ',
+                            CASE WHEN root_active_key THEN 'root user has an active access key'
+                            END,
+                            CASE WHEN NOT root_mfa_active THEN 'root user has no MFA' END)
+                             || ' (from the ' || replace(root_data_source, '_', ' ') || ')'
+                    WHEN root_active_key IS NULL OR root_mfa_active IS NULL
+                        THEN 'root user access keys or MFA state unknown (from the '
+                             || replace(root_data_source, '_', ' ') || ')'
+                    ELSE 'root user has MFA and no active access key (from the '
+                         || replace(root_data_source, '_', ' ') || ')'
+               END AS reason,
+               root_data_source, root_active_key, root_mfa_active
+        FROM facts
+    """,
+)
+
+
+def _expect_1_4(x: Expect) -> list[Any]:
+    in_set = x.e.ExpectColumnValuesToBeInSet
+    return [
+        x.check(in_set, "fail", "the root user has no active access key", column="root_active_key",
+                value_set=[FALSE]),
+        x.check(in_set, "fail", "the root user (without keys) has MFA", x.Column("root_active_key") != TRUE,
+                column="root_mfa_active", value_set=[TRUE]),
+    ]
+
+
+CHECK_1_4 = Check(RULE_1_4, _expect_1_4, ("root_active_key", "root_mfa_active"),
+                  population_count="SELECT count(*) FROM account_summary")
+
+# RC-1.5 --------------------------------------------------------------------------------------------
+
+RC_1_5 = Control(
+    "RC-1.5", "G1", "Exceptions are complete, current and not stale", "medium",
+    "every entry of the exceptions register",
+    "the entry has expired, lacks an owner, a reason or the external dependency, runs "
+    "longer than 12 months, or names a user that no longer exists (stale: low)",
+    "Renew, complete or remove the entry in the exceptions register.",
+    never_excepted="the register cannot except its own entries",
+    severity_when={"stale": "low"},
+)
+
+RULE_1_5 = Rule(
+    control=RC_1_5,
+    resource_type="exception",
+    per_account=False,
+    facts=("kind", "controls", "expires", "approved_on", "days_to_expiry", "term_days",
+           "term_from", "has_owner", "has_reason", "has_dependency", "dependency_required",
+           "has_required_dependency", "principal_exists", "problems"),
+    query="SELECT * FROM register_facts",
+)
+
+
+def _expect_1_5(x: Expect) -> list[Any]:
+    """One problem after another, each on the entries without the earlier ones, so the
+    unexpected counts add up to the entries that fail."""
+    col, in_set = x.Column, x.e.ExpectColumnValuesToBeInSet
+    not_expired, in_term = col("days_to_expiry") >= 0, col("term_days") <= MAX_TERM_DAYS
+    owned, reasoned = x.flag("has_owner"), x.flag("has_reason")
+    complete = x.flag("has_required_dependency")
+    return [
+        x.check(x.e.ExpectColumnValuesToBeBetween, "fail", "entries have not expired",
+                column="days_to_expiry", min_value=0),
+        x.check(x.e.ExpectColumnValuesToBeBetween, "fail", f"entries run at most {MAX_TERM_DAYS} days",
+                not_expired, column="term_days", max_value=MAX_TERM_DAYS),
+        x.check(in_set, "fail", "entries name an owner", not_expired, in_term,
+                column="has_owner", value_set=[TRUE]),
+        x.check(in_set, "fail", "entries give a reason", not_expired, in_term, owned,
+                column="has_reason", value_set=[TRUE]),
+        x.check(in_set, "fail", "external-dependency entries name the dependency",
+                not_expired, in_term, owned, reasoned, column="has_required_dependency", value_set=[TRUE]),
+        x.check(in_set, "fail", "entries name a user that exists (else stale)",
+                not_expired, in_term, owned, reasoned, complete, column="principal_exists", value_set=[TRUE]),
+    ]
+
+
+CHECK_1_5 = Check(RULE_1_5, _expect_1_5,
+                  ("days_to_expiry", "term_days", "has_owner", "has_reason", "has_required_dependency",
+                   "principal_exists"),
+                  population_count="SELECT count(*) FROM exceptions")
+
+CHECKS: tuple[Check, ...] = (CHECK_1_1, CHECK_1_2, CHECK_1_3, CHECK_1_4, CHECK_1_5)
+FACT_LOADERS = ()  # RC-1.5's facts come from the register (checks/exceptions.py judge_register)

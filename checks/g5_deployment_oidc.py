@@ -1,0 +1,238 @@
+"""G5: deployment roles use OIDC (e.g. GitHub Actions), restricted to specific repositories.
+
+RC-5.1 .. RC-5.3, each with its catalogue entry, its rule and its Great Expectations
+restatement. All three judge trust policies: checks/iam answers, checks/role_trust runs it once
+per distinct document into the temp table g5_trust_facts.
+
+Decisions where CONTROLS.md is silent:
+- RC-5.1: a sub value that StringEquals compares literally (`repo:acme/*`) admits no token; it
+  is not counted as a subject and the role passes with a note in its reason (`sub_notes`):
+  CONTROLS.md calls it a misconfiguration with its own reason, and RC-5.1 fails only roles
+  that let a token in loosely (its severities, critical and high, are for exposure).
+- RC-5.2 also fails a GitHub claim (aud, sub, iss) tested with ForAllValues, which is true
+  when the claim is absent.
+- RC-5.3: only `oidc-provider/` ARNs are in scope (not Cognito, SAML, or the built-in Google,
+  Facebook or Amazon providers).
+- Exceptions never apply: the register names IAM users (and roles, for the
+  permissions-boundary control only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import duckdb
+
+from checks.control import Check, Control, GuidanceItem
+from checks.expectation import Expect
+from checks.iam import trust
+from checks.iam.document import parse_policy
+from checks.iam.grants import Finding
+from checks.role_trust import (
+    evidence,
+    load_trust_facts,
+    parse_failure,
+    reasons,
+    role_rule,
+    unique,
+    worst_severity,
+)
+
+ITEM = GuidanceItem(
+    "G5",
+    "Deployment roles use OIDC, restricted to specific repositories",
+    "Deployment roles use OIDC (e.g. GitHub Actions), restricted to specific repositories.",
+)
+TRUST_FACTS = "g5_trust_facts"
+
+RC_5_1 = Control(
+    "RC-5.1", "G5", "GitHub OIDC roles are pinned to one repository", "critical",
+    "every role that trusts the GitHub Actions OIDC provider "
+    "(token.actions.githubusercontent.com, also an enterprise issuer)",
+    "some Allow statement lets a token in without a sub condition whose every value pins "
+    "one organization and one repository (repo:ORG/REPO:...); critical when there is no sub "
+    "condition or a value like *, high for an org-wide wildcard (repo:ORG/*)",
+    "Add StringEquals/StringLike on token.actions.githubusercontent.com:sub with values like "
+    "repo:my-org/my-repo:ref:refs/heads/main or repo:my-org/my-repo:environment:prod, in "
+    "every statement that trusts the provider.",
+    severity_when={trust.SUBJECT_ORG_WIDE: "high"},
+)
+
+RC_5_2 = Control(
+    "RC-5.2", "G5", "GitHub OIDC roles require the STS audience", "medium",
+    "every role that trusts the GitHub Actions OIDC provider",
+    "the aud condition is missing or is not sts.amazonaws.com, or aud/sub/iss are tested "
+    "with ForAllValues (true when the claim is absent)",
+    "Add StringEquals token.actions.githubusercontent.com:aud = sts.amazonaws.com and test "
+    "claims with plain StringEquals/StringLike, not ForAllValues.",
+)
+
+RC_5_3 = Control(
+    "RC-5.3", "G5", "Other OIDC roles restrict the subject", "high",
+    "every role that trusts another OIDC provider (GitLab, Terraform Cloud, Bitbucket, "
+    "CircleCI, EKS, ...)",
+    "the trust has no condition restricting that provider's subject claim (PROVIDER:sub)",
+    "Add a StringEquals/StringLike condition on <provider>:sub naming the project, "
+    "workspace or service account allowed to assume the role.",
+)
+
+# Which control each kind of finding of checks/iam/trust.py fails.
+KIND_CONTROLS: dict[str, Control] = {
+    **{kind: RC_5_1 for kind in (trust.NO_SUBJECT, trust.SUBJECT_OPEN, trust.SUBJECT_ORG_WIDE)},
+    **{kind: RC_5_2 for kind in (trust.NO_AUDIENCE, trust.FOR_ALL_VALUES)},
+    trust.OTHER_NO_SUBJECT: RC_5_3,
+}
+
+TRUST_FACT_TYPES: dict[str, str] = {
+    "doc": "VARCHAR",
+    "parse_error": "VARCHAR",
+    # RC-5.1, RC-5.2
+    "github_providers": "VARCHAR[]",
+    "github_grants": "INTEGER",
+    "subjects_allowed": "VARCHAR[]",
+    "unpinned_subjects": "INTEGER",
+    "sub_findings": "JSON",
+    "sub_severity": "VARCHAR",
+    "sub_reason": "VARCHAR",
+    "sub_notes": "VARCHAR[]",
+    "grants_without_audience": "INTEGER",
+    "for_all_values_conditions": "INTEGER",
+    "aud_findings": "JSON",
+    "aud_reason": "VARCHAR",
+    # RC-5.3
+    "other_providers": "VARCHAR[]",
+    "other_grants": "INTEGER",
+    "restricted_grants": "INTEGER",
+    "other_findings": "JSON",
+    "other_reason": "VARCHAR",
+}
+
+
+def _sub_reason(findings: list[Finding], subjects: list[str], notes: list[str]) -> str:
+    """RC-5.1's reason: the findings, or the subjects allowed; then any note on literal values."""
+    if findings:
+        why = reasons(findings)
+    elif subjects:
+        why = f"GitHub subjects allowed: {', '.join(subjects)}; each pins one repository"
+    else:
+        why = "no GitHub subject can assume the role"
+    return " | ".join([why, *notes])
+
+
+def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
+    """RC-5.1's, RC-5.2's and RC-5.3's facts about one trust policy document (JSON text)."""
+    facts: dict[str, Any] = {"doc": doc}
+    if (missing := parse_failure(doc)) is not None:
+        return {**facts, "parse_error": missing}
+    try:
+        parsed = parse_policy(doc)
+        github = trust.oidc_grants(parsed, github=True)
+        github_findings = trust.github_oidc_findings(parsed)
+        subjects = trust.subjects_allowed(parsed)
+        sub_notes = trust.github_subject_notes(parsed)
+        others = trust.oidc_grants(parsed, github=False)
+        other_findings = trust.other_oidc_findings(parsed)
+    except (ValueError, TypeError, AttributeError) as error:
+        return {**facts, "parse_error": f"the trust policy could not be evaluated: {error}"}
+    sub_findings = [f for f in github_findings if KIND_CONTROLS[f.kind] is RC_5_1]
+    aud_findings = [f for f in github_findings if KIND_CONTROLS[f.kind] is RC_5_2]
+    github_names = unique([g.principal.value for g, _ in github])
+    other_names = unique([g.principal.value for g, _ in others])
+    return {
+        **facts,
+        "parse_error": None,
+        "github_providers": github_names,
+        "github_grants": len(github),
+        "subjects_allowed": subjects,
+        "unpinned_subjects": sum(trust.classify_github_subject(s) != trust.PINNED for s in subjects),
+        "sub_findings": evidence(RC_5_1, sub_findings),
+        "sub_severity": worst_severity(RC_5_1, sub_findings),
+        "sub_reason": _sub_reason(sub_findings, subjects, sub_notes),
+        "sub_notes": sub_notes,
+        "grants_without_audience": sum(
+            not trust.requires_github_audience(g, issuer) for g, issuer in github),
+        "for_all_values_conditions": sum(
+            len(trust.for_all_values_claims(g, issuer)) for g, issuer in github),
+        "aud_findings": evidence(RC_5_2, aud_findings),
+        "aud_reason": (
+            reasons(aud_findings) if aud_findings else
+            f"every statement trusting GitHub requires aud = {trust.GITHUB_AUDIENCE} and no "
+            "claim is tested with ForAllValues"),
+        "other_providers": other_names,
+        "other_grants": len(others),
+        "restricted_grants": len(others) - len(other_findings),
+        "other_findings": evidence(RC_5_3, other_findings),
+        "other_reason": (
+            reasons(other_findings) if other_findings else
+            f"provider(s) {', '.join(other_names)}: every statement restricts the subject claim"),
+    }
+
+
+def load_g5_trust_facts(con: duckdb.DuckDBPyConnection) -> None:
+    load_trust_facts(con, TRUST_FACTS, trust_facts, TRUST_FACT_TYPES)
+
+
+# RC-5.1 --------------------------------------------------------------------------------------------
+
+RULE_5_1 = role_rule(
+    RC_5_1, TRUST_FACTS,
+    ("role_name", "github_providers", "github_grants", "subjects_allowed", "unpinned_subjects",
+     "sub_findings", "sub_notes"),
+    "t.github_grants > 0", "json_array_length(t.sub_findings) > 0", "t.sub_severity",
+    "t.sub_reason",
+)
+
+
+def _expect_5_1(x: Expect) -> list[Any]:
+    return [x.check(x.e.ExpectColumnValuesToBeBetween, "fail",
+                    "every GitHub subject allowed pins one repository",
+                    column="unpinned_subjects", max_value=0)]
+
+
+CHECK_5_1 = Check(RULE_5_1, _expect_5_1, ("unpinned_subjects",))
+
+# RC-5.2 --------------------------------------------------------------------------------------------
+
+RULE_5_2 = role_rule(
+    RC_5_2, TRUST_FACTS,
+    ("role_name", "github_providers", "github_grants", "grants_without_audience",
+     "for_all_values_conditions", "aud_findings"),
+    "t.github_grants > 0", "json_array_length(t.aud_findings) > 0", "NULL::VARCHAR",
+    "t.aud_reason",
+)
+
+
+def _expect_5_2(x: Expect) -> list[Any]:
+    between = x.e.ExpectColumnValuesToBeBetween
+    return [
+        x.check(between, "fail", "every GitHub grant requires aud = sts.amazonaws.com",
+                column="grants_without_audience", max_value=0),
+        x.check(between, "fail", "no GitHub claim is tested with ForAllValues",
+                x.Column("grants_without_audience") == 0, column="for_all_values_conditions", max_value=0),
+    ]
+
+
+CHECK_5_2 = Check(RULE_5_2, _expect_5_2, ("grants_without_audience", "for_all_values_conditions"))
+
+# RC-5.3 --------------------------------------------------------------------------------------------
+
+RULE_5_3 = role_rule(
+    RC_5_3, TRUST_FACTS,
+    ("role_name", "other_providers", "other_grants", "restricted_grants", "other_findings"),
+    "t.other_grants > 0", "json_array_length(t.other_findings) > 0", "NULL::VARCHAR",
+    "t.other_reason",
+)
+
+
+def _expect_5_3(x: Expect) -> list[Any]:
+    return [x.check(x.e.ExpectColumnPairValuesToBeEqual, "fail",
+                    "every other OIDC grant restricts the subject",
+                    column_A="other_grants", column_B="restricted_grants",
+                    ignore_row_if="either_value_is_missing")]
+
+
+CHECK_5_3 = Check(RULE_5_3, _expect_5_3, ("other_grants", "restricted_grants"))
+
+CHECKS: tuple[Check, ...] = (CHECK_5_1, CHECK_5_2, CHECK_5_3)
+FACT_LOADERS = (load_g5_trust_facts,)
