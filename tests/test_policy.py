@@ -95,10 +95,10 @@ TRUST = doc(allow({"AWS": f"arn:aws:iam::{EXT}:root"}, condition={"StringEquals"
 @pytest.mark.parametrize("form", [
     pytest.param(TRUST, id="dict"),
     pytest.param(json.dumps(TRUST), id="json-string"),
-    pytest.param(quote(json.dumps(TRUST)), id="url-encoded-as-iam-returns-it"),
-    pytest.param(quote(json.dumps(TRUST)).replace("%20", "+"), id="url-encoded-with-plus-for-space"),
 ])
 def test_parse_accepts_every_document_form(form: Any) -> None:
+    """A dict or JSON text; IAM's URL-encoding is undone once, when the document is collected
+    (tests/test_sources.py), so checks/iam never sees it."""
     policy = parse_policy(form)
     assert policy.version == "2012-10-17"
     (st,) = policy.statements
@@ -638,6 +638,16 @@ def rc41(document: Any, org_id: str | None = ORG_ID) -> list[tuple[int, str, str
 ])
 def test_rc_4_1(document: Any, expected: list[tuple[int, str, str]]) -> None:
     assert rc41(document) == expected
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param(quote(json.dumps(TRUST)), id="url-encoded"),
+    pytest.param(quote(json.dumps(TRUST)).replace("%20", "+"), id="url-encoded-with-plus-for-space"),
+])
+def test_url_encoded_text_is_refused_not_decoded_a_second_time(text: str) -> None:
+    """Decoding again could change a literal `%` or `+` in a condition value."""
+    with pytest.raises(ValueError, match="must be JSON"):
+        parse_policy(text)
 
 
 def test_rc_4_1_org_pins_need_the_org_id() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from finding_controls import control_id, severity
 from hypothesis import given, settings
@@ -138,7 +137,7 @@ def test_deny_statements_never_grant(doc: dict[str, Any]) -> None:
 @given(policies)
 def test_every_document_form_parses_the_same(doc: dict[str, Any]) -> None:
     text = json.dumps(doc)
-    assert parse_policy(text) == parse_policy(doc) == parse_policy(quote(text))
+    assert parse_policy(text) == parse_policy(doc)
 
 
 @given(action_name)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote_plus
 
 PolicyInput = Mapping[str, Any] | str
 Scalar = str | bool | int | float
@@ -127,16 +126,20 @@ class Policy:
 
 
 def decode_document(doc: PolicyInput) -> dict[str, Any]:
-    """A policy document as a dict: IAM returns trust policies URL-encoded, boto3 sometimes decoded."""
+    """A policy document as a dict, from a dict or JSON text.
+
+    IAM's URL-encoding is undone once, where the document is collected
+    (flows/sources/authorization.py); text that is not JSON here is refused, not decoded again,
+    so a literal `%` or `+` in a condition value is never changed.
+    """
     if isinstance(doc, Mapping):
         return dict(doc)
     if not isinstance(doc, str):
         raise ValueError(f"a policy document must be a dict or a JSON string, not {type(doc).__name__}")
     try:
         decoded = json.loads(doc)
-    except json.JSONDecodeError:
-        # Not JSON as is: try the URL-encoded form (JSON first, so a literal "%" survives).
-        decoded = json.loads(unquote_plus(doc))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"a policy document must be JSON: {error}") from None
     if not isinstance(decoded, dict):
         raise ValueError("a policy document must be a JSON object")
     return decoded
