@@ -12,7 +12,7 @@ count what was judged, not only what failed. Decisions:
   afresh; there is no finding lifecycle across runs to update.
 - metadata.product: name and vendor "rolecall", version = run.tool_version.
 - metadata.uid = finding_info.uid = "rolecall:<run_id>:<control_id>:<account_id>:<resource_id>",
-  plus "#<exception_id>" for rows that carry one (RC-1.5 judges register entries, and two entries
+  plus "#<exception_id>" for rows that carry one (the register's own control judges entries, and two entries
   may name the same principal). Readable, stable for a given run, unique per run.
 - time = run.started_at in epoch milliseconds: every age rule measures from it.
 - finding_info.title = control title; finding_info.desc = the row's reason.
@@ -33,7 +33,7 @@ count what was judged, not only what failed. Decisions:
   Every finding but the excepted one is New: triage is the consumer's business.
 - Severity: critical -> 5 Critical, high -> 4 High, medium -> 3 Medium, low -> 2 Low,
   info -> 1 Informational (OCSF severity_id: 0 Unknown .. 6 Fatal, 99 Other). The row's severity
-  is used (a rule may raise it, e.g. RC-4.1 for a bare "*"), else the control's.
+  is used (a rule may raise it, e.g. critical for a bare "*" in a trust policy), else the control's.
 - cloud: provider "AWS", account uid/name (type AWS Account), org uid = organization id.
 - resources: one, uid = resource_id, type = resource_type, cloud_partition from an ARN.
 - evidences: one artifact whose `data` is the row's evidence JSON. OCSF keeps `data` for facts

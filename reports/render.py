@@ -322,7 +322,7 @@ class ReportData:
     inventory: Inventory
     row_limit: int
     scp_coverage: list[ScpCoverageGroup] = field(default_factory=list)
-    scp_controls: tuple[str, ...] = ("RC-6.2", "RC-6.3")
+    scp_controls: tuple[str, ...] = tuple(c.id for c in CONTROLS if c.scp_coverage)
     changes: Changes | None = None  # None: no earlier complete run to compare with
     trend: list[TrendPoint] = field(default_factory=list)
     trend_svg: str = ""
@@ -621,11 +621,12 @@ def _accounts(con: duckdb.DuckDBPyConnection) -> list[AccountRow]:
 
 
 def _scp_coverage(
-    con: duckdb.DuckDBPyConnection, controls: tuple[str, ...] = ("RC-6.2", "RC-6.3")
+    con: duckdb.DuckDBPyConnection,
+    controls: tuple[str, ...] = tuple(c.id for c in CONTROLS if c.scp_coverage),
 ) -> list[ScpCoverageGroup]:
     """SCP coverage per member account, accounts with the same coverage grouped together.
 
-    The evidence of RC-6.2/6.3 holds the chain root -> OUs -> account with each attached
+    The evidence of the SCP coverage controls holds the chain root -> OUs -> account with each attached
     policy and whether it covers; accounts under one OU usually read the same, so a
     1,000-account organization fits in a few rows.
     """
