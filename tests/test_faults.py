@@ -33,8 +33,8 @@ from flows.audit import AuditConfig, account_row, collect, collect_org, discover
 from flows.collect import DETAILS_SOURCE
 from flows.sources.session import base_session
 from simulated import organization as simulated
-from simulated import snapshot
 from simulated.organization import SimulatedOrganization
+from store import snapshot
 from tests.fault_proxy import Fault, FaultProxy, fault_proxy
 from tests.simulated_history import fingerprint
 

@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 from flows.collect import collect_account
 from flows.sources import organizations
 from flows.sources.session import base_session
+from simulated import access_analyzer as simulated_access_analyzer
 from simulated import organization as simulated
-from simulated import simulated_access_analyzer
 from simulated.access_analyzer import InvalidSimulatedResponse, render
 from simulated.organization import SimulatedOrganization
 
