@@ -38,7 +38,6 @@ FACT_LOADERS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = tuple(
     load for m in MODULES for load in m.FACT_LOADERS)
 
 CONTROLS_BY_ID: dict[str, Control] = {c.id: c for c in CONTROLS}
-CHECKS_BY_ID: dict[str, Check] = {c.control.id: c for c in CHECKS}
 GUIDANCE_BY_ID: dict[str, GuidanceItem] = {g.id: g for g in GUIDANCE}
 
 # Controls this version evaluates: the whole catalogue.

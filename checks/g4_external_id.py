@@ -33,12 +33,11 @@ import duckdb
 from checks.control import Check, Control, GuidanceItem, Rule
 from checks.expectation import FALSE, Expect
 from checks.iam import trust
-from checks.iam.document import parse_policy
+from checks.iam.document import Policy
 from checks.role_trust import (
     SERVICE_LINKED,
     evidence,
     load_trust_facts,
-    parse_failure,
     reasons,
     role_rule,
     unique,
@@ -99,24 +98,16 @@ TRUST_FACT_TYPES: dict[str, str] = {
 }
 
 
-def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
-    """RC-4.1's and RC-4.4's facts about one trust policy document (JSON text)."""
-    facts: dict[str, Any] = {"doc": doc}
-    if (missing := parse_failure(doc)) is not None:
-        return {**facts, "parse_error": missing}
-    try:
-        parsed = parse_policy(doc)
-        external = trust.external_grants(parsed, org_account_ids, org_id)
-        external_findings = trust.external_assume_without_external_id(parsed, org_account_ids, org_id)
-        services = trust.service_grants(parsed)
-        service_findings = trust.service_without_source_findings(parsed)
-    except (ValueError, TypeError, AttributeError) as error:
-        return {**facts, "parse_error": f"the trust policy could not be evaluated: {error}"}
+def trust_facts(parsed: Policy, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
+    """RC-4.1's and RC-4.4's facts about one parsed trust policy."""
+    # checks/role_trust.py turns a ValueError, TypeError or AttributeError into `parse_error`
+    external = trust.external_grants(parsed, org_account_ids, org_id)
+    external_findings = trust.external_assume_without_external_id(parsed, org_account_ids, org_id)
+    services = trust.service_grants(parsed)
+    service_findings = trust.service_without_source_findings(parsed)
     external_names = unique([str(g.principal) for g in external])
     service_names = unique([g.principal.value for g in services])
     return {
-        **facts,
-        "parse_error": None,
         "external_principals": external_names,
         "external_grants": len(external),
         "protected_grants": sum(trust.requires_external_id(g.effective_conditions) for g in external),

@@ -27,12 +27,11 @@ import duckdb
 from checks.control import Check, Control, GuidanceItem
 from checks.expectation import Expect
 from checks.iam import trust
-from checks.iam.document import parse_policy
+from checks.iam.document import Policy
 from checks.iam.grants import Finding
 from checks.role_trust import (
     evidence,
     load_trust_facts,
-    parse_failure,
     reasons,
     role_rule,
     unique,
@@ -120,28 +119,20 @@ def _sub_reason(findings: list[Finding], subjects: list[str], notes: list[str]) 
     return " | ".join([why, *notes])
 
 
-def trust_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
-    """RC-5.1's, RC-5.2's and RC-5.3's facts about one trust policy document (JSON text)."""
-    facts: dict[str, Any] = {"doc": doc}
-    if (missing := parse_failure(doc)) is not None:
-        return {**facts, "parse_error": missing}
-    try:
-        parsed = parse_policy(doc)
-        github = trust.oidc_grants(parsed, github=True)
-        github_findings = trust.github_oidc_findings(parsed)
-        subjects = trust.subjects_allowed(parsed)
-        sub_notes = trust.github_subject_notes(parsed)
-        others = trust.oidc_grants(parsed, github=False)
-        other_findings = trust.other_oidc_findings(parsed)
-    except (ValueError, TypeError, AttributeError) as error:
-        return {**facts, "parse_error": f"the trust policy could not be evaluated: {error}"}
+def trust_facts(parsed: Policy, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
+    """RC-5.1's, RC-5.2's and RC-5.3's facts about one parsed trust policy."""
+    # checks/role_trust.py turns a ValueError, TypeError or AttributeError into `parse_error`
+    github = trust.oidc_grants(parsed, github=True)
+    github_findings = trust.github_oidc_findings(parsed)
+    subjects = trust.subjects_allowed(parsed)
+    sub_notes = trust.github_subject_notes(parsed)
+    others = trust.oidc_grants(parsed, github=False)
+    other_findings = trust.other_oidc_findings(parsed)
     sub_findings = [f for f in github_findings if KIND_CONTROLS[f.kind] is RC_5_1]
     aud_findings = [f for f in github_findings if KIND_CONTROLS[f.kind] is RC_5_2]
     github_names = unique([g.principal.value for g, _ in github])
     other_names = unique([g.principal.value for g, _ in others])
     return {
-        **facts,
-        "parse_error": None,
         "github_providers": github_names,
         "github_grants": len(github),
         "subjects_allowed": subjects,

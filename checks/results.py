@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from checks.control import Rule as Rule  # re-exported: rules are built with checks.control
+from checks.control import Rule
 
 # Every rule query returns these, then its facts.
 RULE_COLUMNS: tuple[str, ...] = (

@@ -22,13 +22,15 @@ from typing import Any
 import duckdb
 
 from checks.control import SEVERITIES, Control, Rule
+from checks.iam.document import Policy, parse_policy
 from checks.iam.grants import Finding
 from checks.results import load_facts
 
 # The key a role's facts are found under: its trust policy as stored ('' when missing).
 DOC = "coalesce(CAST(trust_policy AS VARCHAR), '')"
 SERVICE_LINKED = "starts_with(coalesce(r.path, ''), '/aws-service-role/')"
-DocFacts = Callable[[str, Collection[str], str | None], dict[str, Any]]
+# A guidance module's facts of one parsed trust policy: (policy, org account ids, org id) -> facts.
+PolicyFacts = Callable[[Policy, Collection[str], str | None], dict[str, Any]]
 
 
 def worst_severity(control: Control, findings: Sequence[Finding]) -> str | None:
@@ -49,13 +51,25 @@ def unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def load_trust_facts(con: duckdb.DuckDBPyConnection, table: str, facts_of: DocFacts,
+def document_facts(doc: str, org_account_ids: Collection[str], org_id: str | None,
+                   facts_of: PolicyFacts) -> dict[str, Any]:
+    """The facts of one stored trust policy (JSON text, '' when missing), or why it can't be judged."""
+    if not doc:
+        return {"doc": doc, "parse_error": "the trust policy was not collected"}
+    try:
+        facts = facts_of(parse_policy(doc), org_account_ids, org_id)
+    except (ValueError, TypeError, AttributeError) as error:
+        return {"doc": doc, "parse_error": f"the trust policy could not be evaluated: {error}"}
+    return {"doc": doc, "parse_error": None, **facts}
+
+
+def load_trust_facts(con: duckdb.DuckDBPyConnection, table: str, facts_of: PolicyFacts,
                      types: Mapping[str, str]) -> None:
     """Judge every distinct trust policy of the snapshot once, into temp table `table`."""
     org_accounts = {a for (a,) in con.execute("SELECT account_id FROM accounts").fetchall()}
     org_id = con.execute("SELECT any_value(organization_id) FROM run").fetchone()
     docs = [d for (d,) in con.execute(f"SELECT DISTINCT {DOC} FROM iam_roles").fetchall()]
-    rows = [facts_of(doc, org_accounts, org_id[0] if org_id else None) for doc in docs]
+    rows = [document_facts(doc, org_accounts, org_id[0] if org_id else None, facts_of) for doc in docs]
     load_facts(con, table, rows, types)
 
 
@@ -78,7 +92,3 @@ def role_rule(control: Control, table: str, facts: tuple[str, ...], population: 
     return Rule(control=control, resource_type="iam_role", sources=("authorization",),
                 facts=facts, query=query)
 
-
-def parse_failure(doc: str) -> str | None:
-    """Why a stored trust policy cannot be judged at all, before any question is asked."""
-    return "the trust policy was not collected" if not doc else None

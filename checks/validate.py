@@ -36,11 +36,11 @@ import pandas as pd
 
 from checks.catalogue import CHECKS, FACT_LOADERS, GUIDANCE, IMPLEMENTED
 from checks.completeness import CompletenessSummary, check_completeness
+from checks.control import Rule
 from checks.exceptions import Register, valid_exception_rows
 from checks.expectation import Expect
 from checks.register_facts import judge_register
 from checks.results import (
-    Rule,
     apply_rule,
     mark_error,
     notes,
