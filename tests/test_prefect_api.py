@@ -117,7 +117,7 @@ def test_watchdog_returns_when_the_parent_changed() -> None:
     read_end, write_end = os.pipe()
     started = time.monotonic()
     parent_gone(read_end, parent_pid=os.getppid() + 1)  # not our parent: gone already
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5  # returns at once; a watchdog that waited would hang
     os.close(read_end)
     os.close(write_end)
 

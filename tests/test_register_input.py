@@ -1,14 +1,15 @@
-"""checks/exceptions.py on hostile or broken register files: every one is a RegisterError, fast.
+"""checks/exceptions.py on hostile or broken register files: every one is a RegisterError.
 
 Issue 9 found a traceback for a non-UTF-8 file, a 375-byte alias bomb that grew to 3 GB, a
 duplicate key that silently moved an entry to another user, and a 50 MB file that took 314 s.
+The tests pin *where* each input is refused (at the first anchor, before reading, before
+validating entries); how long that takes is measured by bench/register_limits.py, not here.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +20,12 @@ from checks.exceptions import (
     MAX_ENTRIES,
     MAX_NODES,
     MAX_REGISTER_BYTES,
+    Entry,
     RegisterError,
     load_register,
     parse_register,
 )
 from tests.test_exceptions import GOOD
-
-FAST = 1.0  # seconds: every refusal must come well before anything expands or is read in full
 
 
 @pytest.fixture
@@ -41,14 +41,12 @@ def write(tmp_path: Path) -> Iterator[object]:
 
 
 def _refused(path_or_text: Path | str) -> str:
-    """The RegisterError message, asserting it came quickly."""
-    started = time.monotonic()
+    """The RegisterError message."""
     with pytest.raises(RegisterError) as raised:
         if isinstance(path_or_text, Path):
             load_register(path_or_text)
         else:
             parse_register(path_or_text)
-    assert time.monotonic() - started < FAST
     return str(raised.value)
 
 
@@ -184,7 +182,11 @@ def test_nesting_up_to_the_limit_is_composed() -> None:
     assert message == "exceptions.yaml: entry 1: expected a mapping of fields"
 
 
-def test_too_many_entries_is_refused_before_validating_them() -> None:
+def test_too_many_entries_is_refused_before_validating_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an entry was validated before the count was checked")
+
+    monkeypatch.setattr(Entry, "model_validate", never)
     text = "exceptions:\n" + "- {}\n" * (MAX_ENTRIES + 1)
     assert _refused(text) == (f"exceptions.yaml: exceptions: {MAX_ENTRIES + 1} entries, more "
                               f"than the limit of {MAX_ENTRIES}")
@@ -197,17 +199,13 @@ def test_the_largest_real_register_loads_within_the_limits() -> None:
     count = (MAX_REGISTER_BYTES - len("exceptions:\n")) // size
     text = "exceptions:\n" + "".join(body.format(n=n) for n in range(count))
     assert MAX_REGISTER_BYTES - size < len(text.encode()) <= MAX_REGISTER_BYTES
-    started = time.monotonic()
     assert len(parse_register(text).entries) == count
-    assert time.monotonic() - started < 10
 
 
 def test_a_megabyte_of_tiny_values_is_refused_early() -> None:
     text = "exceptions: [" + "a," * (MAX_REGISTER_BYTES // 2 - 20) + "a]\n"
-    started = time.monotonic()
     with pytest.raises(RegisterError) as raised:
         parse_register(text)
-    assert time.monotonic() - started < 10  # a real 1 MiB register takes about as long
     assert str(raised.value).startswith(
         f"exceptions.yaml: more than {MAX_NODES} YAML values, far more than {MAX_ENTRIES} "
         "entries need at line 1, column ")
@@ -271,9 +269,7 @@ def test_cli_stops_on_a_bad_register_before_any_network(
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
     path = write(BAD_FILES[case])  # type: ignore[operator]
     out = tmp_path / "runs"
-    started = time.monotonic()
     code, output = run_cli("audit", "--exceptions", str(path), "--out", str(out))
-    assert time.monotonic() - started < 15  # the first run imports the CLI's signing stack (~3 s)
     assert code == 2
     assert output.startswith("error: exceptions.yaml: ") and output.count("\n") == 1, output
     assert "Traceback" not in output
