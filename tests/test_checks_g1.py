@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pytest
@@ -31,98 +31,169 @@ from checks.validate import ALL_RULES, ValidationSummary
 from store import snapshot
 
 UNCOLLECTED = "999999999999"
-ROOT_ACCOUNTS = {
-    # account: (root source, mfa, key, expected RC-1.4 status)
-    "100000000001": ("credential_report", True, False, "pass"),
-    "100000000002": ("credential_report", False, False, "fail"),
-    "100000000003": ("credential_report", True, True, "fail"),
-    "100000000004": ("account_summary", True, False, "pass"),
-    "100000000005": ("account_summary", True, True, "fail"),
-    "100000000006": ("account_summary", False, False, "fail"),
-    "100000000007": (None, None, None, "error"),
-}
 
-# RC-1.2: (user, key spec, status)
+
+class RootCase(NamedTuple):
+    """An account's root user as the credential report or the account summary (or neither)
+    says, and its RC-1.4 status."""
+
+    name: str
+    account: str
+    source: str | None
+    mfa: bool | None
+    key: bool | None
+    status: str
+
+
+ROOT_ACCOUNTS = [
+    RootCase("report-mfa-no-key", account="100000000001", source="credential_report", mfa=True,
+             key=False, status="pass"),
+    RootCase("report-no-mfa", account="100000000002", source="credential_report", mfa=False,
+             key=False, status="fail"),
+    RootCase("report-key", account="100000000003", source="credential_report", mfa=True, key=True,
+             status="fail"),
+    RootCase("summary-mfa-no-key", account="100000000004", source="account_summary", mfa=True,
+             key=False, status="pass"),
+    RootCase("summary-key", account="100000000005", source="account_summary", mfa=True, key=True,
+             status="fail"),
+    RootCase("summary-no-mfa", account="100000000006", source="account_summary", mfa=False,
+             key=False, status="fail"),
+    RootCase("not-collected", account="100000000007", source=None, mfa=None, key=None,
+             status="error"),
+]
+
+
+class KeyCase(NamedTuple):
+    """A user (named after its case) with one access key, and the key's status."""
+
+    user: str
+    key: dict[str, Any]
+    status: str
+
+
 RC_1_2 = [
-    ("rot-89", {"active": True, "rotated": 89, "used": 1}, "pass"),
-    ("rot-90", {"active": True, "rotated": 90, "used": 1}, "pass"),
-    ("rot-91", {"active": True, "rotated": 91, "used": 1}, "fail"),
-    ("rot-old-inactive", {"active": False, "rotated": 900, "used": None}, "pass"),
-    ("rot-unknown", {"active": True, "rotated": None, "used": 1}, "error"),
+    KeyCase("rot-89", key={"active": True, "rotated": 89, "used": 1}, status="pass"),
+    KeyCase("rot-90", key={"active": True, "rotated": 90, "used": 1}, status="pass"),
+    KeyCase("rot-91", key={"active": True, "rotated": 91, "used": 1}, status="fail"),
+    KeyCase("rot-old-inactive", key={"active": False, "rotated": 900, "used": None}, status="pass"),
+    KeyCase("rot-unknown", key={"active": True, "rotated": None, "used": 1}, status="error"),
 ]
-# RC-1.3: (user, key spec, status); inactive keys are not in the population
+# RC-1.3: inactive keys are not in the population
 RC_1_3 = [
-    ("use-89", {"active": True, "rotated": 10, "used": 89}, "pass"),
-    ("use-90", {"active": True, "rotated": 10, "used": 90}, "pass"),
-    ("use-91", {"active": True, "rotated": 10, "used": 91}, "fail"),
-    ("use-never", {"active": True, "rotated": 10, "used": None}, "fail"),
-    ("use-never-excepted", {"active": True, "rotated": 10, "used": None}, "excepted"),
+    KeyCase("use-89", key={"active": True, "rotated": 10, "used": 89}, status="pass"),
+    KeyCase("use-90", key={"active": True, "rotated": 10, "used": 90}, status="pass"),
+    KeyCase("use-91", key={"active": True, "rotated": 10, "used": 91}, status="fail"),
+    KeyCase("use-never", key={"active": True, "rotated": 10, "used": None}, status="fail"),
+    KeyCase("use-never-excepted", key={"active": True, "rotated": 10, "used": None},
+            status="excepted"),
 ]
-# RC-1.1: (user, register entries naming it, status, exception_id)
+
+
+class UserCase(NamedTuple):
+    """A user (named after its case), the register entries naming it, and its RC-1.1 verdict."""
+
+    user: str
+    entries: list[dict[str, Any]]
+    status: str
+    exception_id: str | None
+
+
 RC_1_1 = [
-    ("plain", [], "fail", None),
-    ("excepted", [entry("x-ok", user_arn("excepted"), ["RC-1.1"])], "excepted", "x-ok"),
-    ("excepted-case", [entry("x-case", user_arn("EXCEPTED-CASE"), ["RC-1.1"])], "excepted",
-     "x-case"),
-    ("break-glass-ok", [entry("x-bg", user_arn("break-glass-ok"), ["RC-1.1"], "break-glass",
-                              dependency=None)], "excepted", "x-bg"),
-    ("expired", [entry("x-expired", user_arn("expired"), ["RC-1.1"],
-                       expires=str(TODAY - timedelta(1)))], "fail", None),
-    ("no-owner", [entry("x-no-owner", user_arn("no-owner"), ["RC-1.1"], owner="")], "fail", None),
-    ("other-control", [entry("x-other", user_arn("other-control"), ["RC-3.1"])], "fail", None),
+    UserCase("plain", entries=[], status="fail", exception_id=None),
+    UserCase("excepted", entries=[entry("x-ok", user_arn("excepted"), ["RC-1.1"])],
+             status="excepted", exception_id="x-ok"),
+    UserCase("excepted-case", entries=[entry("x-case", user_arn("EXCEPTED-CASE"), ["RC-1.1"])],
+             status="excepted", exception_id="x-case"),
+    UserCase("break-glass-ok",
+             entries=[entry("x-bg", user_arn("break-glass-ok"), ["RC-1.1"], "break-glass",
+                            dependency=None)],
+             status="excepted", exception_id="x-bg"),
+    UserCase("expired",
+             entries=[entry("x-expired", user_arn("expired"), ["RC-1.1"],
+                            expires=str(TODAY - timedelta(1)))],
+             status="fail", exception_id=None),
+    UserCase("no-owner", entries=[entry("x-no-owner", user_arn("no-owner"), ["RC-1.1"], owner="")],
+             status="fail", exception_id=None),
+    UserCase("other-control", entries=[entry("x-other", user_arn("other-control"), ["RC-3.1"])],
+             status="fail", exception_id=None),
 ]
-# RC-1.5: (entry, status, severity) for entries not already listed above
+
+
+class EntryCase(NamedTuple):
+    """A register entry and its RC-1.5 verdict."""
+
+    entry: dict[str, Any]
+    status: str
+    severity: str
+
+
+# RC-1.5: entries not already listed above
 RC_1_5_EXTRA = [
-    (entry("x-stale", user_arn("gone-user"), ["RC-1.1"]), "fail", "low"),
-    (entry("x-stale-expired", user_arn("gone-too"), ["RC-1.1"],
-           expires=str(TODAY - timedelta(3))), "fail", "medium"),
-    (entry("x-no-dependency", user_arn("plain"), ["RC-1.3"], dependency=""), "fail", "medium"),
-    (entry("x-too-long", user_arn("plain"), ["RC-1.3"], approved_on=str(TODAY - timedelta(200)),
-           expires=str(TODAY + timedelta(167))), "fail", "medium"),
-    (entry("x-366", user_arn("plain"), ["RC-1.3"], approved_on=str(TODAY - timedelta(200)),
-           expires=str(TODAY + timedelta(166))), "pass", "medium"),
-    (entry("x-no-reason", user_arn("plain"), ["RC-1.3"], reason=None), "fail", "medium"),
-    (entry("x-unknown-account", user_arn("someone", UNCOLLECTED), ["RC-1.1"]), "error", "medium"),
-    (entry("x-rc13", user_arn("use-never-excepted"), ["RC-1.3"]), "pass", "medium"),
+    EntryCase(entry("x-stale", user_arn("gone-user"), ["RC-1.1"]), status="fail", severity="low"),
+    EntryCase(entry("x-stale-expired", user_arn("gone-too"), ["RC-1.1"],
+                    expires=str(TODAY - timedelta(3))), status="fail", severity="medium"),
+    EntryCase(entry("x-no-dependency", user_arn("plain"), ["RC-1.3"], dependency=""),
+              status="fail", severity="medium"),
+    EntryCase(entry("x-too-long", user_arn("plain"), ["RC-1.3"],
+                    approved_on=str(TODAY - timedelta(200)), expires=str(TODAY + timedelta(167))),
+              status="fail", severity="medium"),
+    EntryCase(entry("x-366", user_arn("plain"), ["RC-1.3"], approved_on=str(TODAY - timedelta(200)),
+                    expires=str(TODAY + timedelta(166))), status="pass", severity="medium"),
+    EntryCase(entry("x-no-reason", user_arn("plain"), ["RC-1.3"], reason=None), status="fail",
+              severity="medium"),
+    EntryCase(entry("x-unknown-account", user_arn("someone", UNCOLLECTED), ["RC-1.1"]),
+              status="error", severity="medium"),
+    EntryCase(entry("x-rc13", user_arn("use-never-excepted"), ["RC-1.3"]), status="pass",
+              severity="medium"),
 ]
-RC_1_5 = {
-    "x-ok": ("pass", "medium"), "x-case": ("pass", "medium"), "x-bg": ("pass", "medium"),
-    "x-expired": ("fail", "medium"), "x-no-owner": ("fail", "medium"),
-    "x-other": ("pass", "medium"),
-    **{e["id"]: (status, severity) for e, status, severity in RC_1_5_EXTRA},
-}
+
+
+class RegisterVerdict(NamedTuple):
+    exception_id: str
+    status: str
+    severity: str
+
+
+# RC-1.5: every entry of the register, RC_1_1's and RC_1_5_EXTRA's
+RC_1_5 = [
+    RegisterVerdict("x-ok", status="pass", severity="medium"),
+    RegisterVerdict("x-case", status="pass", severity="medium"),
+    RegisterVerdict("x-bg", status="pass", severity="medium"),
+    RegisterVerdict("x-expired", status="fail", severity="medium"),
+    RegisterVerdict("x-no-owner", status="fail", severity="medium"),
+    RegisterVerdict("x-other", status="pass", severity="medium"),
+    *(RegisterVerdict(c.entry["id"], status=c.status, severity=c.severity) for c in RC_1_5_EXTRA),
+]
 
 
 @pytest.fixture(scope="module")
 def g1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ValidationSummary, Path]]:
     tmp_path = tmp_path_factory.mktemp("g1")
-    con = new_snapshot(tmp_path / "s.duckdb", (ACCOUNT, *ROOT_ACCOUNTS, UNCOLLECTED))
+    con = new_snapshot(tmp_path / "s.duckdb",
+                       (ACCOUNT, *(root.account for root in ROOT_ACCOUNTS), UNCOLLECTED))
     con.execute("UPDATE accounts SET collected = false, error = 'AssumeRole: AccessDenied' "
                 "WHERE account_id = ?", [UNCOLLECTED])
     add_user(con, "ghost", UNCOLLECTED, keys=({"active": True, "rotated": 400},))
     add_root(con, ACCOUNT)
-    for account, (source, mfa, key, _) in ROOT_ACCOUNTS.items():
-        if source:
-            add_root(con, account, mfa=mfa, key=key, source=source)
-    for user, key, _ in RC_1_2 + RC_1_3:
-        add_user(con, user, keys=(key,))
+    for root in ROOT_ACCOUNTS:
+        if root.source:
+            add_root(con, root.account, mfa=root.mfa, key=root.key, source=root.source)
+    for key_case in RC_1_2 + RC_1_3:
+        add_user(con, key_case.user, keys=(key_case.key,))
     entries: list[dict[str, Any]] = []
-    for user, user_entries, _, _ in RC_1_1:
-        add_user(con, user)
-        entries += user_entries
-    entries += [e for e, _, _ in RC_1_5_EXTRA]
+    for user_case in RC_1_1:
+        add_user(con, user_case.user)
+        entries += user_case.entries
+    entries += [c.entry for c in RC_1_5_EXTRA]
     summary = run(con, tmp_path, register_of(*entries))
     yield con, summary, tmp_path
     con.close()
 
 
-@pytest.mark.parametrize(("user", "entries", "status", "exception_id"), RC_1_1,
-                         ids=[c[0] for c in RC_1_1])
-def test_rc_1_1_every_user_fails_unless_a_valid_exception_names_it(
-    g1: Any, user: str, entries: list[Any], status: str, exception_id: str | None
-) -> None:
-    result = row(g1[0], "RC-1.1", user_arn(user))
-    assert (result["status"], result["exception_id"]) == (status, exception_id)
+@pytest.mark.parametrize("case", RC_1_1, ids=lambda c: c.user)
+def test_rc_1_1_every_user_fails_unless_a_valid_exception_names_it(g1: Any, case: UserCase) -> None:
+    result = row(g1[0], "RC-1.1", user_arn(case.user))
+    assert (result["status"], result["exception_id"]) == (case.status, case.exception_id)
     assert result["resource_type"] == "iam_user"
     assert result["severity"] == "high"
 
@@ -136,12 +207,10 @@ def test_rc_1_1_reasons_name_the_facts(g1: Any) -> None:
         g1[0], "RC-1.1", user_arn("excepted"))["reason"]
 
 
-@pytest.mark.parametrize(("user", "key", "status"), RC_1_2, ids=[c[0] for c in RC_1_2])
-def test_rc_1_2_active_keys_older_than_90_days_fail(
-    g1: Any, user: str, key: dict[str, Any], status: str
-) -> None:
-    result = row(g1[0], "RC-1.2", f"{user_arn(user)}/access_key_1")
-    assert result["status"] == status
+@pytest.mark.parametrize("case", RC_1_2, ids=lambda c: c.user)
+def test_rc_1_2_active_keys_older_than_90_days_fail(g1: Any, case: KeyCase) -> None:
+    result = row(g1[0], "RC-1.2", f"{user_arn(case.user)}/access_key_1")
+    assert result["status"] == case.status
     assert result["resource_type"] == "access_key"
 
 
@@ -169,11 +238,9 @@ def test_rc_1_2_is_never_excepted(g1: Any) -> None:
     ).fetchone() == (0,)
 
 
-@pytest.mark.parametrize(("user", "key", "status"), RC_1_3, ids=[c[0] for c in RC_1_3])
-def test_rc_1_3_active_keys_unused_for_90_days_or_never_fail(
-    g1: Any, user: str, key: dict[str, Any], status: str
-) -> None:
-    assert row(g1[0], "RC-1.3", f"{user_arn(user)}/access_key_1")["status"] == status
+@pytest.mark.parametrize("case", RC_1_3, ids=lambda c: c.user)
+def test_rc_1_3_active_keys_unused_for_90_days_or_never_fail(g1: Any, case: KeyCase) -> None:
+    assert row(g1[0], "RC-1.3", f"{user_arn(case.user)}/access_key_1")["status"] == case.status
 
 
 def test_rc_1_3_population_is_active_keys_only(g1: Any) -> None:
@@ -184,15 +251,14 @@ def test_rc_1_3_population_is_active_keys_only(g1: Any) -> None:
     )
 
 
-@pytest.mark.parametrize("account", list(ROOT_ACCOUNTS))
-def test_rc_1_4_root_user_without_keys_and_with_mfa(g1: Any, account: str) -> None:
-    source, _, _, status = ROOT_ACCOUNTS[account]
-    result = row(g1[0], "RC-1.4", f"arn:aws:iam::{account}:root")
+@pytest.mark.parametrize("case", ROOT_ACCOUNTS, ids=lambda c: c.name)
+def test_rc_1_4_root_user_without_keys_and_with_mfa(g1: Any, case: RootCase) -> None:
+    result = row(g1[0], "RC-1.4", f"arn:aws:iam::{case.account}:root")
     assert (result["status"], result["resource_type"], result["severity"]) == (
-        status, "root_user", "critical"
+        case.status, "root_user", "critical"
     )
-    if source:
-        assert source.replace("_", " ") in result["reason"]
+    if case.source:
+        assert case.source.replace("_", " ") in result["reason"]
 
 
 def test_rc_1_4_credential_report_wins_over_account_summary(tmp_path: Path) -> None:
@@ -218,14 +284,13 @@ def test_rc_1_4_reason_lists_both_failures(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("exception_id", list(RC_1_5))
-def test_rc_1_5_every_register_entry_is_judged(g1: Any, exception_id: str) -> None:
-    status, severity = RC_1_5[exception_id]
+@pytest.mark.parametrize("case", RC_1_5, ids=lambda c: c.exception_id)
+def test_rc_1_5_every_register_entry_is_judged(g1: Any, case: RegisterVerdict) -> None:
     (result,) = [
-        r for r in _rows(g1[0], "RC-1.5") if r["exception_id"] == exception_id
+        r for r in _rows(g1[0], "RC-1.5") if r["exception_id"] == case.exception_id
     ]
     assert (result["status"], result["severity"], result["resource_type"]) == (
-        status, severity, "exception"
+        case.status, case.severity, "exception"
     )
 
 

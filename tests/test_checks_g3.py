@@ -4,7 +4,7 @@ and RC-3.2 (no ACTIVE unused-access finding of IAM Access Analyzer)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from checks_fixtures import (
@@ -26,35 +26,64 @@ ACTIVE = {"active": True, "rotated": 10, "used": 1}
 INACTIVE = {"active": False, "rotated": 10, "used": 1}
 UNKNOWN = {"active": None, "rotated": 10, "used": 1}
 
-# (user, keys, register entries, RC-3.1 status)
+
+class UserCase(NamedTuple):
+    """A user (named after its case), its keys, the register entries naming it, and its RC-3.1
+    status."""
+
+    user: str
+    keys: tuple[dict[str, Any], ...]
+    entries: list[dict[str, Any]]
+    status: str
+
+
 CASES = [
-    ("no-keys", (), [], "pass"),
-    ("inactive-key", (INACTIVE,), [], "pass"),
-    ("active-key", (ACTIVE,), [], "fail"),
-    ("second-slot-active", (INACTIVE, ACTIVE), [], "fail"),
-    ("named-dependency", (ACTIVE,), [entry("dep", user_arn("named-dependency"), ["RC-3.1"])],
-     "excepted"),
-    ("no-dependency-named", (ACTIVE,),
-     [entry("nodep", user_arn("no-dependency-named"), ["RC-3.1"], dependency=None)], "fail"),
-    ("break-glass-kind", (ACTIVE,),
-     [entry("bg", user_arn("break-glass-kind"), ["RC-1.1", "RC-2.1"], "break-glass")], "fail"),
-    ("lists-other-control", (ACTIVE,),
-     [entry("other", user_arn("lists-other-control"), ["RC-1.1"])], "fail"),
-    ("unknown-key-state", (UNKNOWN,), [], "error"),
+    UserCase("no-keys", keys=(), entries=[], status="pass"),
+    UserCase("inactive-key", keys=(INACTIVE,), entries=[], status="pass"),
+    UserCase("active-key", keys=(ACTIVE,), entries=[], status="fail"),
+    UserCase("second-slot-active", keys=(INACTIVE, ACTIVE), entries=[], status="fail"),
+    UserCase("named-dependency", keys=(ACTIVE,),
+             entries=[entry("dep", user_arn("named-dependency"), ["RC-3.1"])], status="excepted"),
+    UserCase("no-dependency-named", keys=(ACTIVE,),
+             entries=[entry("nodep", user_arn("no-dependency-named"), ["RC-3.1"], dependency=None)],
+             status="fail"),
+    UserCase("break-glass-kind", keys=(ACTIVE,),
+             entries=[entry("bg", user_arn("break-glass-kind"), ["RC-1.1", "RC-2.1"], "break-glass")],
+             status="fail"),
+    UserCase("lists-other-control", keys=(ACTIVE,),
+             entries=[entry("other", user_arn("lists-other-control"), ["RC-1.1"])], status="fail"),
+    UserCase("unknown-key-state", keys=(UNKNOWN,), entries=[], status="error"),
 ]
 
-# RC-3.2: (finding id, finding type, resource, status, register entries, expected status;
-# None = not in the population)
+
+class FindingCase(NamedTuple):
+    """An Access Analyzer finding and its RC-3.2 status (None: not in the population)."""
+
+    finding_id: str
+    finding_type: str
+    resource: str
+    finding_status: str
+    entries: list[dict[str, Any]]  # register entries naming the resource
+    status: str | None
+
+
 FINDINGS = [
-    ("u-key-active", "UnusedIAMUserAccessKey", user_arn("active-key"), "ACTIVE", [], "fail"),
-    ("u-password-archived", "UnusedIAMUserPassword", user_arn("no-keys"), "ARCHIVED", [],
-     "pass"),
-    ("u-role-active", "UnusedIAMRole", role_arn("old-role"), "ACTIVE", [], "fail"),
-    ("u-role-resolved", "UnusedIAMRole", role_arn("older-role"), "RESOLVED", [], "pass"),
-    ("u-break-glass-password", "UnusedIAMUserPassword", user_arn("inactive-key"), "ACTIVE",
-     [entry("bg-unused", user_arn("inactive-key"), ["RC-3.2"], "break-glass")], "excepted"),
-    ("u-odd-status", "UnusedIAMRole", role_arn("odd"), "SUPPRESSED", [], "error"),
-    ("x-external", "ExternalAccess", role_arn("vendor"), "ACTIVE", [], None),
+    FindingCase("u-key-active", finding_type="UnusedIAMUserAccessKey", resource=user_arn("active-key"),
+                finding_status="ACTIVE", entries=[], status="fail"),
+    FindingCase("u-password-archived", finding_type="UnusedIAMUserPassword",
+                resource=user_arn("no-keys"), finding_status="ARCHIVED", entries=[], status="pass"),
+    FindingCase("u-role-active", finding_type="UnusedIAMRole", resource=role_arn("old-role"),
+                finding_status="ACTIVE", entries=[], status="fail"),
+    FindingCase("u-role-resolved", finding_type="UnusedIAMRole", resource=role_arn("older-role"),
+                finding_status="RESOLVED", entries=[], status="pass"),
+    FindingCase("u-break-glass-password", finding_type="UnusedIAMUserPassword",
+                resource=user_arn("inactive-key"), finding_status="ACTIVE",
+                entries=[entry("bg-unused", user_arn("inactive-key"), ["RC-3.2"], "break-glass")],
+                status="excepted"),
+    FindingCase("u-odd-status", finding_type="UnusedIAMRole", resource=role_arn("odd"),
+                finding_status="SUPPRESSED", entries=[], status="error"),
+    FindingCase("x-external", finding_type="ExternalAccess", resource=role_arn("vendor"),
+                finding_status="ACTIVE", entries=[], status=None),
 ]
 
 
@@ -63,28 +92,28 @@ def g3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     tmp_path = tmp_path_factory.mktemp("g3")
     con = new_snapshot(tmp_path / "s.duckdb")
     entries = []
-    for user, keys, user_entries, _ in CASES:
-        add_user(con, user, keys=keys)
-        entries += user_entries
-    for finding_id, kind, resource, status, finding_entries, _ in FINDINGS:
+    for user in CASES:
+        add_user(con, user.user, keys=user.keys)
+        entries += user.entries
+    for finding in FINDINGS:
         add_rows(con, "access_analyzer_findings", {
             "account_id": ACCOUNT, "analyzer_arn": "arn:aws:access-analyzer:eu-west-1:"
-            f"{ACCOUNT}:analyzer/unused", "finding_id": finding_id, "finding_type": kind,
-            "resource": resource, "resource_owner_account": ACCOUNT, "status": status,
+            f"{ACCOUNT}:analyzer/unused", "finding_id": finding.finding_id,
+            "finding_type": finding.finding_type, "resource": finding.resource,
+            "resource_owner_account": ACCOUNT, "status": finding.finding_status,
             "created_at": NOW, "updated_at": NOW,
         })
-        entries += finding_entries
+        entries += finding.entries
     summary = run(con, tmp_path, register_of(*entries))
     yield con, summary
     con.close()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.user)
 def test_rc_3_1_active_keys_need_an_external_dependency_exception(
-    g3: Any, case: tuple[Any, ...]
+    g3: Any, case: UserCase
 ) -> None:
-    user, _, _, status = case
-    assert statuses(g3[0], "RC-3.1")[user_arn(user)] == status
+    assert statuses(g3[0], "RC-3.1")[user_arn(case.user)] == case.status
 
 
 def test_rc_3_1_reason(g3: Any) -> None:
@@ -100,12 +129,11 @@ def test_gx_confirms_g3(g3: Any) -> None:
     assert g3[1].controls["RC-3.2"].gx_unexpected == {"fail+excepted": 3, "fail": 2}
 
 
-@pytest.mark.parametrize("case", FINDINGS, ids=[c[0] for c in FINDINGS])
-def test_rc_3_2_active_unused_access_findings_fail(g3: Any, case: tuple[Any, ...]) -> None:
-    finding_id, *_, status = case
-    assert statuses(g3[0], "RC-3.2").get(finding_id) == status
-    if status == "fail":
-        result = row(g3[0], "RC-3.2", finding_id)
+@pytest.mark.parametrize("case", FINDINGS, ids=lambda c: c.finding_id)
+def test_rc_3_2_active_unused_access_findings_fail(g3: Any, case: FindingCase) -> None:
+    assert statuses(g3[0], "RC-3.2").get(case.finding_id) == case.status
+    if case.status == "fail":
+        result = row(g3[0], "RC-3.2", case.finding_id)
         assert (result["severity"], result["account_id"]) == ("medium", ACCOUNT)
 
 
