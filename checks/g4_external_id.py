@@ -21,6 +21,11 @@ Decisions where CONTROLS.md is silent:
   count (CONTROLS.md), not aws:SourceOrgID.
 - Exceptions never apply: the register names IAM users (and roles, for the
   permissions-boundary control only).
+
+The GX restatements of RC-4.1 and RC-4.4 do not reread these verdicts: they count what
+checks/iam/requests.py, a separate request evaluator, finds when it puts concrete requests to
+the whole policy (a caller from an outside account with no, an empty or a guessed ExternalId; a
+service with no source, or from strangers' sources).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import duckdb
 
 from checks.control import Check, Control, GuidanceItem, Rule
 from checks.expectation import FALSE, Expect
-from checks.iam import trust
+from checks.iam import requests, trust
 from checks.iam.document import Policy
 from checks.role_trust import (
     SERVICE_LINKED,
@@ -95,6 +100,9 @@ TRUST_FACT_TYPES: dict[str, str] = {
     "source_pinned_grants": "INTEGER",
     "service_findings": "JSON",
     "service_reason": "VARCHAR",
+    # what the request evaluator finds (for the GX restatements)
+    "callers_admitted_without_external_id": "INTEGER",
+    "services_admitted_from_any_source": "INTEGER",
 }
 
 
@@ -129,8 +137,17 @@ def trust_facts(parsed: Policy, org_account_ids: Collection[str], org_id: str | 
     }
 
 
+def request_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
+    """Concrete answers about one trust policy, from checks/iam/requests.py."""
+    return {
+        "callers_admitted_without_external_id":
+            requests.external_callers_admitted_without_external_id(doc, org_account_ids, org_id),
+        "services_admitted_from_any_source": requests.services_admitted_from_any_source(doc),
+    }
+
+
 def load_g4_trust_facts(con: duckdb.DuckDBPyConnection) -> None:
-    load_trust_facts(con, TRUST_FACTS, trust_facts, TRUST_FACT_TYPES)
+    load_trust_facts(con, TRUST_FACTS, trust_facts, request_facts, TRUST_FACT_TYPES)
 
 
 # RC-4.1 --------------------------------------------------------------------------------------------
@@ -138,20 +155,19 @@ def load_g4_trust_facts(con: duckdb.DuckDBPyConnection) -> None:
 RULE_4_1 = role_rule(
     RC_4_1, TRUST_FACTS,
     ("role_name", "external_principals", "external_grants", "protected_grants",
-     "unprotected_grants", "external_findings"),
+     "unprotected_grants", "external_findings", "callers_admitted_without_external_id"),
     "t.external_grants > 0", "t.unprotected_grants > 0", "t.external_severity",
     "t.external_reason",
 )
 
 
 def _expect_4_1(x: Expect) -> list[Any]:
-    return [x.check(x.e.ExpectColumnPairValuesToBeEqual, "fail",
-                    "every external grant requires an sts:ExternalId",
-                    column_A="external_grants", column_B="protected_grants",
-                    ignore_row_if="either_value_is_missing")]
+    return [x.check(x.e.ExpectColumnValuesToBeBetween, "fail",
+                    "no caller from outside the organization gets in without the ExternalId",
+                    column="callers_admitted_without_external_id", max_value=0)]
 
 
-CHECK_4_1 = Check(RULE_4_1, _expect_4_1, ("external_grants", "protected_grants"))
+CHECK_4_1 = Check(RULE_4_1, _expect_4_1, ("callers_admitted_without_external_id",))
 
 # RC-4.2 --------------------------------------------------------------------------------------------
 
@@ -287,20 +303,19 @@ CHECK_4_3 = Check(RULE_4_3, _expect_4_3, ("organization_analyzers", "account_ana
 RULE_4_4 = role_rule(
     RC_4_4, TRUST_FACTS,
     ("role_name", "service_principals", "service_grants", "source_pinned_grants",
-     "service_findings"),
+     "service_findings", "services_admitted_from_any_source"),
     "t.service_grants > 0", "json_array_length(t.service_findings) > 0", "NULL::VARCHAR",
     "t.service_reason", extra_where=f"AND NOT {SERVICE_LINKED}",
 )
 
 
 def _expect_4_4(x: Expect) -> list[Any]:
-    return [x.check(x.e.ExpectColumnPairValuesToBeEqual, "fail",
-                    "every service grant pins aws:SourceAccount/SourceArn",
-                    column_A="service_grants", column_B="source_pinned_grants",
-                    ignore_row_if="either_value_is_missing")]
+    return [x.check(x.e.ExpectColumnValuesToBeBetween, "fail",
+                    "no service gets in without a source, or from any source",
+                    column="services_admitted_from_any_source", max_value=0)]
 
 
-CHECK_4_4 = Check(RULE_4_4, _expect_4_4, ("service_grants", "source_pinned_grants"))
+CHECK_4_4 = Check(RULE_4_4, _expect_4_4, ("services_admitted_from_any_source",))
 
 CHECKS: tuple[Check, ...] = (CHECK_4_1, CHECK_4_2, CHECK_4_3, CHECK_4_4)
 FACT_LOADERS = (load_g4_trust_facts,)

@@ -15,6 +15,13 @@ Decisions where CONTROLS.md is silent:
   Facebook or Amazon providers).
 - Exceptions never apply: the register names IAM users (and roles, for the
   permissions-boundary control only).
+
+The GX restatements do not reread these verdicts: they count what checks/iam/requests.py, a
+separate request evaluator, finds when it presents concrete tokens to the whole policy (from a
+repository the trust does not name, another organization, with no or another audience; for
+other providers with no subject or strangers' subjects). One part of RC-5.2 stays textual:
+ForAllValues on a GitHub claim changes no real request (GitHub always sends sub, aud and iss),
+so that expectation reads the count of such conditions.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import duckdb
 
 from checks.control import Check, Control, GuidanceItem
 from checks.expectation import Expect
-from checks.iam import trust
+from checks.iam import requests, trust
 from checks.iam.document import Policy
 from checks.iam.grants import Finding
 from checks.role_trust import (
@@ -105,6 +112,10 @@ TRUST_FACT_TYPES: dict[str, str] = {
     "restricted_grants": "INTEGER",
     "other_findings": "JSON",
     "other_reason": "VARCHAR",
+    # what the request evaluator finds (for the GX restatements)
+    "github_admitting_other_repositories": "INTEGER",
+    "github_admitting_other_audiences": "INTEGER",
+    "other_admitting_any_subject": "INTEGER",
 }
 
 
@@ -160,8 +171,18 @@ def trust_facts(parsed: Policy, org_account_ids: Collection[str], org_id: str | 
     }
 
 
+def request_facts(doc: str, org_account_ids: Collection[str], org_id: str | None) -> dict[str, Any]:
+    """Concrete answers about one trust policy, from checks/iam/requests.py."""
+    return {
+        "github_admitting_other_repositories":
+            requests.github_providers_admitting_other_repositories(doc),
+        "github_admitting_other_audiences": requests.github_providers_admitting_other_audiences(doc),
+        "other_admitting_any_subject": requests.other_providers_admitting_any_subject(doc),
+    }
+
+
 def load_g5_trust_facts(con: duckdb.DuckDBPyConnection) -> None:
-    load_trust_facts(con, TRUST_FACTS, trust_facts, TRUST_FACT_TYPES)
+    load_trust_facts(con, TRUST_FACTS, trust_facts, request_facts, TRUST_FACT_TYPES)
 
 
 # RC-5.1 --------------------------------------------------------------------------------------------
@@ -169,7 +190,7 @@ def load_g5_trust_facts(con: duckdb.DuckDBPyConnection) -> None:
 RULE_5_1 = role_rule(
     RC_5_1, TRUST_FACTS,
     ("role_name", "github_providers", "github_grants", "subjects_allowed", "unpinned_subjects",
-     "sub_findings", "sub_notes"),
+     "sub_findings", "sub_notes", "github_admitting_other_repositories"),
     "t.github_grants > 0", "json_array_length(t.sub_findings) > 0", "t.sub_severity",
     "t.sub_reason",
 )
@@ -177,18 +198,18 @@ RULE_5_1 = role_rule(
 
 def _expect_5_1(x: Expect) -> list[Any]:
     return [x.check(x.e.ExpectColumnValuesToBeBetween, "fail",
-                    "every GitHub subject allowed pins one repository",
-                    column="unpinned_subjects", max_value=0)]
+                    "no token from a repository the trust does not name gets in",
+                    column="github_admitting_other_repositories", max_value=0)]
 
 
-CHECK_5_1 = Check(RULE_5_1, _expect_5_1, ("unpinned_subjects",))
+CHECK_5_1 = Check(RULE_5_1, _expect_5_1, ("github_admitting_other_repositories",))
 
 # RC-5.2 --------------------------------------------------------------------------------------------
 
 RULE_5_2 = role_rule(
     RC_5_2, TRUST_FACTS,
     ("role_name", "github_providers", "github_grants", "grants_without_audience",
-     "for_all_values_conditions", "aud_findings"),
+     "for_all_values_conditions", "aud_findings", "github_admitting_other_audiences"),
     "t.github_grants > 0", "json_array_length(t.aud_findings) > 0", "NULL::VARCHAR",
     "t.aud_reason",
 )
@@ -197,33 +218,35 @@ RULE_5_2 = role_rule(
 def _expect_5_2(x: Expect) -> list[Any]:
     between = x.e.ExpectColumnValuesToBeBetween
     return [
-        x.check(between, "fail", "every GitHub grant requires aud = sts.amazonaws.com",
-                column="grants_without_audience", max_value=0),
-        x.check(between, "fail", "no GitHub claim is tested with ForAllValues",
-                x.Column("grants_without_audience") == 0, column="for_all_values_conditions", max_value=0),
+        x.check(between, "fail", "no token without aud = sts.amazonaws.com gets in",
+                column="github_admitting_other_audiences", max_value=0),
+        x.check(between, "fail", "no GitHub claim is tested with ForAllValues (read from the text)",
+                x.Column("github_admitting_other_audiences") == 0,
+                column="for_all_values_conditions", max_value=0),
     ]
 
 
-CHECK_5_2 = Check(RULE_5_2, _expect_5_2, ("grants_without_audience", "for_all_values_conditions"))
+CHECK_5_2 = Check(RULE_5_2, _expect_5_2,
+                  ("github_admitting_other_audiences", "for_all_values_conditions"))
 
 # RC-5.3 --------------------------------------------------------------------------------------------
 
 RULE_5_3 = role_rule(
     RC_5_3, TRUST_FACTS,
-    ("role_name", "other_providers", "other_grants", "restricted_grants", "other_findings"),
+    ("role_name", "other_providers", "other_grants", "restricted_grants", "other_findings",
+     "other_admitting_any_subject"),
     "t.other_grants > 0", "json_array_length(t.other_findings) > 0", "NULL::VARCHAR",
     "t.other_reason",
 )
 
 
 def _expect_5_3(x: Expect) -> list[Any]:
-    return [x.check(x.e.ExpectColumnPairValuesToBeEqual, "fail",
-                    "every other OIDC grant restricts the subject",
-                    column_A="other_grants", column_B="restricted_grants",
-                    ignore_row_if="either_value_is_missing")]
+    return [x.check(x.e.ExpectColumnValuesToBeBetween, "fail",
+                    "no token without a subject, or with any subject, gets in",
+                    column="other_admitting_any_subject", max_value=0)]
 
 
-CHECK_5_3 = Check(RULE_5_3, _expect_5_3, ("other_grants", "restricted_grants"))
+CHECK_5_3 = Check(RULE_5_3, _expect_5_3, ("other_admitting_any_subject",))
 
 CHECKS: tuple[Check, ...] = (CHECK_5_1, CHECK_5_2, CHECK_5_3)
 FACT_LOADERS = (load_g5_trust_facts,)

@@ -28,17 +28,23 @@ Decisions where CONTROLS.md is silent:
 - RC-6.3: an implicit deny of iam:CreateRole denies it with or without a boundary (stricter).
 - RC-6.4: service-linked roles are out of the population; a valid register entry of either kind
   naming the role (a role ARN, allowed for RC-6.4 only) excepts it.
+
+The GX restatements of RC-6.2/6.3 do not reread these verdicts: for each need they read whether
+checks/iam/requests.py, a separate request evaluator, lets a concrete request by an ordinary
+role of the account (no tags, not an exempted admin) through the account's SCP chain (PROBES).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
 from checks.control import Check, Control, GuidanceItem, Rule
-from checks.expectation import TRUE, Expect
+from checks.expectation import FALSE, TRUE, Expect
+from checks.iam import requests
 from checks.iam.document import Policy, parse_policy
 from checks.iam.scp import (
     Coverage,
@@ -113,6 +119,33 @@ NEED_FACTS: dict[str, tuple[str, str]] = {
     RC_6_2.id: ("denies_create_user", "denies_create_access_key"),
     RC_6_3.id: ("denies_create_role_without_boundary", "denies_delete_boundary"),
 }
+
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A concrete request standing for one need: an ordinary role of the account asks for
+    `action` on `resource` ({account} filled in), with `fixed` context keys (None: absent)."""
+
+    fact: str  # True when some such request gets through the SCP chain
+    action: str
+    resource: str
+    fixed: Mapping[str, Sequence[str | None]] = field(default_factory=dict)
+
+
+PROBES: dict[str, tuple[Probe, Probe]] = {
+    RC_6_2.id: (
+        Probe("create_user_allowed", "iam:CreateUser", "arn:aws:iam::{account}:user/rolecall-probe"),
+        Probe("create_access_key_allowed", "iam:CreateAccessKey",
+              "arn:aws:iam::{account}:user/rolecall-probe"),
+    ),
+    RC_6_3.id: (
+        Probe("create_role_without_boundary_allowed", "iam:CreateRole",
+              "arn:aws:iam::{account}:role/rolecall-probe", {"iam:permissionsboundary": [None]}),
+        Probe("delete_boundary_allowed", "iam:DeleteRolePermissionsBoundary",
+              "arn:aws:iam::{account}:role/rolecall-probe"),
+    ),
+}
 _LEVEL_KINDS = {"ROOT": "root", "ORGANIZATIONAL_UNIT": "OU", "ACCOUNT": "account"}
 Chain = tuple[tuple[str, tuple[str, ...]], ...]  # (level label, attached policy ids), root first
 
@@ -132,6 +165,7 @@ SCP_FACT_TYPES: dict[str, str] = {
     **{f"{_column(c)}_reason": "VARCHAR" for c in NEEDS},
     **{f"{_column(c)}_chain": "JSON" for c in NEEDS},
     **{fact: "BOOLEAN" for facts in NEED_FACTS.values() for fact in facts},
+    **{probe.fact: "BOOLEAN" for probes in PROBES.values() for probe in probes},
 }
 
 
@@ -175,6 +209,27 @@ class _Judge:
         self.parsed: dict[str, Policy | str] = {}  # policy id -> Policy, or why not
         self.coverage: dict[tuple[str, str, int], Coverage | None] = {}
         self.verdicts: dict[tuple[str, Chain], ScpVerdict] = {}
+        self.statements: dict[str, tuple[requests.Rule, ...] | None] = {}
+        self.answers: dict[tuple[Chain, str | None, str], bool | None] = {}
+
+    def request_allowed(self, chain: Chain, account_id: str, probe: Probe) -> bool | None:
+        """The request evaluator's answer for one probe; shared by accounts with the same chain
+        unless an SCP of the chain names the account."""
+        ids = [p for _, level in chain for p in level]
+        for p in ids:
+            if p not in self.statements:
+                self.statements[p] = requests.read_scp(self.org.scps.get(p, (None, None))[1])
+        named = any(account_id in (self.org.scps.get(p, (None, None))[1] or "") for p in ids)
+        key = (chain, account_id if named else None, probe.fact)
+        if key not in self.answers:
+            levels = [[self.statements[p] for p in level] for _, level in chain]
+            try:
+                self.answers[key] = requests.ordinary_request_allowed(
+                    levels, account_id, probe.action, probe.resource.format(account=account_id),
+                    probe.fixed)
+            except requests.Unknown:
+                self.answers[key] = None
+        return self.answers[key]
 
     def document(self, policy_id: str) -> Policy | str:
         if policy_id not in self.parsed:
@@ -299,6 +354,8 @@ def account_facts(judge: _Judge, account_id: str, scps_enabled: bool | None) -> 
                              for p in org.targets.get(node, ())]})
         for need, fact in zip(NEEDS[control_id], labels, strict=True):
             row[fact] = scps_enabled and need.label in verdict.denied
+        for probe in PROBES[control_id]:  # no SCP applies when they are not enabled
+            row[probe.fact] = judge.request_allowed(levels, account_id, probe) if scps_enabled else True
         passed = scps_enabled and verdict.passed
         if not scps_enabled:
             reason = "SCPs are not enabled on the root: no SCP applies to the account"
@@ -382,7 +439,7 @@ CHECK_6_1 = Check(RULE_6_1, _expect_6_1, ("scp_enabled",), population_count="SEL
 def _scp_rule(control: Control) -> Rule:
     c = _column(control.id)
     facts = ("account_name", "scps_enabled", *NEED_FACTS[control.id], "covering_policies",
-             "unreadable_policies", f"{c}_chain")
+             "unreadable_policies", *(p.fact for p in PROBES[control.id]), f"{c}_chain")
     selected = ", ".join(f"{f} AS chain" if f.endswith("_chain") else f for f in facts)
     return Rule(
         control=control,
@@ -404,24 +461,22 @@ def _scp_rule(control: Control) -> Rule:
 
 
 def _scp_expectations(x: Expect) -> list[Any]:
-    """SCPs enabled, then each needed deny in turn, on disjoint rows."""
+    """Each need's concrete request is refused, on disjoint rows."""
     in_set = x.e.ExpectColumnValuesToBeInSet
-    first, second = NEED_FACTS[x.control_id]
-    enabled = x.flag("scps_enabled")
+    first, second = PROBES[x.control_id]
     return [
-        x.check(in_set, "fail", "SCPs apply to the account", column="scps_enabled", value_set=[TRUE]),
-        x.check(in_set, "fail", f"a covering SCP: {first.replace('_', ' ')}", enabled,
-                column=first, value_set=[TRUE]),
-        x.check(in_set, "fail", f"a covering SCP: {second.replace('_', ' ')}", enabled, x.flag(first),
-                column=second, value_set=[TRUE]),
+        x.check(in_set, "fail", f"an ordinary role is refused {first.action}",
+                column=first.fact, value_set=[FALSE]),
+        x.check(in_set, "fail", f"an ordinary role is refused {second.action}",
+                x.unflagged(first.fact), column=second.fact, value_set=[FALSE]),
     ]
 
 
 _MEMBER_ACCOUNTS = "SELECT count(*) FROM accounts WHERE is_management IS NOT TRUE"
-CHECK_6_2 = Check(_scp_rule(RC_6_2), _scp_expectations, ("scps_enabled", *NEED_FACTS[RC_6_2.id]),
-                  population_count=_MEMBER_ACCOUNTS)
-CHECK_6_3 = Check(_scp_rule(RC_6_3), _scp_expectations, ("scps_enabled", *NEED_FACTS[RC_6_3.id]),
-                  population_count=_MEMBER_ACCOUNTS)
+CHECK_6_2 = Check(_scp_rule(RC_6_2), _scp_expectations,
+                  tuple(p.fact for p in PROBES[RC_6_2.id]), population_count=_MEMBER_ACCOUNTS)
+CHECK_6_3 = Check(_scp_rule(RC_6_3), _scp_expectations,
+                  tuple(p.fact for p in PROBES[RC_6_3.id]), population_count=_MEMBER_ACCOUNTS)
 
 # RC-6.4 --------------------------------------------------------------------------------------------
 

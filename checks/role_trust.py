@@ -12,6 +12,10 @@ Decisions where CONTROLS.md is silent:
 - A role whose trust policy is missing or cannot be evaluated is `error` in every control that
   reads the table (it might belong to any of their populations).
 - Severity of a failing role is its worst finding's, each finding's from the catalogue.
+- Each document is also put to checks/iam/requests.py, the independent request evaluator, for
+  the facts the GX restatements read. When it cannot answer (an operator it does not know, too
+  many contexts to search) those facts are NULL and `requests_problem` says why: a failing role
+  then makes GX's count differ from the rule's, and the control's rows become `error`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import duckdb
 from checks.control import SEVERITIES, Control, Rule
 from checks.iam.document import Policy, parse_policy
 from checks.iam.grants import Finding
+from checks.iam.requests import Unknown
 from checks.results import load_facts
 
 # The key a role's facts are found under: its trust policy as stored ('' when missing).
@@ -31,6 +36,8 @@ DOC = "coalesce(CAST(trust_policy AS VARCHAR), '')"
 SERVICE_LINKED = "starts_with(coalesce(r.path, ''), '/aws-service-role/')"
 # A guidance module's facts of one parsed trust policy: (policy, org account ids, org id) -> facts.
 PolicyFacts = Callable[[Policy, Collection[str], str | None], dict[str, Any]]
+# The same from concrete requests (checks/iam/requests.py): (JSON text, org account ids, org id).
+RequestFacts = Callable[[str, Collection[str], str | None], dict[str, Any]]
 
 
 def worst_severity(control: Control, findings: Sequence[Finding]) -> str | None:
@@ -52,7 +59,7 @@ def unique(values: list[str]) -> list[str]:
 
 
 def document_facts(doc: str, org_account_ids: Collection[str], org_id: str | None,
-                   facts_of: PolicyFacts) -> dict[str, Any]:
+                   facts_of: PolicyFacts, requests_of: RequestFacts) -> dict[str, Any]:
     """The facts of one stored trust policy (JSON text, '' when missing), or why it can't be judged."""
     if not doc:
         return {"doc": doc, "parse_error": "the trust policy was not collected"}
@@ -60,17 +67,22 @@ def document_facts(doc: str, org_account_ids: Collection[str], org_id: str | Non
         facts = facts_of(parse_policy(doc), org_account_ids, org_id)
     except (ValueError, TypeError, AttributeError) as error:
         return {"doc": doc, "parse_error": f"the trust policy could not be evaluated: {error}"}
-    return {"doc": doc, "parse_error": None, **facts}
+    try:
+        answers, problem = requests_of(doc, org_account_ids, org_id), None
+    except (Unknown, ValueError, TypeError, AttributeError, RecursionError) as error:
+        answers, problem = {}, f"the request evaluator cannot answer: {error}"
+    return {"doc": doc, "parse_error": None, **facts, **answers, "requests_problem": problem}
 
 
 def load_trust_facts(con: duckdb.DuckDBPyConnection, table: str, facts_of: PolicyFacts,
-                     types: Mapping[str, str]) -> None:
+                     requests_of: RequestFacts, types: Mapping[str, str]) -> None:
     """Judge every distinct trust policy of the snapshot once, into temp table `table`."""
     org_accounts = {a for (a,) in con.execute("SELECT account_id FROM accounts").fetchall()}
     org_id = con.execute("SELECT any_value(organization_id) FROM run").fetchone()
     docs = [d for (d,) in con.execute(f"SELECT DISTINCT {DOC} FROM iam_roles").fetchall()]
-    rows = [document_facts(doc, org_accounts, org_id[0] if org_id else None, facts_of) for doc in docs]
-    load_facts(con, table, rows, types)
+    org = org_id[0] if org_id else None
+    rows = [document_facts(doc, org_accounts, org, facts_of, requests_of) for doc in docs]
+    load_facts(con, table, rows, {**types, "requests_problem": "VARCHAR"})
 
 
 def role_rule(control: Control, table: str, facts: tuple[str, ...], population: str, failing: str,

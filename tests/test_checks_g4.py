@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from checks_fixtures import (
@@ -42,93 +42,136 @@ def deny(principal: Any, condition: dict[str, Any], action: str = "sts:AssumeRol
     return {"Effect": "Deny", "Principal": principal, "Action": action, "Condition": condition}
 
 
-# RC-4.1: (role, trust policy, status (None = not in the population), severity)
+class TrustCase(NamedTuple):
+    """A role (named after its case), its trust policy, and its RC-4.1 status (None: not in the
+    population) and severity."""
+
+    role: str
+    trust: Any
+    status: str | None
+    severity: str | None
+
+
 RC_4_1 = [
-    ("ext-root-no-id", trust(allow({"AWS": EXT_ROOT})), "fail", "high"),
-    ("ext-bare-id-in-list", trust(allow({"AWS": [EXTERNAL]}, condition=EXTERNAL_ID)),
-     "pass", None),
-    ("ext-role-arn-no-id", trust(allow({"AWS": EXT_ROLE}, sid="Vendor")), "fail", "high"),
-    ("ext-stringlike-wildcard",
-     trust(allow({"AWS": EXT_ROOT}, condition={"StringLike": {"sts:ExternalId": "b7e1*"}})),
-     "fail", "high"),
-    ("ext-stringlike-exact",
-     trust(allow({"AWS": EXT_ROOT}, condition={"StringLike": {"sts:ExternalId": "b7e1c0de"}})),
-     "pass", None),
-    ("ext-ifexists",
-     trust(allow({"AWS": EXT_ROOT},
-                 condition={"StringEqualsIfExists": {"sts:ExternalId": "b7e1c0de"}})),
-     "fail", "high"),
-    ("ext-empty-id",
-     trust(allow({"AWS": EXT_ROOT}, condition={"StringEquals": {"sts:ExternalId": ""}})),
-     "fail", "high"),
-    ("ext-key-case",
-     trust(allow({"AWS": EXT_ROOT}, condition={"StringEquals": {"STS:EXTERNALID": "x1"}})),
-     "pass", None),
-    ("ext-restricted-plus-unrestricted",
-     trust(allow({"AWS": EXT_ROOT}, condition=EXTERNAL_ID, sid="WithId"),
-           allow({"AWS": EXT_ROLE}, sid="Forgotten")), "fail", "high"),
-    ("ext-denied",
-     trust(allow({"AWS": EXT_ROOT}), {"Effect": "Deny", "Principal": {"AWS": EXTERNAL},
-                                      "Action": "sts:AssumeRole"}), None, None),
+    TrustCase("ext-root-no-id", trust=trust(allow({"AWS": EXT_ROOT})), status="fail", severity="high"),
+    TrustCase("ext-bare-id-in-list", trust=trust(allow({"AWS": [EXTERNAL]}, condition=EXTERNAL_ID)),
+              status="pass", severity=None),
+    TrustCase("ext-role-arn-no-id", trust=trust(allow({"AWS": EXT_ROLE}, sid="Vendor")), status="fail",
+              severity="high"),
+    TrustCase("ext-stringlike-wildcard",
+              trust=trust(allow({"AWS": EXT_ROOT}, condition={"StringLike": {"sts:ExternalId": "b7e1*"}})),
+              status="fail", severity="high"),
+    TrustCase("ext-stringlike-exact",
+              trust=trust(allow({"AWS": EXT_ROOT},
+                                condition={"StringLike": {"sts:ExternalId": "b7e1c0de"}})),
+              status="pass", severity=None),
+    TrustCase("ext-ifexists",
+              trust=trust(allow({"AWS": EXT_ROOT},
+                                condition={"StringEqualsIfExists": {"sts:ExternalId": "b7e1c0de"}})),
+              status="fail", severity="high"),
+    TrustCase("ext-empty-id",
+              trust=trust(allow({"AWS": EXT_ROOT}, condition={"StringEquals": {"sts:ExternalId": ""}})),
+              status="fail", severity="high"),
+    TrustCase("ext-key-case",
+              trust=trust(allow({"AWS": EXT_ROOT}, condition={"StringEquals": {"STS:EXTERNALID": "x1"}})),
+              status="pass", severity=None),
+    TrustCase("ext-restricted-plus-unrestricted",
+              trust=trust(allow({"AWS": EXT_ROOT}, condition=EXTERNAL_ID, sid="WithId"),
+                          allow({"AWS": EXT_ROLE}, sid="Forgotten")),
+              status="fail", severity="high"),
+    TrustCase("ext-denied",
+              trust=trust(allow({"AWS": EXT_ROOT}), {"Effect": "Deny", "Principal": {"AWS": EXTERNAL},
+                                                     "Action": "sts:AssumeRole"}),
+              status=None, severity=None),
     # IAM: no Deny may fire, and StringNotEquals is true when ExternalId is absent, so this
     # Deny makes the ExternalId mandatory for every principal of account EXTERNAL
-    ("ext-deny-guard", trust(allow({"AWS": EXT_ROOT}), deny({"AWS": EXTERNAL}, ID_GUARD)),
-     "pass", None),
-    ("ext-deny-guard-other-principal",
-     trust(allow({"AWS": EXT_ROOT}), deny({"AWS": EXT_ROLE}, ID_GUARD)), "fail", "high"),
-    ("star-deny-guard-org-id",
-     trust(allow("*"), deny("*", {"StringNotEquals": {"aws:PrincipalOrgID": ORG_ID}})),
-     None, None),
-    ("star-no-condition", trust(allow("*")), "fail", "critical"),
-    ("star-aws-org-pinned",
-     trust(allow({"AWS": "*"}, condition={"StringEquals": {"aws:PrincipalOrgID": ORG_ID}})),
-     None, None),
-    ("star-account-pinned",
-     trust(allow({"AWS": "*"}, condition={"StringEquals": {"aws:PrincipalAccount": [OTHER]}})),
-     None, None),
-    ("star-other-org",
-     trust(allow({"AWS": "*"}, condition={"StringEquals": {"aws:PrincipalOrgID": "o-other"}})),
-     "fail", "high"),
-    ("internal-account", trust(allow({"AWS": f"arn:aws:iam::{OTHER}:root"})), None, None),
-    ("service-only", trust(allow({"Service": "ec2.amazonaws.com"})), None, None),
-    ("not-an-object", "not a policy", "error", None),
-    ("not-collected", None, "error", None),
+    TrustCase("ext-deny-guard", trust=trust(allow({"AWS": EXT_ROOT}), deny({"AWS": EXTERNAL}, ID_GUARD)),
+              status="pass", severity=None),
+    TrustCase("ext-deny-guard-other-principal",
+              trust=trust(allow({"AWS": EXT_ROOT}), deny({"AWS": EXT_ROLE}, ID_GUARD)), status="fail",
+              severity="high"),
+    TrustCase("star-deny-guard-org-id",
+              trust=trust(allow("*"), deny("*", {"StringNotEquals": {"aws:PrincipalOrgID": ORG_ID}})),
+              status=None, severity=None),
+    TrustCase("star-no-condition", trust=trust(allow("*")), status="fail", severity="critical"),
+    TrustCase("star-aws-org-pinned",
+              trust=trust(allow({"AWS": "*"},
+                                condition={"StringEquals": {"aws:PrincipalOrgID": ORG_ID}})),
+              status=None, severity=None),
+    TrustCase("star-account-pinned",
+              trust=trust(allow({"AWS": "*"},
+                                condition={"StringEquals": {"aws:PrincipalAccount": [OTHER]}})),
+              status=None, severity=None),
+    TrustCase("star-other-org",
+              trust=trust(allow({"AWS": "*"},
+                                condition={"StringEquals": {"aws:PrincipalOrgID": "o-other"}})),
+              status="fail", severity="high"),
+    TrustCase("internal-account", trust=trust(allow({"AWS": f"arn:aws:iam::{OTHER}:root"})), status=None,
+              severity=None),
+    TrustCase("service-only", trust=trust(allow({"Service": "ec2.amazonaws.com"})), status=None,
+              severity=None),
+    TrustCase("not-an-object", trust="not a policy", status="error", severity=None),
+    TrustCase("not-collected", trust=None, status="error", severity=None),
 ]
 
-# RC-4.4: (role, trust policy, path, status (None = not in the population))
+
+class ServiceTrustCase(NamedTuple):
+    """A role (named after its case), its trust policy and path, and its RC-4.4 status (None: not
+    in the population)."""
+
+    role: str
+    trust: Any
+    path: str
+    status: str | None
+
+
 RC_4_4 = [
-    ("svc-no-source", trust(allow({"Service": "lambda.amazonaws.com"})), "/", "fail"),
-    ("svc-source-account",
-     trust(allow({"Service": "lambda.amazonaws.com"},
-                 condition={"StringEquals": {"aws:SourceAccount": ACCOUNT}})), "/", "pass"),
-    ("svc-source-arn",
-     trust(allow({"Service": "s3.amazonaws.com"},
-                 condition={"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::logs-bucket"}})),
-     "/", "pass"),
-    ("svc-ifexists",
-     trust(allow({"Service": "sns.amazonaws.com"},
-                 condition={"StringEqualsIfExists": {"aws:SourceAccount": ACCOUNT}})),
-     "/", "fail"),
-    ("svc-list", trust(allow({"Service": ["ec2.amazonaws.com", "ecs.amazonaws.com"]})), "/",
-     "fail"),
-    ("svc-linked", trust(allow({"Service": "ecs.amazonaws.com"})),
-     "/aws-service-role/ecs.amazonaws.com/", None),
-    ("svc-none", trust(allow({"AWS": f"arn:aws:iam::{ACCOUNT}:root"})), "/", None),
-    ("svc-deny-guard-source-account",
-     trust(allow({"Service": "sns.amazonaws.com"}),
-           deny("*", {"StringNotEquals": {"aws:SourceAccount": ACCOUNT}})), "/", "pass"),
+    ServiceTrustCase("svc-no-source", trust=trust(allow({"Service": "lambda.amazonaws.com"})), path="/",
+                     status="fail"),
+    ServiceTrustCase("svc-source-account",
+                     trust=trust(allow({"Service": "lambda.amazonaws.com"},
+                                       condition={"StringEquals": {"aws:SourceAccount": ACCOUNT}})),
+                     path="/", status="pass"),
+    ServiceTrustCase("svc-source-arn",
+                     trust=trust(allow({"Service": "s3.amazonaws.com"},
+                                       condition={"ArnLike": {"AWS:SourceArn": "arn:aws:s3:::logs-bucket"}})),
+                     path="/", status="pass"),
+    ServiceTrustCase("svc-ifexists",
+                     trust=trust(allow({"Service": "sns.amazonaws.com"},
+                                       condition={"StringEqualsIfExists": {"aws:SourceAccount": ACCOUNT}})),
+                     path="/", status="fail"),
+    ServiceTrustCase("svc-list", trust=trust(allow({"Service": ["ec2.amazonaws.com", "ecs.amazonaws.com"]})),
+                     path="/", status="fail"),
+    ServiceTrustCase("svc-linked", trust=trust(allow({"Service": "ecs.amazonaws.com"})),
+                     path="/aws-service-role/ecs.amazonaws.com/", status=None),
+    ServiceTrustCase("svc-none", trust=trust(allow({"AWS": f"arn:aws:iam::{ACCOUNT}:root"})), path="/",
+                     status=None),
+    ServiceTrustCase("svc-deny-guard-source-account",
+                     trust=trust(allow({"Service": "sns.amazonaws.com"}),
+                                 deny("*", {"StringNotEquals": {"aws:SourceAccount": ACCOUNT}})),
+                     path="/", status="pass"),
 ]
 
-# RC-4.2: (finding id, role, status, expected)
+
+class FindingCase(NamedTuple):
+    """An ExternalAccess finding on a role of RC_4_1 (or a deleted one) and its RC-4.2 status."""
+
+    finding_id: str
+    role: str
+    finding_status: str
+    status: str
+
+
 RC_4_2 = [
-    ("f-active-unprotected", "ext-root-no-id", "ACTIVE", "fail"),
-    ("f-active-protected", "ext-bare-id-in-list", "ACTIVE", "pass"),
-    ("f-archived", "ext-role-arn-no-id", "ARCHIVED", "pass"),
-    ("f-resolved", "star-no-condition", "RESOLVED", "pass"),
-    ("f-internal-org-pinned", "star-aws-org-pinned", "ACTIVE", "pass"),
-    ("f-role-gone", "deleted-role", "ACTIVE", "error"),
-    ("f-unparseable", "not-an-object", "ACTIVE", "error"),
-    ("f-odd-status", "ext-root-no-id", "PENDING", "error"),
+    FindingCase("f-active-unprotected", role="ext-root-no-id", finding_status="ACTIVE", status="fail"),
+    FindingCase("f-active-protected", role="ext-bare-id-in-list", finding_status="ACTIVE", status="pass"),
+    FindingCase("f-archived", role="ext-role-arn-no-id", finding_status="ARCHIVED", status="pass"),
+    FindingCase("f-resolved", role="star-no-condition", finding_status="RESOLVED", status="pass"),
+    FindingCase("f-internal-org-pinned", role="star-aws-org-pinned", finding_status="ACTIVE",
+                status="pass"),
+    FindingCase("f-role-gone", role="deleted-role", finding_status="ACTIVE", status="error"),
+    FindingCase("f-unparseable", role="not-an-object", finding_status="ACTIVE", status="error"),
+    FindingCase("f-odd-status", role="ext-root-no-id", finding_status="PENDING", status="error"),
 ]
 
 
@@ -154,12 +197,12 @@ def g4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     tmp_path = tmp_path_factory.mktemp("g4")
     con = new_snapshot(tmp_path / "s.duckdb", (ACCOUNT, OTHER))
     set_organization(con)
-    for name, doc, *_ in RC_4_1:
-        add_role(con, name, doc)
-    for name, doc, path, _ in RC_4_4:
-        add_role(con, name, doc, path=path)
+    for role in RC_4_1:
+        add_role(con, role.role, role.trust)
+    for service_role in RC_4_4:
+        add_role(con, service_role.role, service_role.trust, path=service_role.path)
     add_rows(con, "access_analyzer_findings",
-             *(_finding(f, role, status) for f, role, status, _ in RC_4_2))
+             *(_finding(f.finding_id, f.role, f.finding_status) for f in RC_4_2))
     # RC-4.3: ACCOUNT has its own analyzer; OTHER only a disabled and an unused-access one
     add_rows(con, "access_analyzers", _analyzer(ACCOUNT, "ACCOUNT"),
              _analyzer(OTHER, "ACCOUNT", "DISABLED"),
@@ -169,14 +212,11 @@ def g4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     con.close()
 
 
-@pytest.mark.parametrize("case", RC_4_1, ids=[c[0] for c in RC_4_1])
-def test_rc_4_1_external_principals_must_supply_an_external_id(
-    g4: Any, case: tuple[Any, ...]
-) -> None:
-    name, _, status, severity = case
-    assert statuses(g4[0], "RC-4.1").get(role_arn(name)) == status
-    if status == "fail":
-        assert row(g4[0], "RC-4.1", role_arn(name))["severity"] == severity
+@pytest.mark.parametrize("case", RC_4_1, ids=lambda c: c.role)
+def test_rc_4_1_external_principals_must_supply_an_external_id(g4: Any, case: TrustCase) -> None:
+    assert statuses(g4[0], "RC-4.1").get(role_arn(case.role)) == case.status
+    if case.status == "fail":
+        assert row(g4[0], "RC-4.1", role_arn(case.role))["severity"] == case.severity
 
 
 def test_rc_4_1_evidence_names_statement_principal_and_conditions(g4: Any) -> None:
@@ -201,24 +241,22 @@ def test_rc_4_1_evidence_names_statement_principal_and_conditions(g4: Any) -> No
         "role not-collected: the trust policy was not collected")
 
 
-@pytest.mark.parametrize("case", RC_4_4, ids=[c[0] for c in RC_4_4])
+@pytest.mark.parametrize("case", RC_4_4, ids=lambda c: c.role)
 def test_rc_4_4_service_trust_without_source_condition_is_low(
-    g4: Any, case: tuple[Any, ...]
+    g4: Any, case: ServiceTrustCase
 ) -> None:
-    name, _, path, status = case
-    arn = role_arn(name, path=path)
-    assert statuses(g4[0], "RC-4.4").get(arn) == status
-    if status == "fail":
+    arn = role_arn(case.role, path=case.path)
+    assert statuses(g4[0], "RC-4.4").get(arn) == case.status
+    if case.status == "fail":
         assert row(g4[0], "RC-4.4", arn)["severity"] == "low"
 
 
-@pytest.mark.parametrize("case", RC_4_2, ids=[c[0] for c in RC_4_2])
+@pytest.mark.parametrize("case", RC_4_2, ids=lambda c: c.finding_id)
 def test_rc_4_2_active_external_access_finding_on_a_role_failing_rc_4_1(
-    g4: Any, case: tuple[Any, ...]
+    g4: Any, case: FindingCase
 ) -> None:
-    finding_id, role, _, status = case
-    result = row(g4[0], "RC-4.2", finding_id)
-    assert (result["status"], result["resource_type"]) == (status, "access_analyzer_finding")
+    result = row(g4[0], "RC-4.2", case.finding_id)
+    assert (result["status"], result["resource_type"]) == (case.status, "access_analyzer_finding")
     assert result["account_id"] == ACCOUNT
 
 
@@ -237,28 +275,34 @@ def test_gx_confirms_g4(g4: Any) -> None:
     assert summary.controls["RC-4.1"].failed == 9
 
 
-# RC-4.3 variants: (analyzers, {account: status})
+class AnalyzerCase(NamedTuple):
+    """RC-4.3 variants: the analyzers, and the status of each account."""
+
+    name: str
+    analyzers: list[dict[str, Any]]
+    statuses: dict[str, str]
+
+
 RC_4_3 = [
-    ("organization analyzer covers all",
-     [_analyzer(ACCOUNT, "ORGANIZATION")], {ACCOUNT: "pass", OTHER: "pass"}),
-    ("disabled organization analyzer", [_analyzer(ACCOUNT, "ORGANIZATION", "DISABLED")],
-     {ACCOUNT: "fail", OTHER: "fail"}),
-    ("unused-access organization analyzer does not count",
-     [_analyzer(ACCOUNT, "ORGANIZATION_UNUSED_ACCESS")], {ACCOUNT: "fail", OTHER: "fail"}),
-    ("account analyzer covers only its account", [_analyzer(OTHER, "ACCOUNT")],
-     {ACCOUNT: "fail", OTHER: "pass"}),
-    ("none", [], {ACCOUNT: "fail", OTHER: "fail"}),
+    AnalyzerCase("organization analyzer covers all", analyzers=[_analyzer(ACCOUNT, "ORGANIZATION")],
+                 statuses={ACCOUNT: "pass", OTHER: "pass"}),
+    AnalyzerCase("disabled organization analyzer",
+                 analyzers=[_analyzer(ACCOUNT, "ORGANIZATION", "DISABLED")],
+                 statuses={ACCOUNT: "fail", OTHER: "fail"}),
+    AnalyzerCase("unused-access organization analyzer does not count",
+                 analyzers=[_analyzer(ACCOUNT, "ORGANIZATION_UNUSED_ACCESS")],
+                 statuses={ACCOUNT: "fail", OTHER: "fail"}),
+    AnalyzerCase("account analyzer covers only its account", analyzers=[_analyzer(OTHER, "ACCOUNT")],
+                 statuses={ACCOUNT: "fail", OTHER: "pass"}),
+    AnalyzerCase("none", analyzers=[], statuses={ACCOUNT: "fail", OTHER: "fail"}),
 ]
 
 
-@pytest.mark.parametrize("case", RC_4_3, ids=[c[0] for c in RC_4_3])
-def test_rc_4_3_every_account_is_covered_by_an_analyzer(
-    tmp_path: Path, case: tuple[Any, ...]
-) -> None:
-    _, analyzers, expected = case
+@pytest.mark.parametrize("case", RC_4_3, ids=lambda c: c.name)
+def test_rc_4_3_every_account_is_covered_by_an_analyzer(tmp_path: Path, case: AnalyzerCase) -> None:
     con = new_snapshot(tmp_path / "s.duckdb", (ACCOUNT, OTHER))
     set_organization(con)
-    if analyzers:
-        add_rows(con, "access_analyzers", *analyzers)
+    if case.analyzers:
+        add_rows(con, "access_analyzers", *case.analyzers)
     judge(con, "RC-4.3")
-    assert statuses(con, "RC-4.3") == expected
+    assert statuses(con, "RC-4.3") == case.statuses

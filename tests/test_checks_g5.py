@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from checks_fixtures import (
@@ -36,88 +36,125 @@ def gh(condition: dict[str, Any] | None, issuer: str = GH, sid: str | None = Non
     return allow(provider(issuer), WEB, condition, sid)
 
 
-# (role, trust policy, RC-5.1 status, RC-5.1 severity, RC-5.2 status); None = not in population
+class GithubCase(NamedTuple):
+    """A role (named after its case), its trust policy, its RC-5.1 status and severity and its
+    RC-5.2 status (None: not in the population)."""
+
+    role: str
+    trust: Any
+    rc_5_1: str | None
+    rc_5_1_severity: str | None
+    rc_5_2: str | None
+
+
 GITHUB = [
-    ("gh-pinned", trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": PINNED}})),
-     "pass", None, "pass"),
-    ("gh-immutable-ids",
-     trust(gh({"StringEquals": {**AUD, f"{GH}:sub": "repo:acme@12/app@34:environment:prod"}})),
-     "pass", None, "pass"),
-    ("gh-org-wide", trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": "repo:acme/*"}})),
-     "fail", "high", "pass"),
-    ("gh-star", trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": "*"}})),
-     "fail", "critical", "pass"),
-    ("gh-org-prefix",
-     trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": "repo:acme*"}})),
-     "fail", "critical", "pass"),
-    ("gh-no-sub", trust(gh({"StringEquals": AUD})), "fail", "critical", "pass"),
-    ("gh-mixed-values",
-     trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": [PINNED, "repo:acme/*"]}})),
-     "fail", "high", "pass"),
-    ("gh-restricted-plus-open",
-     trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": PINNED}}, sid="Deploy"),
-           gh(None, sid="Debug")), "fail", "critical", "fail"),
-    ("gh-enterprise",
-     trust(gh({"StringEquals": {f"{ENTERPRISE}:aud": "sts.amazonaws.com",
-                                f"{ENTERPRISE}:sub": PINNED}}, issuer=ENTERPRISE)),
-     "pass", None, "pass"),
-    ("gh-enterprise-plain-keys",
-     trust(gh({"StringEquals": {**AUD, f"{GH}:sub": PINNED}}, issuer=ENTERPRISE)),
-     "fail", "critical", "fail"),
-    ("gh-key-case",
-     trust(gh({"StringEquals": {"Token.Actions.GitHubUserContent.com:AUD": "sts.amazonaws.com",
-                                "TOKEN.ACTIONS.GITHUBUSERCONTENT.COM:sub": PINNED}})),
-     "pass", None, "pass"),
-    ("gh-no-aud", trust(gh({"StringEquals": {f"{GH}:sub": PINNED}})), "pass", None, "fail"),
-    ("gh-wrong-aud",
-     trust(gh({"StringEquals": {f"{GH}:aud": "https://github.com/acme", f"{GH}:sub": PINNED}})),
-     "pass", None, "fail"),
-    ("gh-forallvalues-sub",
-     trust(gh({"StringEquals": AUD, "ForAllValues:StringLike": {f"{GH}:sub": PINNED}})),
-     "pass", None, "fail"),
-    ("gh-sub-ifexists",
-     trust(gh({"StringEquals": AUD, "StringLikeIfExists": {f"{GH}:sub": PINNED}})),
-     "pass", None, "pass"),
+    GithubCase("gh-pinned", trust=trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": PINNED}})),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="pass"),
+    GithubCase("gh-immutable-ids",
+               trust=trust(gh({"StringEquals": {**AUD,
+                                                f"{GH}:sub": "repo:acme@12/app@34:environment:prod"}})),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="pass"),
+    GithubCase("gh-org-wide",
+               trust=trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": "repo:acme/*"}})),
+               rc_5_1="fail", rc_5_1_severity="high", rc_5_2="pass"),
+    GithubCase("gh-star", trust=trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": "*"}})),
+               rc_5_1="fail", rc_5_1_severity="critical", rc_5_2="pass"),
+    GithubCase("gh-org-prefix",
+               trust=trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": "repo:acme*"}})),
+               rc_5_1="fail", rc_5_1_severity="critical", rc_5_2="pass"),
+    GithubCase("gh-no-sub", trust=trust(gh({"StringEquals": AUD})), rc_5_1="fail",
+               rc_5_1_severity="critical", rc_5_2="pass"),
+    GithubCase("gh-mixed-values",
+               trust=trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": [PINNED, "repo:acme/*"]}})),
+               rc_5_1="fail", rc_5_1_severity="high", rc_5_2="pass"),
+    GithubCase("gh-restricted-plus-open",
+               trust=trust(gh({"StringEquals": AUD, "StringLike": {f"{GH}:sub": PINNED}}, sid="Deploy"),
+                           gh(None, sid="Debug")),
+               rc_5_1="fail", rc_5_1_severity="critical", rc_5_2="fail"),
+    GithubCase("gh-enterprise",
+               trust=trust(gh({"StringEquals": {f"{ENTERPRISE}:aud": "sts.amazonaws.com",
+                                                f"{ENTERPRISE}:sub": PINNED}}, issuer=ENTERPRISE)),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="pass"),
+    GithubCase("gh-enterprise-plain-keys",
+               trust=trust(gh({"StringEquals": {**AUD, f"{GH}:sub": PINNED}}, issuer=ENTERPRISE)),
+               rc_5_1="fail", rc_5_1_severity="critical", rc_5_2="fail"),
+    GithubCase("gh-key-case",
+               trust=trust(gh({"StringEquals": {
+                   "Token.Actions.GitHubUserContent.com:AUD": "sts.amazonaws.com",
+                   "TOKEN.ACTIONS.GITHUBUSERCONTENT.COM:sub": PINNED}})),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="pass"),
+    GithubCase("gh-no-aud", trust=trust(gh({"StringEquals": {f"{GH}:sub": PINNED}})), rc_5_1="pass",
+               rc_5_1_severity=None, rc_5_2="fail"),
+    GithubCase("gh-wrong-aud",
+               trust=trust(gh({"StringEquals": {f"{GH}:aud": "https://github.com/acme",
+                                                f"{GH}:sub": PINNED}})),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="fail"),
+    GithubCase("gh-forallvalues-sub",
+               trust=trust(gh({"StringEquals": AUD, "ForAllValues:StringLike": {f"{GH}:sub": PINNED}})),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="fail"),
+    GithubCase("gh-sub-ifexists",
+               trust=trust(gh({"StringEquals": AUD, "StringLikeIfExists": {f"{GH}:sub": PINNED}})),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="pass"),
     # IAM: a Deny with StringNotLike sub (true when sub is absent) pins it like an Allow would
-    ("gh-deny-guard-sub",
-     trust(gh({"StringEquals": AUD}),
-           {"Effect": "Deny", "Principal": "*", "Action": WEB, "Condition": SUB_GUARD}),
-     "pass", None, "pass"),
-    ("gh-deny-guard-other-action",
-     trust(gh({"StringEquals": AUD}),
-           {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole",
-            "Condition": SUB_GUARD}), "fail", "critical", "pass"),
+    GithubCase("gh-deny-guard-sub",
+               trust=trust(gh({"StringEquals": AUD}),
+                           {"Effect": "Deny", "Principal": "*", "Action": WEB, "Condition": SUB_GUARD}),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="pass"),
+    GithubCase("gh-deny-guard-other-action",
+               trust=trust(gh({"StringEquals": AUD}),
+                           {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole",
+                            "Condition": SUB_GUARD}),
+               rc_5_1="fail", rc_5_1_severity="critical", rc_5_2="pass"),
     # StringEquals compares literally: this admits no token (broken, not exposed): pass + note
-    ("gh-equals-literal-star",
-     trust(gh({"StringEquals": {**AUD, f"{GH}:sub": "repo:acme/*"}})), "pass", None, "pass"),
-    ("gh-assume-role-only", trust(allow(provider(GH), "sts:AssumeRole")), None, None, None),
-    ("not-oidc", trust(allow({"Service": "ec2.amazonaws.com"})), None, None, None),
+    GithubCase("gh-equals-literal-star",
+               trust=trust(gh({"StringEquals": {**AUD, f"{GH}:sub": "repo:acme/*"}})),
+               rc_5_1="pass", rc_5_1_severity=None, rc_5_2="pass"),
+    GithubCase("gh-assume-role-only", trust=trust(allow(provider(GH), "sts:AssumeRole")), rc_5_1=None,
+               rc_5_1_severity=None, rc_5_2=None),
+    GithubCase("not-oidc", trust=trust(allow({"Service": "ec2.amazonaws.com"})), rc_5_1=None,
+               rc_5_1_severity=None, rc_5_2=None),
 ]
 
-# (role, trust policy, RC-5.3 status); None = not in the population
+
+class OtherOidcCase(NamedTuple):
+    """A role (named after its case), its trust policy and its RC-5.3 status (None: not in the
+    population)."""
+
+    role: str
+    trust: Any
+    status: str | None
+
+
 OTHER_OIDC = [
-    ("gitlab-sub",
-     trust(allow(provider("gitlab.com"), WEB,
-                 {"StringLike": {"gitlab.com:sub": "project_path:acme/app:ref_type:branch:*"}})),
-     "pass"),
-    ("gitlab-aud-only",
-     trust(allow(provider("gitlab.com"), WEB,
-                 {"StringEquals": {"gitlab.com:aud": "https://gitlab.com"}})), "fail"),
-    ("terraform-star-sub",
-     trust(allow(provider("app.terraform.io"), WEB,
-                 {"StringLike": {"app.terraform.io:sub": "*"}})), "fail"),
-    ("eks-service-account",
-     trust(allow(provider("oidc.eks.eu-west-1.amazonaws.com/id/ABC"), WEB,
-                 {"StringEquals": {"oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub":
-                                   "system:serviceaccount:ns:app"}})), "pass"),
-    ("eks-negated-sub",
-     trust(allow(provider("oidc.eks.eu-west-1.amazonaws.com/id/ABC"), WEB,
-                 {"StringNotEquals": {"oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub":
-                                      "system:serviceaccount:ns:other"}})), "fail"),
-    ("circleci-other-provider-key",
-     trust(allow(provider("oidc.circleci.com/org/123"), WEB,
-                 {"StringEquals": {"gitlab.com:sub": "project_path:acme/app"}})), "fail"),
-    ("cognito", trust(allow({"Federated": "cognito-identity.amazonaws.com"}, WEB)), None),
+    OtherOidcCase("gitlab-sub",
+                  trust=trust(allow(provider("gitlab.com"), WEB,
+                                    {"StringLike": {"gitlab.com:sub":
+                                                    "project_path:acme/app:ref_type:branch:*"}})),
+                  status="pass"),
+    OtherOidcCase("gitlab-aud-only",
+                  trust=trust(allow(provider("gitlab.com"), WEB,
+                                    {"StringEquals": {"gitlab.com:aud": "https://gitlab.com"}})),
+                  status="fail"),
+    OtherOidcCase("terraform-star-sub",
+                  trust=trust(allow(provider("app.terraform.io"), WEB,
+                                    {"StringLike": {"app.terraform.io:sub": "*"}})),
+                  status="fail"),
+    OtherOidcCase("eks-service-account",
+                  trust=trust(allow(provider("oidc.eks.eu-west-1.amazonaws.com/id/ABC"), WEB,
+                                    {"StringEquals": {"oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub":
+                                                      "system:serviceaccount:ns:app"}})),
+                  status="pass"),
+    OtherOidcCase("eks-negated-sub",
+                  trust=trust(allow(provider("oidc.eks.eu-west-1.amazonaws.com/id/ABC"), WEB,
+                                    {"StringNotEquals": {"oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub":
+                                                         "system:serviceaccount:ns:other"}})),
+                  status="fail"),
+    OtherOidcCase("circleci-other-provider-key",
+                  trust=trust(allow(provider("oidc.circleci.com/org/123"), WEB,
+                                    {"StringEquals": {"gitlab.com:sub": "project_path:acme/app"}})),
+                  status="fail"),
+    OtherOidcCase("cognito", trust=trust(allow({"Federated": "cognito-identity.amazonaws.com"}, WEB)),
+                  status=None),
 ]
 
 
@@ -126,35 +163,32 @@ def g5(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     tmp_path = tmp_path_factory.mktemp("g5")
     con = new_snapshot(tmp_path / "s.duckdb")
     set_organization(con)
-    for name, doc, *_ in GITHUB + OTHER_OIDC:
-        add_role(con, name, doc)
+    for case in GITHUB + OTHER_OIDC:
+        add_role(con, case.role, case.trust)
     summary = run(con, tmp_path)
     yield con, summary
     con.close()
 
 
-@pytest.mark.parametrize("case", GITHUB, ids=[c[0] for c in GITHUB])
-def test_rc_5_1_github_roles_are_pinned_to_one_repository(g5: Any, case: tuple[Any, ...]) -> None:
-    name, _, status, severity, _ = case
-    assert statuses(g5[0], "RC-5.1").get(role_arn(name)) == status
-    if status == "fail":
-        assert row(g5[0], "RC-5.1", role_arn(name))["severity"] == severity
+@pytest.mark.parametrize("case", GITHUB, ids=lambda c: c.role)
+def test_rc_5_1_github_roles_are_pinned_to_one_repository(g5: Any, case: GithubCase) -> None:
+    assert statuses(g5[0], "RC-5.1").get(role_arn(case.role)) == case.rc_5_1
+    if case.rc_5_1 == "fail":
+        assert row(g5[0], "RC-5.1", role_arn(case.role))["severity"] == case.rc_5_1_severity
 
 
-@pytest.mark.parametrize("case", GITHUB, ids=[c[0] for c in GITHUB])
-def test_rc_5_2_github_roles_require_the_sts_audience(g5: Any, case: tuple[Any, ...]) -> None:
-    name, *_, status = case
-    assert statuses(g5[0], "RC-5.2").get(role_arn(name)) == status
-    if status == "fail":
-        assert row(g5[0], "RC-5.2", role_arn(name))["severity"] == "medium"
+@pytest.mark.parametrize("case", GITHUB, ids=lambda c: c.role)
+def test_rc_5_2_github_roles_require_the_sts_audience(g5: Any, case: GithubCase) -> None:
+    assert statuses(g5[0], "RC-5.2").get(role_arn(case.role)) == case.rc_5_2
+    if case.rc_5_2 == "fail":
+        assert row(g5[0], "RC-5.2", role_arn(case.role))["severity"] == "medium"
 
 
-@pytest.mark.parametrize("case", OTHER_OIDC, ids=[c[0] for c in OTHER_OIDC])
-def test_rc_5_3_other_oidc_roles_restrict_the_subject(g5: Any, case: tuple[Any, ...]) -> None:
-    name, _, status = case
-    assert statuses(g5[0], "RC-5.3").get(role_arn(name)) == status
-    if status == "fail":
-        assert row(g5[0], "RC-5.3", role_arn(name))["severity"] == "high"
+@pytest.mark.parametrize("case", OTHER_OIDC, ids=lambda c: c.role)
+def test_rc_5_3_other_oidc_roles_restrict_the_subject(g5: Any, case: OtherOidcCase) -> None:
+    assert statuses(g5[0], "RC-5.3").get(role_arn(case.role)) == case.status
+    if case.status == "fail":
+        assert row(g5[0], "RC-5.3", role_arn(case.role))["severity"] == "high"
 
 
 def test_rc_5_evidence_names_statement_subjects_and_conditions(g5: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from checks_fixtures import (
@@ -98,19 +98,33 @@ PARENTS = {  # account -> parents from the direct one up to the root
     ROOT_CHILD: ["r-root"], ALLOW_LIST: ["ou-allow", "r-root"],
     IAM_ALLOWED: ["ou-allow-iam", "r-root"], MIXED: ["ou-work", "r-root"],
 }
-# account: (RC-6.2, RC-6.3); the management account is not in the population
-EXPECTED = {
-    PROD: ("pass", "pass"),
-    WORK: ("fail", "fail"),
-    SANDBOX: ("fail", "fail"),
-    DIRECT: ("pass", "pass"),  # iam:Create* covers CreateUser, CreateAccessKey and CreateRole
-    ROOT_CHILD: ("pass", "fail"),
-    ORPHAN: ("error", "error"),
+
+
+class AccountCase(NamedTuple):
+    """A member account and its RC-6.2 and RC-6.3 statuses."""
+
+    name: str
+    account: str
+    rc_6_2: str
+    rc_6_3: str
+
+
+# the management account is not in the population
+SCP_COVERAGE = [
+    AccountCase("prod", account=PROD, rc_6_2="pass", rc_6_3="pass"),
+    AccountCase("work", account=WORK, rc_6_2="fail", rc_6_3="fail"),
+    AccountCase("sandbox", account=SANDBOX, rc_6_2="fail", rc_6_3="fail"),
+    # iam:Create* covers CreateUser, CreateAccessKey and CreateRole
+    AccountCase("direct", account=DIRECT, rc_6_2="pass", rc_6_3="pass"),
+    AccountCase("root-child", account=ROOT_CHILD, rc_6_2="pass", rc_6_3="fail"),
+    AccountCase("orphan", account=ORPHAN, rc_6_2="error", rc_6_3="error"),
     # IAM: an action must be allowed at every level; ou-allow allows no iam:Create*/Delete*
-    ALLOW_LIST: ("pass", "pass"),
-    IAM_ALLOWED: ("fail", "fail"),  # iam:* is allowed at every level: nothing denies
-    MIXED: ("pass", "fail"),  # CreateRole and DeleteRolePermissionsBoundary stay allowed
-}
+    AccountCase("allow-list", account=ALLOW_LIST, rc_6_2="pass", rc_6_3="pass"),
+    # iam:* is allowed at every level: nothing denies
+    AccountCase("iam-allowed", account=IAM_ALLOWED, rc_6_2="fail", rc_6_3="fail"),
+    # CreateRole and DeleteRolePermissionsBoundary stay allowed
+    AccountCase("mixed", account=MIXED, rc_6_2="pass", rc_6_3="fail"),
+]
 
 
 def _organization(con: Any, scp_enabled: bool = True) -> None:
@@ -133,16 +147,30 @@ def _organization(con: Any, scp_enabled: bool = True) -> None:
                                    for p, t, kind in TARGETS))
 
 
-# RC-6.4: (role, path, boundary, register entries, status (None = not in the population))
+class RoleCase(NamedTuple):
+    """A role of PROD (named after its case), the register entries naming it, and its RC-6.4
+    status (None: not in the population)."""
+
+    role: str
+    path: str
+    boundary: str | None
+    entries: list[dict[str, Any]]
+    status: str | None
+
+
 RC_6_4 = [
-    ("bounded", "/", "arn:aws:iam::200000000001:policy/boundary", [], "pass"),
-    ("unbounded", "/", None, [], "fail"),
-    ("service-linked", "/aws-service-role/ecs.amazonaws.com/", None, [], None),
-    ("excepted-role", "/", None,
-     [entry("r-ok", role_arn("excepted-role", PROD), ["RC-6.4"], "break-glass")], "excepted"),
-    ("expired-exception", "/", None,
-     [entry("r-old", role_arn("expired-exception", PROD), ["RC-6.4"],
-            expires="2026-11-27")], "fail"),
+    RoleCase("bounded", path="/", boundary="arn:aws:iam::200000000001:policy/boundary", entries=[],
+             status="pass"),
+    RoleCase("unbounded", path="/", boundary=None, entries=[], status="fail"),
+    RoleCase("service-linked", path="/aws-service-role/ecs.amazonaws.com/", boundary=None, entries=[],
+             status=None),
+    RoleCase("excepted-role", path="/", boundary=None,
+             entries=[entry("r-ok", role_arn("excepted-role", PROD), ["RC-6.4"], "break-glass")],
+             status="excepted"),
+    RoleCase("expired-exception", path="/", boundary=None,
+             entries=[entry("r-old", role_arn("expired-exception", PROD), ["RC-6.4"],
+                            expires="2026-11-27")],
+             status="fail"),
 ]
 
 
@@ -152,10 +180,10 @@ def g6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     con = new_snapshot(tmp_path / "s.duckdb", ACCOUNTS)
     _organization(con)
     entries = []
-    for name, path, boundary, role_entries, _ in RC_6_4:
-        add_role(con, name, trust(allow({"Service": "ec2.amazonaws.com"})), PROD, path=path,
-                 boundary=boundary)
-        entries += role_entries
+    for role in RC_6_4:
+        add_role(con, role.role, trust(allow({"Service": "ec2.amazonaws.com"})), PROD,
+                 path=role.path, boundary=role.boundary)
+        entries += role.entries
     entries.append(entry("r-gone", role_arn("gone-role", PROD), ["RC-6.4"]))
     summary = run(con, tmp_path, register_of(*entries))
     yield con, summary
@@ -171,14 +199,14 @@ def test_rc_6_1_scps_enabled_on_the_root(g6: Any) -> None:
     assert facts["scps_govern_management_account"] is False
 
 
-@pytest.mark.parametrize("account", list(EXPECTED), ids=list(EXPECTED))
-def test_rc_6_2_scps_deny_iam_users_and_keys(g6: Any, account: str) -> None:
-    assert statuses(g6[0], "RC-6.2")[account] == EXPECTED[account][0]
+@pytest.mark.parametrize("case", SCP_COVERAGE, ids=lambda c: c.name)
+def test_rc_6_2_scps_deny_iam_users_and_keys(g6: Any, case: AccountCase) -> None:
+    assert statuses(g6[0], "RC-6.2")[case.account] == case.rc_6_2
 
 
-@pytest.mark.parametrize("account", list(EXPECTED), ids=list(EXPECTED))
-def test_rc_6_3_scps_enforce_permission_boundaries(g6: Any, account: str) -> None:
-    assert statuses(g6[0], "RC-6.3")[account] == EXPECTED[account][1]
+@pytest.mark.parametrize("case", SCP_COVERAGE, ids=lambda c: c.name)
+def test_rc_6_3_scps_enforce_permission_boundaries(g6: Any, case: AccountCase) -> None:
+    assert statuses(g6[0], "RC-6.3")[case.account] == case.rc_6_3
 
 
 def test_rc_6_2_management_account_is_excluded_and_said_so(g6: Any) -> None:
@@ -258,10 +286,9 @@ def test_rc_6_2_management_account_allow_list_stays_outside(g6: Any) -> None:
     assert MGMT not in statuses(g6[0], "RC-6.2")
 
 
-@pytest.mark.parametrize("case", RC_6_4, ids=[c[0] for c in RC_6_4])
-def test_rc_6_4_roles_have_a_permissions_boundary(g6: Any, case: tuple[Any, ...]) -> None:
-    name, path, *_, status = case
-    assert statuses(g6[0], "RC-6.4").get(role_arn(name, PROD, path)) == status
+@pytest.mark.parametrize("case", RC_6_4, ids=lambda c: c.role)
+def test_rc_6_4_roles_have_a_permissions_boundary(g6: Any, case: RoleCase) -> None:
+    assert statuses(g6[0], "RC-6.4").get(role_arn(case.role, PROD, case.path)) == case.status
 
 
 def test_rc_6_4_role_exceptions_are_judged_by_rc_1_5(g6: Any) -> None:
@@ -318,26 +345,35 @@ def test_rc_6_unreadable_scp_on_an_allow_list_level_is_no_implicit_deny(tmp_path
         "p-missing is attached but was not collected (it might)")
 
 
-# The register names roles for RC-6.4 only: (principal, controls, load error or None)
+class RoleEntryCase(NamedTuple):
+    """A register entry's principal and controls, and its load error (None: it loads)."""
+
+    name: str
+    principal: str
+    controls: list[str]
+    error: str | None
+
+
+# The register names roles for RC-6.4 only
 ROLE_ENTRIES = [
-    (role_arn("ci", PROD), ["RC-6.4"], None),
-    (role_arn("ci", PROD), ["RC-1.1", "RC-6.4"],
-     f'principal: not an IAM user ARN "{role_arn("ci", PROD)}" (a role ARN may only be excepted '
-     "from RC-6.4)"),
-    (f"arn:aws:iam::{PROD}:user/alice", ["RC-6.4"],
-     f'principal: RC-6.4 applies to roles, not to the IAM user "arn:aws:iam::{PROD}:user/alice"'),
+    RoleEntryCase("role", principal=role_arn("ci", PROD), controls=["RC-6.4"], error=None),
+    RoleEntryCase("role-user-control", principal=role_arn("ci", PROD), controls=["RC-1.1", "RC-6.4"],
+                  error=(f'principal: not an IAM user ARN "{role_arn("ci", PROD)}" (a role ARN may only '
+                         "be excepted from RC-6.4)")),
+    RoleEntryCase("user-rc-6.4", principal=f"arn:aws:iam::{PROD}:user/alice", controls=["RC-6.4"],
+                  error=("principal: RC-6.4 applies to roles, not to the IAM user "
+                         f'"arn:aws:iam::{PROD}:user/alice"')),
 ]
 
 
-@pytest.mark.parametrize("case", ROLE_ENTRIES, ids=["role", "role-user-control", "user-rc-6.4"])
-def test_rc_6_4_register_entries_name_roles(case: tuple[Any, ...]) -> None:
+@pytest.mark.parametrize("case", ROLE_ENTRIES, ids=lambda c: c.name)
+def test_rc_6_4_register_entries_name_roles(case: RoleEntryCase) -> None:
     from checks.exceptions import RegisterError
 
-    principal, controls, error = case
-    if error is None:
-        [loaded] = register_of(entry("r", principal, controls)).entries
+    if case.error is None:
+        [loaded] = register_of(entry("r", case.principal, case.controls)).entries
         assert (loaded.is_role, loaded.account_id) == (True, PROD)
     else:
         with pytest.raises(RegisterError) as raised:
-            register_of(entry("r", principal, controls))
-        assert error in str(raised.value)
+            register_of(entry("r", case.principal, case.controls))
+        assert case.error in str(raised.value)

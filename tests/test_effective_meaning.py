@@ -8,7 +8,7 @@ Each test names the IAM rule it pins.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from finding_controls import control_id, denies_user_creation, enforces_permissions_boundary, severity
@@ -96,60 +96,106 @@ XID_GUARD = {"StringNotEquals": {"sts:ExternalId": "a1b2c3"}}
 # RC-4.1: a Deny guard on sts:ExternalId
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("document", "expected"), [
-    pytest.param(doc(allow({"AWS": EXT}), deny(XID_GUARD)), [],
-                 id="deny-string-not-equals-makes-external-id-mandatory"),
-    pytest.param(doc(allow({"AWS": EXT}), deny(XID_GUARD, {"AWS": EXT})), [],
-                 id="deny-on-the-account-covers-it"),
-    pytest.param(doc(allow({"AWS": EXT_ROLE}), deny(XID_GUARD, {"AWS": EXT})), [],
-                 id="deny-on-the-account-covers-its-roles"),
-    pytest.param(doc(allow({"AWS": EXT}), {"Effect": "Deny", "Action": ASSUME, "Condition": XID_GUARD}), [],
-                 id="deny-without-principal-covers-every-caller"),
-    pytest.param(doc(allow("*"), deny(XID_GUARD)), [], id="star-guarded-by-deny-star"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"StringNotEqualsIfExists": {"sts:ExternalId": "a1b2c3"}})),
-                 [], id="if-exists-on-a-negated-operator-is-still-true-when-absent"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"StringNotLike": {"sts:ExternalId": "a1b2c3"}})), [],
-                 id="string-not-like-without-wildcard"),
-    pytest.param(doc(allow({"AWS": EXT}), deny(XID_GUARD, action="sts:*")), [], id="deny-sts-star"),
+class ExternalIdGuardCase(NamedTuple):
+    name: str
+    document: Any
+    expected: list[tuple[str, str]]
+
+
+RC_4_1_GUARDS = [
+    ExternalIdGuardCase("deny-string-not-equals-makes-external-id-mandatory",
+                        document=doc(allow({"AWS": EXT}), deny(XID_GUARD)), expected=[]),
+    ExternalIdGuardCase("deny-on-the-account-covers-it",
+                        document=doc(allow({"AWS": EXT}), deny(XID_GUARD, {"AWS": EXT})), expected=[]),
+    ExternalIdGuardCase("deny-on-the-account-covers-its-roles",
+                        document=doc(allow({"AWS": EXT_ROLE}), deny(XID_GUARD, {"AWS": EXT})), expected=[]),
+    ExternalIdGuardCase(
+        "deny-without-principal-covers-every-caller",
+        document=doc(allow({"AWS": EXT}), {"Effect": "Deny", "Action": ASSUME, "Condition": XID_GUARD}),
+        expected=[],
+    ),
+    ExternalIdGuardCase("star-guarded-by-deny-star", document=doc(allow("*"), deny(XID_GUARD)), expected=[]),
+    ExternalIdGuardCase(
+        "if-exists-on-a-negated-operator-is-still-true-when-absent",
+        document=doc(allow({"AWS": EXT}), deny({"StringNotEqualsIfExists": {"sts:ExternalId": "a1b2c3"}})),
+        expected=[],
+    ),
+    ExternalIdGuardCase(
+        "string-not-like-without-wildcard",
+        document=doc(allow({"AWS": EXT}), deny({"StringNotLike": {"sts:ExternalId": "a1b2c3"}})),
+        expected=[],
+    ),
+    ExternalIdGuardCase("deny-sts-star", document=doc(allow({"AWS": EXT}), deny(XID_GUARD, action="sts:*")),
+                        expected=[]),
     # negative cases: the Deny does not cover every request of the grant
-    pytest.param(doc(allow({"AWS": EXT}), deny(XID_GUARD, {"AWS": EXT_ROLE})), [(f"AWS:{EXT}", "high")],
-                 id="guard-on-a-different-principal-does-not-count"),
-    pytest.param(doc(allow({"AWS": EXT}), deny(XID_GUARD, {"AWS": "888888888888"})),
-                 [(f"AWS:{EXT}", "high")], id="guard-on-another-account-does-not-count"),
-    pytest.param(doc(allow({"AWS": EXT}), deny(XID_GUARD, action="sts:TagSession")),
-                 [(f"AWS:{EXT}", "high")], id="guard-on-a-different-action-does-not-count"),
-    pytest.param(doc(allow({"AWS": EXT}), {"Effect": "Deny", "NotPrincipal": {"AWS": EXT_ROLE},
-                                           "Action": ASSUME, "Condition": XID_GUARD}),
-                 [(f"AWS:{EXT}", "high")], id="notprincipal-sparing-a-role-of-the-account-does-not-count"),
+    ExternalIdGuardCase("guard-on-a-different-principal-does-not-count",
+                        document=doc(allow({"AWS": EXT}), deny(XID_GUARD, {"AWS": EXT_ROLE})),
+                        expected=[(f"AWS:{EXT}", "high")]),
+    ExternalIdGuardCase("guard-on-another-account-does-not-count",
+                        document=doc(allow({"AWS": EXT}), deny(XID_GUARD, {"AWS": "888888888888"})),
+                        expected=[(f"AWS:{EXT}", "high")]),
+    ExternalIdGuardCase("guard-on-a-different-action-does-not-count",
+                        document=doc(allow({"AWS": EXT}), deny(XID_GUARD, action="sts:TagSession")),
+                        expected=[(f"AWS:{EXT}", "high")]),
+    ExternalIdGuardCase(
+        "notprincipal-sparing-a-role-of-the-account-does-not-count",
+        document=doc(
+            allow({"AWS": EXT}),
+            {"Effect": "Deny", "NotPrincipal": {"AWS": EXT_ROLE}, "Action": ASSUME, "Condition": XID_GUARD},
+        ),
+        expected=[(f"AWS:{EXT}", "high")],
+    ),
     # negative cases: the Deny does not fire for every request without the right ExternalId
-    pytest.param(doc(allow({"AWS": EXT}), deny({"ForAnyValue:StringNotEquals": {"sts:ExternalId": "a1"}})),
-                 [(f"AWS:{EXT}", "high")], id="for-any-value-is-false-when-absent-so-no-guard"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"Null": {"sts:ExternalId": "true"}})),
-                 [(f"AWS:{EXT}", "high")], id="null-guard-requires-presence-not-a-value"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"StringNotLike": {"sts:ExternalId": "a1*"}})),
-                 [(f"AWS:{EXT}", "high")], id="string-not-like-with-wildcard"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"StringNotEquals": {"sts:ExternalId": ""}})),
-                 [(f"AWS:{EXT}", "high")], id="empty-value"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"StringEquals": {"sts:ExternalId": "bad"}})),
-                 [(f"AWS:{EXT}", "high")], id="positive-operator-in-a-deny-is-no-guard"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({**XID_GUARD, "Bool": {"aws:SecureTransport": "true"}})),
-                 [(f"AWS:{EXT}", "high")], id="two-conditions-are-anded-so-no-guard"),
-])
-def test_rc_4_1_deny_guard_on_external_id(document: Any, expected: list[tuple[str, str]]) -> None:
-    assert rc41(document) == expected
+    ExternalIdGuardCase(
+        "for-any-value-is-false-when-absent-so-no-guard",
+        document=doc(allow({"AWS": EXT}), deny({"ForAnyValue:StringNotEquals": {"sts:ExternalId": "a1"}})),
+        expected=[(f"AWS:{EXT}", "high")],
+    ),
+    ExternalIdGuardCase("null-guard-requires-presence-not-a-value",
+                        document=doc(allow({"AWS": EXT}), deny({"Null": {"sts:ExternalId": "true"}})),
+                        expected=[(f"AWS:{EXT}", "high")]),
+    ExternalIdGuardCase("string-not-like-with-wildcard",
+                        document=doc(allow({"AWS": EXT}), deny({"StringNotLike": {"sts:ExternalId": "a1*"}})),
+                        expected=[(f"AWS:{EXT}", "high")]),
+    ExternalIdGuardCase("empty-value",
+                        document=doc(allow({"AWS": EXT}), deny({"StringNotEquals": {"sts:ExternalId": ""}})),
+                        expected=[(f"AWS:{EXT}", "high")]),
+    ExternalIdGuardCase("positive-operator-in-a-deny-is-no-guard",
+                        document=doc(allow({"AWS": EXT}), deny({"StringEquals": {"sts:ExternalId": "bad"}})),
+                        expected=[(f"AWS:{EXT}", "high")]),
+    ExternalIdGuardCase(
+        "two-conditions-are-anded-so-no-guard",
+        document=doc(allow({"AWS": EXT}), deny({**XID_GUARD, "Bool": {"aws:SecureTransport": "true"}})),
+        expected=[(f"AWS:{EXT}", "high")],
+    ),
+]
 
 
-@pytest.mark.parametrize(("context", "gets_in"), [
-    pytest.param({}, False, id="absent-external-id-the-negated-operator-is-true-so-deny-fires"),
-    pytest.param({"sts:ExternalId": "wrong"}, False, id="wrong-external-id-deny-fires"),
-    pytest.param({"sts:ExternalId": "a1b2c3"}, True, id="right-external-id-deny-does-not-fire"),
-])
-def test_rc_4_1_guard_fires_when_the_external_id_is_absent(context: dict[str, Any], gets_in: bool) -> None:
+@pytest.mark.parametrize("case", RC_4_1_GUARDS, ids=lambda c: c.name)
+def test_rc_4_1_deny_guard_on_external_id(case: ExternalIdGuardCase) -> None:
+    assert rc41(case.document) == case.expected
+
+
+class RequestCase(NamedTuple):
+    name: str
+    context: dict[str, Any]
+    gets_in: bool
+
+
+EXTERNAL_ID_REQUESTS = [
+    RequestCase("absent-external-id-the-negated-operator-is-true-so-deny-fires", context={}, gets_in=False),
+    RequestCase("wrong-external-id-deny-fires", context={"sts:ExternalId": "wrong"}, gets_in=False),
+    RequestCase("right-external-id-deny-does-not-fire", context={"sts:ExternalId": "a1b2c3"}, gets_in=True),
+]
+
+
+@pytest.mark.parametrize("case", EXTERNAL_ID_REQUESTS, ids=lambda c: c.name)
+def test_rc_4_1_guard_fires_when_the_external_id_is_absent(case: RequestCase) -> None:
     """AWS: a negated operator is true for an absent key, which is what makes the Deny a guard."""
     document = doc(allow({"AWS": EXT}), deny(XID_GUARD))
-    assert admitted(document, ASSUME, context) is gets_in
+    assert admitted(document, ASSUME, case.context) is case.gets_in
     (grant,) = external_grants(document, ORG_ACCOUNTS, ORG_ID)
-    assert conditions_hold(grant.effective_conditions, context) is gets_in
+    assert conditions_hold(grant.effective_conditions, case.context) is case.gets_in
     assert requires_external_id(grant.effective_conditions) and not requires_external_id(grant.conditions)
 
 
@@ -196,42 +242,77 @@ def gh(condition: dict[str, Any] | None = None) -> dict[str, Any]:
     return allow({"Federated": GH}, WEB, {"StringEquals": AUD, **(condition or {})})
 
 
-@pytest.mark.parametrize(("document", "expected"), [
-    pytest.param(doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, action=WEB)), [],
-                 id="deny-string-not-like-sub-pins-the-subject"),
-    pytest.param(doc(gh(), deny({"StringNotEquals": {SUB: "repo:octo/app:ref:refs/heads/main"}}, action=WEB)),
-                 [], id="deny-string-not-equals-sub-pins-the-subject"),
-    pytest.param(doc(gh(), deny({"StringNotLikeIfExists": {SUB: "repo:octo/app:*"}}, action=WEB)), [],
-                 id="if-exists-guard-still-fires-when-sub-is-absent"),
-    pytest.param(doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, {"Federated": GH}, WEB)), [],
-                 id="deny-on-the-provider"),
-    pytest.param(doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/*"}}, action=WEB)), [("RC-5.1", "high")],
-                 id="guard-with-org-wide-wildcard-is-org-wide"),
-    pytest.param(doc(gh({"StringLike": {SUB: "repo:*"}}), deny({"StringNotLike": {SUB: "repo:octo/app:*"}},
-                                                                action=WEB)),
-                 [], id="guard-and-allow-condition-are-anded-tightest-wins"),
-    pytest.param(doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, action=ASSUME)),
-                 [("RC-5.1", "critical")], id="guard-on-a-different-action-does-not-count"),
-    pytest.param(doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, {"Federated": GITLAB}, WEB)),
-                 [("RC-5.1", "critical")], id="guard-on-a-different-provider-does-not-count"),
-    pytest.param(doc(gh(), deny({"ForAnyValue:StringNotLike": {SUB: "repo:octo/app:*"}}, action=WEB)),
-                 [("RC-5.1", "critical")], id="for-any-value-guard-does-not-count"),
-    pytest.param(doc(gh(), deny({"Null": {SUB: "true"}}, action=WEB)), [("RC-5.1", "critical")],
-                 id="null-guard-requires-presence-only"),
-])
-def test_rc_5_1_deny_guard_on_sub(document: Any, expected: list[tuple[str, str]]) -> None:
-    assert rc51(document) == expected
+class SubGuardCase(NamedTuple):
+    name: str
+    document: Any
+    expected: list[tuple[str, str]]
 
 
-@pytest.mark.parametrize(("context", "gets_in"), [
-    pytest.param({}, False, id="absent-sub-deny-fires"),
-    pytest.param({SUB: "repo:evil/app:ref:refs/heads/main"}, False, id="other-repository-deny-fires"),
-    pytest.param({SUB: "repo:octo/app:ref:refs/heads/main"}, True, id="pinned-repository-gets-in"),
-])
-def test_rc_5_1_sub_guard_fires_when_the_claim_is_absent(context: dict[str, Any], gets_in: bool) -> None:
+RC_5_1_GUARDS = [
+    SubGuardCase("deny-string-not-like-sub-pins-the-subject",
+                 document=doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, action=WEB)),
+                 expected=[]),
+    SubGuardCase(
+        "deny-string-not-equals-sub-pins-the-subject",
+        document=doc(gh(), deny({"StringNotEquals": {SUB: "repo:octo/app:ref:refs/heads/main"}}, action=WEB)),
+        expected=[],
+    ),
+    SubGuardCase("if-exists-guard-still-fires-when-sub-is-absent",
+                 document=doc(gh(), deny({"StringNotLikeIfExists": {SUB: "repo:octo/app:*"}}, action=WEB)),
+                 expected=[]),
+    SubGuardCase(
+        "deny-on-the-provider",
+        document=doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, {"Federated": GH}, WEB)),
+        expected=[],
+    ),
+    SubGuardCase("guard-with-org-wide-wildcard-is-org-wide",
+                 document=doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/*"}}, action=WEB)),
+                 expected=[("RC-5.1", "high")]),
+    SubGuardCase(
+        "guard-and-allow-condition-are-anded-tightest-wins",
+        document=doc(
+            gh({"StringLike": {SUB: "repo:*"}}), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, action=WEB)
+        ),
+        expected=[],
+    ),
+    SubGuardCase("guard-on-a-different-action-does-not-count",
+                 document=doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, action=ASSUME)),
+                 expected=[("RC-5.1", "critical")]),
+    SubGuardCase(
+        "guard-on-a-different-provider-does-not-count",
+        document=doc(gh(), deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, {"Federated": GITLAB}, WEB)),
+        expected=[("RC-5.1", "critical")],
+    ),
+    SubGuardCase(
+        "for-any-value-guard-does-not-count",
+        document=doc(gh(), deny({"ForAnyValue:StringNotLike": {SUB: "repo:octo/app:*"}}, action=WEB)),
+        expected=[("RC-5.1", "critical")],
+    ),
+    SubGuardCase("null-guard-requires-presence-only",
+                 document=doc(gh(), deny({"Null": {SUB: "true"}}, action=WEB)),
+                 expected=[("RC-5.1", "critical")]),
+]
+
+
+@pytest.mark.parametrize("case", RC_5_1_GUARDS, ids=lambda c: c.name)
+def test_rc_5_1_deny_guard_on_sub(case: SubGuardCase) -> None:
+    assert rc51(case.document) == case.expected
+
+
+SUB_REQUESTS = [
+    RequestCase("absent-sub-deny-fires", context={}, gets_in=False),
+    RequestCase("other-repository-deny-fires", context={SUB: "repo:evil/app:ref:refs/heads/main"},
+                gets_in=False),
+    RequestCase("pinned-repository-gets-in", context={SUB: "repo:octo/app:ref:refs/heads/main"},
+                gets_in=True),
+]
+
+
+@pytest.mark.parametrize("case", SUB_REQUESTS, ids=lambda c: c.name)
+def test_rc_5_1_sub_guard_fires_when_the_claim_is_absent(case: RequestCase) -> None:
     document = doc(allow({"Federated": GH}, WEB),
                    deny({"StringNotLike": {SUB: "repo:octo/app:*"}}, action=WEB))
-    assert admitted(document, WEB, context) is gets_in
+    assert admitted(document, WEB, case.context) is case.gets_in
     assert subjects_allowed(document) == ["repo:octo/app:*"]
 
 
@@ -241,36 +322,56 @@ def test_rc_5_2_deny_guard_on_aud_requires_the_sts_audience() -> None:
     assert github_oidc_findings(document) == []
 
 
-@pytest.mark.parametrize(("guard", "fails"), [
-    pytest.param({"StringNotLike": {"gitlab.com:sub": "project_path:acme/app:*"}}, False,
-                 id="guard-restricts"),
-    pytest.param({"StringNotLike": {"gitlab.com:sub": "*"}}, True, id="guard-with-star-only"),
-    pytest.param({"StringNotLike": {"app.terraform.io:sub": "x"}}, True, id="guard-on-another-provider-key"),
-])
-def test_rc_5_3_deny_guard_on_sub(guard: dict[str, Any], fails: bool) -> None:
-    document = doc(allow({"Federated": GITLAB}, WEB), deny(guard, action=WEB))
-    assert bool(other_oidc_findings(document)) is fails
+class OtherOidcGuardCase(NamedTuple):
+    name: str
+    guard: dict[str, Any]
+    fails: bool
+
+
+RC_5_3_GUARDS = [
+    OtherOidcGuardCase("guard-restricts",
+                       guard={"StringNotLike": {"gitlab.com:sub": "project_path:acme/app:*"}}, fails=False),
+    OtherOidcGuardCase("guard-with-star-only", guard={"StringNotLike": {"gitlab.com:sub": "*"}}, fails=True),
+    OtherOidcGuardCase("guard-on-another-provider-key",
+                       guard={"StringNotLike": {"app.terraform.io:sub": "x"}}, fails=True),
+]
+
+
+@pytest.mark.parametrize("case", RC_5_3_GUARDS, ids=lambda c: c.name)
+def test_rc_5_3_deny_guard_on_sub(case: OtherOidcGuardCase) -> None:
+    document = doc(allow({"Federated": GITLAB}, WEB), deny(case.guard, action=WEB))
+    assert bool(other_oidc_findings(document)) is case.fails
 
 
 # --------------------------------------------------------------------------------------------
 # RC-5.1: StringEquals does not expand `*` or `?`
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("sub", "findings", "subjects"), [
-    pytest.param("repo:octo/*", [], [], id="literal-org-star-admits-no-token"),
-    pytest.param("*", [], [], id="literal-star-admits-no-token"),
-    pytest.param("repo:octo/ap?", [], [], id="literal-question-mark"),
-    pytest.param(["repo:octo/app:ref:refs/heads/main", "repo:octo/*"], [],
-                 ["repo:octo/app:ref:refs/heads/main"], id="literal-value-beside-a-pinned-one"),
-])
-def test_rc_5_1_string_equals_star_is_literal_not_a_wildcard(sub: Any, findings: list[Any],
-                                                            subjects: list[str]) -> None:
+class LiteralSubCase(NamedTuple):
+    name: str
+    sub: Any
+    findings: list[Any]
+    subjects: list[str]
+
+
+LITERAL_SUBJECTS = [
+    LiteralSubCase("literal-org-star-admits-no-token", sub="repo:octo/*", findings=[], subjects=[]),
+    LiteralSubCase("literal-star-admits-no-token", sub="*", findings=[], subjects=[]),
+    LiteralSubCase("literal-question-mark", sub="repo:octo/ap?", findings=[], subjects=[]),
+    LiteralSubCase("literal-value-beside-a-pinned-one",
+                   sub=["repo:octo/app:ref:refs/heads/main", "repo:octo/*"], findings=[],
+                   subjects=["repo:octo/app:ref:refs/heads/main"]),
+]
+
+
+@pytest.mark.parametrize("case", LITERAL_SUBJECTS, ids=lambda c: c.name)
+def test_rc_5_1_string_equals_star_is_literal_not_a_wildcard(case: LiteralSubCase) -> None:
     """IAM: StringEquals compares `*` and `?` as text, so the value is a misconfiguration
     (no GitHub subject contains them), reported as a note, never as an org-wide wildcard."""
-    document = doc(gh({"StringEquals": {**AUD, SUB: sub}}))
-    assert rc51(document) == findings
-    assert subjects_allowed(document) == subjects
-    (literal,) = [v for v in ([sub] if isinstance(sub, str) else sub) if "*" in v or "?" in v]
+    document = doc(gh({"StringEquals": {**AUD, SUB: case.sub}}))
+    assert rc51(document) == case.findings
+    assert subjects_allowed(document) == case.subjects
+    (literal,) = [v for v in ([case.sub] if isinstance(case.sub, str) else case.sub) if "*" in v or "?" in v]
     assert github_subject_notes(document) == [
         f"statement 0: StringEquals compares literally: {literal!r} admits no real subject; use StringLike"]
 
@@ -360,51 +461,121 @@ def flat(levels: list[ScpLevel]) -> dict[str, Any]:
     return {pid: d for level in levels for pid, d in level.policies.items() if d is not None}
 
 
-@pytest.mark.parametrize(("levels", "passed", "reason"), [
-    pytest.param(chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": ALLOW_LIST}),
-                       ("account 1", {"p-full": FULL})), True,
-                 "iam:CreateUser and iam:CreateAccessKey are denied implicitly at OU ou-a (A): "
-                 "no SCP attached there (p-allow) allows iam:CreateUser or iam:CreateAccessKey",
-                 id="allow-list-at-an-ou-without-iam-create-user-denies-implicitly"),
-    pytest.param(chain(("root r", {"p-allow": ALLOW_LIST}), ("OU ou-a (A)", {"p-allow2": ALLOW_LIST})), True,
-                 "are denied implicitly at root r", id="first-denying-level-root-first-is-named"),
-    pytest.param(chain(("root r", {"p-full": FULL}),
-                       ("OU ou-a (A)", {"p-allow": ALLOW_LIST, "p-s3": allows("s3:*")})), True,
-                 "(p-allow, p-s3)", id="every-scp-of-the-level-is-named"),
-    pytest.param(chain(("root r", {"p-full": FULL}),
-                       ("OU ou-a (A)", {"p-all-but-iam": scp({"Effect": "Allow", "NotAction": "iam:*",
-                                                              "Resource": "*"})})), True,
-                 "denied implicitly", id="allow-notaction-iam-star-denies-iam"),
-    pytest.param(chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": allows(["s3:*", "iam:*"])})),
-                 False, "no SCP covering the account denies iam:CreateUser or iam:CreateAccessKey",
-                 id="allow-list-that-includes-iam-star-does-not-count"),
-    pytest.param(chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": allows("iam:Create*")})),
-                 False, "no SCP covering", id="allow-list-with-iam-create-star-does-not-count"),
-    pytest.param(chain(("root r", {"p-full": FULL}),
-                       ("OU ou-a (A)", {"p-allow": ALLOW_LIST, "p-full": FULL})), False, "no SCP covering",
-                 id="full-aws-access-beside-the-allow-list-allows-everything"),
-    pytest.param(chain(("root r", {"p-full": FULL}),
-                       ("OU ou-a (A)", {"p-allow": allows(["iam:CreateUser", "iam:CreateAccessKey"],
-                                                          Condition={"StringEquals": {"aws:RequestedRegion":
-                                                                                      "us-east-1"}})})),
-                 False, "no SCP covering", id="conditional-allow-may-allow-so-no-implicit-deny"),
-    pytest.param(chain(("root r", {"p-full": FULL}),
-                       ("OU ou-a (A)", {"p-allow": ALLOW_LIST, "p-gone": None})),
-                 False, "no SCP covering", id="unreadable-scp-at-the-level-might-allow"),
-    pytest.param(chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {})), False, "no SCP covering",
-                 id="level-without-scps-is-missing-data-not-a-deny"),
-    pytest.param(chain(("root r", {"p-full": FULL}),
-                       ("OU ou-a (A)", {"p-keys": allows(["*"]), "p-deny": scp(
-                           {"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"})}),
-                       ("account 1", {"p-allow": allows(["iam:CreateUser", "s3:*"])})), True,
-                 "denied by p-deny; iam:CreateAccessKey is denied implicitly at account 1: no SCP attached "
-                 "there (p-allow) allows iam:CreateAccessKey", id="explicit-and-implicit-combine"),
-])
-def test_rc_6_2_allow_list_levels(levels: list[ScpLevel], passed: bool, reason: str) -> None:
+class AllowListCase(NamedTuple):
+    name: str
+    levels: list[ScpLevel]
+    passed: bool
+    reason: str
+
+
+ALLOW_LIST_LEVELS = [
+    AllowListCase(
+        "allow-list-at-an-ou-without-iam-create-user-denies-implicitly",
+        levels=chain(
+            ("root r", {"p-full": FULL}),
+            ("OU ou-a (A)", {"p-allow": ALLOW_LIST}),
+            ("account 1", {"p-full": FULL}),
+        ),
+        passed=True,
+        reason=("iam:CreateUser and iam:CreateAccessKey are denied implicitly at OU ou-a (A): "
+                "no SCP attached there (p-allow) allows iam:CreateUser or iam:CreateAccessKey"),
+    ),
+    AllowListCase(
+        "first-denying-level-root-first-is-named",
+        levels=chain(("root r", {"p-allow": ALLOW_LIST}), ("OU ou-a (A)", {"p-allow2": ALLOW_LIST})),
+        passed=True,
+        reason="are denied implicitly at root r",
+    ),
+    AllowListCase(
+        "every-scp-of-the-level-is-named",
+        levels=chain(
+            ("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": ALLOW_LIST, "p-s3": allows("s3:*")})
+        ),
+        passed=True,
+        reason="(p-allow, p-s3)",
+    ),
+    AllowListCase(
+        "allow-notaction-iam-star-denies-iam",
+        levels=chain(
+            ("root r", {"p-full": FULL}),
+            (
+                "OU ou-a (A)",
+                {"p-all-but-iam": scp({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})},
+            ),
+        ),
+        passed=True,
+        reason="denied implicitly",
+    ),
+    AllowListCase(
+        "allow-list-that-includes-iam-star-does-not-count",
+        levels=chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": allows(["s3:*", "iam:*"])})),
+        passed=False,
+        reason="no SCP covering the account denies iam:CreateUser or iam:CreateAccessKey",
+    ),
+    AllowListCase(
+        "allow-list-with-iam-create-star-does-not-count",
+        levels=chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": allows("iam:Create*")})),
+        passed=False,
+        reason="no SCP covering",
+    ),
+    AllowListCase(
+        "full-aws-access-beside-the-allow-list-allows-everything",
+        levels=chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": ALLOW_LIST, "p-full": FULL})),
+        passed=False,
+        reason="no SCP covering",
+    ),
+    AllowListCase(
+        "conditional-allow-may-allow-so-no-implicit-deny",
+        levels=chain(
+            ("root r", {"p-full": FULL}),
+            (
+                "OU ou-a (A)",
+                {
+                    "p-allow": allows(
+                        ["iam:CreateUser", "iam:CreateAccessKey"],
+                        Condition={"StringEquals": {"aws:RequestedRegion": "us-east-1"}},
+                    )
+                },
+            ),
+        ),
+        passed=False,
+        reason="no SCP covering",
+    ),
+    AllowListCase(
+        "unreadable-scp-at-the-level-might-allow",
+        levels=chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {"p-allow": ALLOW_LIST, "p-gone": None})),
+        passed=False,
+        reason="no SCP covering",
+    ),
+    AllowListCase("level-without-scps-is-missing-data-not-a-deny",
+                  levels=chain(("root r", {"p-full": FULL}), ("OU ou-a (A)", {})), passed=False,
+                  reason="no SCP covering"),
+    AllowListCase(
+        "explicit-and-implicit-combine",
+        levels=chain(
+            ("root r", {"p-full": FULL}),
+            (
+                "OU ou-a (A)",
+                {
+                    "p-keys": allows(["*"]),
+                    "p-deny": scp({"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"}),
+                },
+            ),
+            ("account 1", {"p-allow": allows(["iam:CreateUser", "s3:*"])}),
+        ),
+        passed=True,
+        reason=("denied by p-deny; iam:CreateAccessKey is denied implicitly at account 1: no SCP attached "
+                "there (p-allow) allows iam:CreateAccessKey"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ALLOW_LIST_LEVELS, ids=lambda c: c.name)
+def test_rc_6_2_allow_list_levels(case: AllowListCase) -> None:
     """IAM: an SCP action must be allowed at every level root -> OUs -> account."""
-    verdict = denies_user_creation(flat(levels), levels)
-    assert verdict.passed is passed
-    assert reason in verdict.reason
+    verdict = denies_user_creation(flat(case.levels), case.levels)
+    assert verdict.passed is case.passed
+    assert case.reason in verdict.reason
 
 
 def test_rc_6_2_without_levels_only_explicit_denies_count() -> None:

@@ -6,7 +6,7 @@ Each table row is one case with a readable id; rows for a control are named by i
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import pytest
@@ -167,49 +167,75 @@ def test_parse_rejects_malformed_documents(bad: Any) -> None:
 # Principals
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("principal", "expected"), [
-    pytest.param("*", [EVERYONE], id="star-string"),
-    pytest.param({"AWS": "*"}, [EVERYONE], id="aws-star"),
-    pytest.param({"AWS": "123456789012"}, [Principal("AWS", "123456789012")], id="bare-account"),
-    pytest.param({"aws": " arn:aws:iam::123456789012:root "}, [Principal("AWS",
-                                                                         "arn:aws:iam::123456789012:root")],
-                 id="root-arn-kind-case-and-spaces"),
-    pytest.param({"AWS": ["arn:aws:iam::1:role/a", "arn:aws:sts::1:assumed-role/a/s"]},
-                 [Principal("AWS", "arn:aws:iam::1:role/a"), Principal("AWS",
-                                                                       "arn:aws:sts::1:assumed-role/a/s")],
-                 id="list"),
-    pytest.param({"Service": ["ec2.amazonaws.com", "lambda.amazonaws.com"]},
-                 [Principal("Service", "ec2.amazonaws.com"), Principal("Service", "lambda.amazonaws.com")],
-                 id="services"),
-    pytest.param({"Federated": GH}, [Principal("Federated", GH)], id="federated-oidc"),
-    pytest.param({"Federated": "arn:aws:iam::1:saml-provider/Okta"},
-                 [Principal("Federated", "arn:aws:iam::1:saml-provider/Okta")], id="federated-saml"),
-    pytest.param({"Federated": "cognito-identity.amazonaws.com"},
-                 [Principal("Federated", "cognito-identity.amazonaws.com")], id="federated-cognito"),
-    pytest.param({"CanonicalUser": "79a59df9"}, [Principal("CanonicalUser", "79a59df9")],
-                 id="canonical-user"),
-    pytest.param({"AWS": EXT, "Service": "ec2.amazonaws.com"},
-                 [Principal("AWS", EXT), Principal("Service", "ec2.amazonaws.com")], id="mixed-kinds"),
-])
-def test_principal_forms(principal: Any, expected: list[Principal]) -> None:
-    assert list(parse_policy(doc(allow(principal))).statements[0].principals or ()) == expected
+class PrincipalFormCase(NamedTuple):
+    name: str
+    principal: Any
+    expected: list[Principal]
 
 
-@pytest.mark.parametrize(("value", "account"), [
-    pytest.param("123456789012", "123456789012", id="bare-account"),
-    pytest.param("arn:aws:iam::123456789012:root", "123456789012", id="root"),
-    pytest.param("arn:aws:iam::123456789012:role/path/Deploy", "123456789012", id="role"),
-    pytest.param("arn:aws:iam::123456789012:user/alice", "123456789012", id="user"),
-    pytest.param("arn:aws:sts::123456789012:assumed-role/Deploy/session", "123456789012", id="assumed-role"),
-    pytest.param("arn:aws-us-gov:iam::123456789012:root", "123456789012", id="other-partition"),
-    pytest.param("*", None, id="star"),
-    pytest.param("AROAEXAMPLEUNIQUEID", None, id="deleted-principal-unique-id"),
-    pytest.param("ec2.amazonaws.com", None, id="service"),
-    pytest.param("12345678901", None, id="eleven-digits"),
-    pytest.param("arn:aws:iam::*:root", None, id="wildcard-account"),
-])
-def test_principal_account(value: str, account: str | None) -> None:
-    assert principal_account(value) == account
+PRINCIPAL_FORMS = [
+    PrincipalFormCase("star-string", principal="*", expected=[EVERYONE]),
+    PrincipalFormCase("aws-star", principal={"AWS": "*"}, expected=[EVERYONE]),
+    PrincipalFormCase("bare-account", principal={"AWS": "123456789012"},
+                      expected=[Principal("AWS", "123456789012")]),
+    PrincipalFormCase("root-arn-kind-case-and-spaces", principal={"aws": " arn:aws:iam::123456789012:root "},
+                      expected=[Principal("AWS", "arn:aws:iam::123456789012:root")]),
+    PrincipalFormCase(
+        "list",
+        principal={"AWS": ["arn:aws:iam::1:role/a", "arn:aws:sts::1:assumed-role/a/s"]},
+        expected=[
+            Principal("AWS", "arn:aws:iam::1:role/a"),
+            Principal("AWS", "arn:aws:sts::1:assumed-role/a/s"),
+        ],
+    ),
+    PrincipalFormCase(
+        "services",
+        principal={"Service": ["ec2.amazonaws.com", "lambda.amazonaws.com"]},
+        expected=[Principal("Service", "ec2.amazonaws.com"), Principal("Service", "lambda.amazonaws.com")],
+    ),
+    PrincipalFormCase("federated-oidc", principal={"Federated": GH}, expected=[Principal("Federated", GH)]),
+    PrincipalFormCase("federated-saml", principal={"Federated": "arn:aws:iam::1:saml-provider/Okta"},
+                      expected=[Principal("Federated", "arn:aws:iam::1:saml-provider/Okta")]),
+    PrincipalFormCase("federated-cognito", principal={"Federated": "cognito-identity.amazonaws.com"},
+                      expected=[Principal("Federated", "cognito-identity.amazonaws.com")]),
+    PrincipalFormCase("canonical-user", principal={"CanonicalUser": "79a59df9"},
+                      expected=[Principal("CanonicalUser", "79a59df9")]),
+    PrincipalFormCase("mixed-kinds", principal={"AWS": EXT, "Service": "ec2.amazonaws.com"},
+                      expected=[Principal("AWS", EXT), Principal("Service", "ec2.amazonaws.com")]),
+]
+
+
+@pytest.mark.parametrize("case", PRINCIPAL_FORMS, ids=lambda c: c.name)
+def test_principal_forms(case: PrincipalFormCase) -> None:
+    assert list(parse_policy(doc(allow(case.principal))).statements[0].principals or ()) == case.expected
+
+
+class PrincipalAccountCase(NamedTuple):
+    name: str
+    value: str
+    account: str | None
+
+
+PRINCIPAL_ACCOUNTS = [
+    PrincipalAccountCase("bare-account", value="123456789012", account="123456789012"),
+    PrincipalAccountCase("root", value="arn:aws:iam::123456789012:root", account="123456789012"),
+    PrincipalAccountCase("role", value="arn:aws:iam::123456789012:role/path/Deploy", account="123456789012"),
+    PrincipalAccountCase("user", value="arn:aws:iam::123456789012:user/alice", account="123456789012"),
+    PrincipalAccountCase("assumed-role", value="arn:aws:sts::123456789012:assumed-role/Deploy/session",
+                         account="123456789012"),
+    PrincipalAccountCase("other-partition", value="arn:aws-us-gov:iam::123456789012:root",
+                         account="123456789012"),
+    PrincipalAccountCase("star", value="*", account=None),
+    PrincipalAccountCase("deleted-principal-unique-id", value="AROAEXAMPLEUNIQUEID", account=None),
+    PrincipalAccountCase("service", value="ec2.amazonaws.com", account=None),
+    PrincipalAccountCase("eleven-digits", value="12345678901", account=None),
+    PrincipalAccountCase("wildcard-account", value="arn:aws:iam::*:root", account=None),
+]
+
+
+@pytest.mark.parametrize("case", PRINCIPAL_ACCOUNTS, ids=lambda c: c.name)
+def test_principal_account(case: PrincipalAccountCase) -> None:
+    assert principal_account(case.value) == case.account
 
 
 def test_principal_str_and_account_property() -> None:
@@ -219,59 +245,97 @@ def test_principal_str_and_account_property() -> None:
     assert Principal("AWS", "arn:aws:iam::123456789012:role/x").account == "123456789012"
 
 
-@pytest.mark.parametrize(("pattern", "target", "covers"), [
-    pytest.param(EVERYONE, Principal("Federated", GH), True, id="star-covers-every-kind"),
-    pytest.param(Principal("AWS", EXT), Principal("AWS", f"arn:aws:iam::{EXT}:role/r"), True,
-                 id="account-covers-its-role"),
-    pytest.param(Principal("AWS", f"arn:aws:iam::{EXT}:root"), Principal("AWS", EXT), True,
-                 id="root-covers-bare-account"),
-    pytest.param(Principal("AWS", f"arn:aws:iam::{EXT}:role/r"), Principal("AWS", EXT), False,
-                 id="role-does-not-cover-account"),
-    pytest.param(Principal("AWS", "123456789012"), Principal("AWS", f"arn:aws:iam::{EXT}:role/r"), False,
-                 id="other-account"),
-    pytest.param(Principal("AWS", EXT), EVERYONE, False, id="account-does-not-cover-everyone"),
-    pytest.param(Principal("Service", "EC2.amazonaws.com"), Principal("Service", "ec2.amazonaws.com"), True,
-                 id="service-case-insensitive"),
-    pytest.param(Principal("Service", "ec2.amazonaws.com"), Principal("AWS", EXT), False, id="kind-differs"),
-])
-def test_principal_covers(pattern: Principal, target: Principal, covers: bool) -> None:
-    assert principal_covers(pattern, target) is covers
+class CoversCase(NamedTuple):
+    name: str
+    pattern: Principal
+    target: Principal
+    covers: bool
+
+
+PRINCIPAL_COVERS = [
+    CoversCase("star-covers-every-kind", pattern=EVERYONE, target=Principal("Federated", GH), covers=True),
+    CoversCase("account-covers-its-role", pattern=Principal("AWS", EXT),
+               target=Principal("AWS", f"arn:aws:iam::{EXT}:role/r"), covers=True),
+    CoversCase("root-covers-bare-account", pattern=Principal("AWS", f"arn:aws:iam::{EXT}:root"),
+               target=Principal("AWS", EXT), covers=True),
+    CoversCase("role-does-not-cover-account", pattern=Principal("AWS", f"arn:aws:iam::{EXT}:role/r"),
+               target=Principal("AWS", EXT), covers=False),
+    CoversCase("other-account", pattern=Principal("AWS", "123456789012"),
+               target=Principal("AWS", f"arn:aws:iam::{EXT}:role/r"), covers=False),
+    CoversCase("account-does-not-cover-everyone", pattern=Principal("AWS", EXT), target=EVERYONE,
+               covers=False),
+    CoversCase("service-case-insensitive", pattern=Principal("Service", "EC2.amazonaws.com"),
+               target=Principal("Service", "ec2.amazonaws.com"), covers=True),
+    CoversCase("kind-differs", pattern=Principal("Service", "ec2.amazonaws.com"),
+               target=Principal("AWS", EXT), covers=False),
+]
+
+
+@pytest.mark.parametrize("case", PRINCIPAL_COVERS, ids=lambda c: c.name)
+def test_principal_covers(case: CoversCase) -> None:
+    assert principal_covers(case.pattern, case.target) is case.covers
 
 
 # --------------------------------------------------------------------------------------------
 # Actions
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("pattern", "action", "matches"), [
-    pytest.param("*", "iam:CreateUser", True, id="star-matches-all"),
-    pytest.param("iam:*", "iam:CreateUser", True, id="service-star"),
-    pytest.param("iam:Create*", "iam:CreateUser", True, id="prefix-star"),
-    pytest.param("iam:Create*", "iam:DeleteUser", False, id="prefix-star-other"),
-    pytest.param("iam:*User", "iam:CreateUser", True, id="suffix-star"),
-    pytest.param("IAM:createuser", "iam:CreateUser", True, id="case-insensitive"),
-    pytest.param("iam:CreateUse?", "iam:CreateUser", True, id="question-mark"),
-    pytest.param("iam:CreateUse?", "iam:CreateUsers", False, id="question-mark-one-char-only"),
-    pytest.param("i*:Create*", "iam:CreateUser", True, id="wildcard-spans-service"),
-    pytest.param("*:CreateUser", "iam:CreateUser", True, id="any-service"),
-    pytest.param("iam:CreateUser", "iam:CreateUserX", False, id="full-match-required"),
-    pytest.param("iam:Create.ser", "iam:CreateUser", False, id="dot-is-literal"),
-    pytest.param("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", False, id="no-implicit-prefix"),
-    pytest.param("sts:AssumeRole*", "sts:AssumeRoleWithSAML", True, id="assume-role-star"),
-])
-def test_action_matches(pattern: str, action: str, matches: bool) -> None:
-    assert action_matches(pattern, action) is matches
+class ActionMatchCase(NamedTuple):
+    name: str
+    pattern: str
+    action: str
+    matches: bool
 
 
-@pytest.mark.parametrize(("statement", "action", "applies"), [
-    pytest.param({"Action": ["s3:Get*", "iam:Create*"]}, "iam:CreateRole", True, id="action-list"),
-    pytest.param({"Action": "s3:*"}, "iam:CreateRole", False, id="action-other-service"),
-    pytest.param({"NotAction": "s3:*"}, "iam:CreateRole", True, id="notaction-applies-to-unlisted"),
-    pytest.param({"NotAction": ["iam:*"]}, "iam:CreateRole", False, id="notaction-excludes-listed"),
-    pytest.param({}, "iam:CreateRole", False, id="neither-element"),
-])
-def test_statement_applies_to_action(statement: dict[str, Any], action: str, applies: bool) -> None:
-    st = parse_policy(doc({"Effect": "Deny", **statement})).statements[0]
-    assert st.applies_to_action(action) is applies
+ACTION_MATCHES = [
+    ActionMatchCase("star-matches-all", pattern="*", action="iam:CreateUser", matches=True),
+    ActionMatchCase("service-star", pattern="iam:*", action="iam:CreateUser", matches=True),
+    ActionMatchCase("prefix-star", pattern="iam:Create*", action="iam:CreateUser", matches=True),
+    ActionMatchCase("prefix-star-other", pattern="iam:Create*", action="iam:DeleteUser", matches=False),
+    ActionMatchCase("suffix-star", pattern="iam:*User", action="iam:CreateUser", matches=True),
+    ActionMatchCase("case-insensitive", pattern="IAM:createuser", action="iam:CreateUser", matches=True),
+    ActionMatchCase("question-mark", pattern="iam:CreateUse?", action="iam:CreateUser", matches=True),
+    ActionMatchCase("question-mark-one-char-only", pattern="iam:CreateUse?", action="iam:CreateUsers",
+                    matches=False),
+    ActionMatchCase("wildcard-spans-service", pattern="i*:Create*", action="iam:CreateUser", matches=True),
+    ActionMatchCase("any-service", pattern="*:CreateUser", action="iam:CreateUser", matches=True),
+    ActionMatchCase("full-match-required", pattern="iam:CreateUser", action="iam:CreateUserX", matches=False),
+    ActionMatchCase("dot-is-literal", pattern="iam:Create.ser", action="iam:CreateUser", matches=False),
+    ActionMatchCase("no-implicit-prefix", pattern="sts:AssumeRole", action="sts:AssumeRoleWithWebIdentity",
+                    matches=False),
+    ActionMatchCase("assume-role-star", pattern="sts:AssumeRole*", action="sts:AssumeRoleWithSAML",
+                    matches=True),
+]
+
+
+@pytest.mark.parametrize("case", ACTION_MATCHES, ids=lambda c: c.name)
+def test_action_matches(case: ActionMatchCase) -> None:
+    assert action_matches(case.pattern, case.action) is case.matches
+
+
+class AppliesCase(NamedTuple):
+    name: str
+    statement: dict[str, Any]
+    action: str
+    applies: bool
+
+
+STATEMENT_APPLIES = [
+    AppliesCase("action-list", statement={"Action": ["s3:Get*", "iam:Create*"]}, action="iam:CreateRole",
+                applies=True),
+    AppliesCase("action-other-service", statement={"Action": "s3:*"}, action="iam:CreateRole", applies=False),
+    AppliesCase("notaction-applies-to-unlisted", statement={"NotAction": "s3:*"}, action="iam:CreateRole",
+                applies=True),
+    AppliesCase("notaction-excludes-listed", statement={"NotAction": ["iam:*"]}, action="iam:CreateRole",
+                applies=False),
+    AppliesCase("neither-element", statement={}, action="iam:CreateRole", applies=False),
+]
+
+
+@pytest.mark.parametrize("case", STATEMENT_APPLIES, ids=lambda c: c.name)
+def test_statement_applies_to_action(case: AppliesCase) -> None:
+    st = parse_policy(doc({"Effect": "Deny", **case.statement})).statements[0]
+    assert st.applies_to_action(case.action) is case.applies
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,154 +345,231 @@ def test_statement_applies_to_action(statement: dict[str, Any], action: str, app
 ADMIN = "arn:aws:iam::123456789012:role/Admin"
 OTHER = "arn:aws:iam::123456789012:role/Other"
 
+class ConditionCase(NamedTuple):
+    name: str
+    operator: str
+    key: str
+    values: list[str]
+    context: dict[str, Any]
+    expected: bool
+
+
 CONDITION_CASES = [
     # String operators
-    ("StringEquals", "aws:username", ["alice"], {"aws:username": "alice"}, True, "string-equals-match"),
-    ("StringEquals", "aws:username", ["alice"], {"aws:username": "bob"}, False, "string-equals-other"),
-    ("StringEquals", "aws:username", ["bob", "alice"], {"aws:username": "alice"}, True, "values-are-ored"),
-    ("StringEquals", "aws:username", ["alice"], {"aws:username": "Alice"}, False,
-     "string-equals-case-sensitive"),
-    ("StringEquals", "aws:username", ["alice"], {}, False, "string-equals-absent-false"),
-    ("StringEquals", "aws:username", ["a*"], {"aws:username": "alice"}, False,
-     "string-equals-star-is-literal"),
-    ("StringNotEquals", "aws:username", ["alice"], {"aws:username": "bob"}, True, "not-equals-other"),
-    ("StringNotEquals", "aws:username", ["alice"], {"aws:username": "alice"}, False, "not-equals-same"),
-    ("StringNotEquals", "aws:username", ["a", "b"], {"aws:username": "a"}, False, "not-equals-is-nor-hit"),
-    ("StringNotEquals", "aws:username", ["a", "b"], {"aws:username": "c"}, True, "not-equals-is-nor-miss"),
-    ("StringNotEquals", "aws:username", ["alice"], {}, True, "not-equals-absent-true"),
-    ("StringEqualsIgnoreCase", "aws:username", ["ALICE"], {"aws:username": "alice"}, True, "ignore-case"),
-    ("StringNotEqualsIgnoreCase", "aws:username", ["ALICE"], {"aws:username": "alice"}, False,
-     "not-equals-ignore-case-same"),
-    ("StringNotEqualsIgnoreCase", "aws:username", ["ALICE"], {}, True, "not-equals-ignore-case-absent"),
-    ("StringLike", "s:sub", ["repo:org/*"], {"s:sub": "repo:org/app:ref:main"}, True, "like-star"),
-    ("StringLike", "s:sub", ["repo:org/ap?"], {"s:sub": "repo:org/app"}, True, "like-question"),
-    ("StringLike", "s:sub", ["repo:org/ap?"], {"s:sub": "repo:org/appp"}, False, "like-question-one-char"),
-    ("StringLike", "s:sub", ["repo:org/*"], {"s:sub": "repo:ORG/app"}, False, "like-case-sensitive"),
-    ("StringLike", "s:sub", ["repo:org/*"], {}, False, "like-absent"),
-    ("StringNotLike", "s:sub", ["repo:org/*"], {"s:sub": "repo:org/app"}, False, "not-like-hit"),
-    ("StringNotLike", "s:sub", ["repo:org/*"], {"s:sub": "repo:evil/app"}, True, "not-like-miss"),
-    ("StringNotLike", "s:sub", ["repo:org/*"], {}, True, "not-like-absent-true"),
+    ConditionCase("string-equals-match", operator="StringEquals", key="aws:username", values=["alice"],
+                  context={"aws:username": "alice"}, expected=True),
+    ConditionCase("string-equals-other", operator="StringEquals", key="aws:username", values=["alice"],
+                  context={"aws:username": "bob"}, expected=False),
+    ConditionCase("values-are-ored", operator="StringEquals", key="aws:username", values=["bob", "alice"],
+                  context={"aws:username": "alice"}, expected=True),
+    ConditionCase("string-equals-case-sensitive", operator="StringEquals", key="aws:username",
+                  values=["alice"], context={"aws:username": "Alice"}, expected=False),
+    ConditionCase("string-equals-absent-false", operator="StringEquals", key="aws:username", values=["alice"],
+                  context={}, expected=False),
+    ConditionCase("string-equals-star-is-literal", operator="StringEquals", key="aws:username", values=["a*"],
+                  context={"aws:username": "alice"}, expected=False),
+    ConditionCase("not-equals-other", operator="StringNotEquals", key="aws:username", values=["alice"],
+                  context={"aws:username": "bob"}, expected=True),
+    ConditionCase("not-equals-same", operator="StringNotEquals", key="aws:username", values=["alice"],
+                  context={"aws:username": "alice"}, expected=False),
+    ConditionCase("not-equals-is-nor-hit", operator="StringNotEquals", key="aws:username", values=["a", "b"],
+                  context={"aws:username": "a"}, expected=False),
+    ConditionCase("not-equals-is-nor-miss", operator="StringNotEquals", key="aws:username", values=["a", "b"],
+                  context={"aws:username": "c"}, expected=True),
+    ConditionCase("not-equals-absent-true", operator="StringNotEquals", key="aws:username", values=["alice"],
+                  context={}, expected=True),
+    ConditionCase("ignore-case", operator="StringEqualsIgnoreCase", key="aws:username", values=["ALICE"],
+                  context={"aws:username": "alice"}, expected=True),
+    ConditionCase("not-equals-ignore-case-same", operator="StringNotEqualsIgnoreCase", key="aws:username",
+                  values=["ALICE"], context={"aws:username": "alice"}, expected=False),
+    ConditionCase("not-equals-ignore-case-absent", operator="StringNotEqualsIgnoreCase", key="aws:username",
+                  values=["ALICE"], context={}, expected=True),
+    ConditionCase("like-star", operator="StringLike", key="s:sub", values=["repo:org/*"],
+                  context={"s:sub": "repo:org/app:ref:main"}, expected=True),
+    ConditionCase("like-question", operator="StringLike", key="s:sub", values=["repo:org/ap?"],
+                  context={"s:sub": "repo:org/app"}, expected=True),
+    ConditionCase("like-question-one-char", operator="StringLike", key="s:sub", values=["repo:org/ap?"],
+                  context={"s:sub": "repo:org/appp"}, expected=False),
+    ConditionCase("like-case-sensitive", operator="StringLike", key="s:sub", values=["repo:org/*"],
+                  context={"s:sub": "repo:ORG/app"}, expected=False),
+    ConditionCase("like-absent", operator="StringLike", key="s:sub", values=["repo:org/*"], context={},
+                  expected=False),
+    ConditionCase("not-like-hit", operator="StringNotLike", key="s:sub", values=["repo:org/*"],
+                  context={"s:sub": "repo:org/app"}, expected=False),
+    ConditionCase("not-like-miss", operator="StringNotLike", key="s:sub", values=["repo:org/*"],
+                  context={"s:sub": "repo:evil/app"}, expected=True),
+    ConditionCase("not-like-absent-true", operator="StringNotLike", key="s:sub", values=["repo:org/*"],
+                  context={}, expected=True),
     # ARN operators
-    ("ArnLike", "aws:PrincipalArn", ["arn:aws:iam::*:role/Admin"], {"aws:PrincipalArn": ADMIN}, True,
-     "arn-like"),
-    ("ArnLike", "aws:PrincipalArn", ["arn:aws:iam::*:role/Admin"], {"aws:PrincipalArn": OTHER}, False,
-     "arn-like-other"),
-    ("ArnEquals", "aws:PrincipalArn", ["arn:aws:iam::*:role/Admin"], {"aws:PrincipalArn": ADMIN}, True,
-     "arn-equals-also-globs"),
-    ("ArnLike", "aws:PrincipalArn", ["arn:aws:iam::*"], {"aws:PrincipalArn": ADMIN}, False,
-     "arn-like-star-does-not-cross-fields"),
-    ("ArnLike", "aws:PrincipalArn", ["arn:aws:iam::*:role/*"], {"aws:PrincipalArn": "not-an-arn"}, False,
-     "arn-like-context-not-arn"),
-    ("ArnNotLike", "aws:PrincipalArn", ["arn:aws:iam::*:role/Admin"], {"aws:PrincipalArn": ADMIN}, False,
-     "arn-not-like-admin"),
-    ("ArnNotLike", "aws:PrincipalArn", ["arn:aws:iam::*:role/Admin"], {"aws:PrincipalArn": OTHER}, True,
-     "arn-not-like-other"),
-    ("ArnNotEquals", "aws:PrincipalArn", [ADMIN], {}, True, "arn-not-equals-absent-true"),
+    ConditionCase("arn-like", operator="ArnLike", key="aws:PrincipalArn",
+                  values=["arn:aws:iam::*:role/Admin"], context={"aws:PrincipalArn": ADMIN}, expected=True),
+    ConditionCase("arn-like-other", operator="ArnLike", key="aws:PrincipalArn",
+                  values=["arn:aws:iam::*:role/Admin"], context={"aws:PrincipalArn": OTHER}, expected=False),
+    ConditionCase("arn-equals-also-globs", operator="ArnEquals", key="aws:PrincipalArn",
+                  values=["arn:aws:iam::*:role/Admin"], context={"aws:PrincipalArn": ADMIN}, expected=True),
+    ConditionCase("arn-like-star-does-not-cross-fields", operator="ArnLike", key="aws:PrincipalArn",
+                  values=["arn:aws:iam::*"], context={"aws:PrincipalArn": ADMIN}, expected=False),
+    ConditionCase("arn-like-context-not-arn", operator="ArnLike", key="aws:PrincipalArn",
+                  values=["arn:aws:iam::*:role/*"], context={"aws:PrincipalArn": "not-an-arn"},
+                  expected=False),
+    ConditionCase("arn-not-like-admin", operator="ArnNotLike", key="aws:PrincipalArn",
+                  values=["arn:aws:iam::*:role/Admin"], context={"aws:PrincipalArn": ADMIN}, expected=False),
+    ConditionCase("arn-not-like-other", operator="ArnNotLike", key="aws:PrincipalArn",
+                  values=["arn:aws:iam::*:role/Admin"], context={"aws:PrincipalArn": OTHER}, expected=True),
+    ConditionCase("arn-not-equals-absent-true", operator="ArnNotEquals", key="aws:PrincipalArn",
+                  values=[ADMIN], context={}, expected=True),
     # Bool and Null
-    ("Bool", "aws:SecureTransport", ["true"], {"aws:SecureTransport": True}, True, "bool-true"),
-    ("Bool", "aws:SecureTransport", ["true"], {"aws:SecureTransport": "false"}, False, "bool-false"),
-    ("Bool", "aws:SecureTransport", ["TRUE"], {"aws:SecureTransport": "true"}, True, "bool-case"),
-    ("Bool", "aws:SecureTransport", ["true"], {}, False, "bool-absent"),
-    ("BoolIfExists", "aws:MultiFactorAuthPresent", ["false"], {}, True, "bool-if-exists-absent"),
-    ("Null", "iam:PermissionsBoundary", ["true"], {}, True, "null-true-absent"),
-    ("Null", "iam:PermissionsBoundary", ["true"], {"iam:PermissionsBoundary": "arn:b"}, False,
-     "null-true-present"),
-    ("Null", "iam:PermissionsBoundary", ["false"], {"iam:PermissionsBoundary": "arn:b"}, True,
-     "null-false-present"),
-    ("Null", "iam:PermissionsBoundary", ["false"], {}, False, "null-false-absent"),
-    ("Null", "aws:TagKeys", ["true"], {"aws:TagKeys": []}, True, "null-empty-list-is-absent"),
+    ConditionCase("bool-true", operator="Bool", key="aws:SecureTransport", values=["true"],
+                  context={"aws:SecureTransport": True}, expected=True),
+    ConditionCase("bool-false", operator="Bool", key="aws:SecureTransport", values=["true"],
+                  context={"aws:SecureTransport": "false"}, expected=False),
+    ConditionCase("bool-case", operator="Bool", key="aws:SecureTransport", values=["TRUE"],
+                  context={"aws:SecureTransport": "true"}, expected=True),
+    ConditionCase("bool-absent", operator="Bool", key="aws:SecureTransport", values=["true"], context={},
+                  expected=False),
+    ConditionCase("bool-if-exists-absent", operator="BoolIfExists", key="aws:MultiFactorAuthPresent",
+                  values=["false"], context={}, expected=True),
+    ConditionCase("null-true-absent", operator="Null", key="iam:PermissionsBoundary", values=["true"],
+                  context={}, expected=True),
+    ConditionCase("null-true-present", operator="Null", key="iam:PermissionsBoundary", values=["true"],
+                  context={"iam:PermissionsBoundary": "arn:b"}, expected=False),
+    ConditionCase("null-false-present", operator="Null", key="iam:PermissionsBoundary", values=["false"],
+                  context={"iam:PermissionsBoundary": "arn:b"}, expected=True),
+    ConditionCase("null-false-absent", operator="Null", key="iam:PermissionsBoundary", values=["false"],
+                  context={}, expected=False),
+    ConditionCase("null-empty-list-is-absent", operator="Null", key="aws:TagKeys", values=["true"],
+                  context={"aws:TagKeys": []}, expected=True),
     # Numeric and Date
-    ("NumericLessThan", "s:n", ["3600"], {"s:n": 100}, True, "numeric-less-than"),
-    ("NumericLessThan", "s:n", ["3600"], {"s:n": 4000}, False, "numeric-less-than-not"),
-    ("NumericLessThanEquals", "s:n", ["10"], {"s:n": "10"}, True, "numeric-le"),
-    ("NumericGreaterThan", "s:n", ["10"], {"s:n": "10.5"}, True, "numeric-gt"),
-    ("NumericGreaterThanEquals", "s:n", ["10"], {"s:n": "9"}, False, "numeric-ge-not"),
-    ("NumericEquals", "s:n", ["10"], {"s:n": "10.0"}, True, "numeric-equals-as-number"),
-    ("NumericNotEquals", "s:n", ["10"], {"s:n": "11"}, True, "numeric-not-equals"),
-    ("NumericEquals", "s:n", ["ten"], {"s:n": "10"}, False, "numeric-unparseable"),
-    ("DateGreaterThan", "aws:CurrentTime", ["2020-01-01T00:00:00Z"],
-     {"aws:CurrentTime": "2024-06-01T00:00:00Z"},
-     True, "date-gt"),
-    ("DateLessThan", "aws:CurrentTime", ["2020-01-01T00:00:00Z"], {"aws:CurrentTime": "1700000000"}, False,
-     "date-lt-epoch-context"),
-    ("DateLessThanEquals", "aws:CurrentTime", ["2020-01-01"], {"aws:CurrentTime": "2019-12-31T23:00:00"},
-     True,
-     "date-le-naive-is-utc"),
-    ("DateGreaterThanEquals", "aws:CurrentTime", ["2020-01-01"], {"aws:CurrentTime": "2020-01-01"}, True,
-     "date-ge"),
-    ("DateEquals", "aws:CurrentTime", ["2020-01-01T00:00:00Z"],
-     {"aws:CurrentTime": "2020-01-01T00:00:00+00:00"},
-     True, "date-equals"),
-    ("DateNotEquals", "aws:CurrentTime", ["2020-01-01"], {"aws:CurrentTime": "yesterday"}, True,
-     "date-not-equals-unparseable"),
+    ConditionCase("numeric-less-than", operator="NumericLessThan", key="s:n", values=["3600"],
+                  context={"s:n": 100}, expected=True),
+    ConditionCase("numeric-less-than-not", operator="NumericLessThan", key="s:n", values=["3600"],
+                  context={"s:n": 4000}, expected=False),
+    ConditionCase("numeric-le", operator="NumericLessThanEquals", key="s:n", values=["10"],
+                  context={"s:n": "10"}, expected=True),
+    ConditionCase("numeric-gt", operator="NumericGreaterThan", key="s:n", values=["10"],
+                  context={"s:n": "10.5"}, expected=True),
+    ConditionCase("numeric-ge-not", operator="NumericGreaterThanEquals", key="s:n", values=["10"],
+                  context={"s:n": "9"}, expected=False),
+    ConditionCase("numeric-equals-as-number", operator="NumericEquals", key="s:n", values=["10"],
+                  context={"s:n": "10.0"}, expected=True),
+    ConditionCase("numeric-not-equals", operator="NumericNotEquals", key="s:n", values=["10"],
+                  context={"s:n": "11"}, expected=True),
+    ConditionCase("numeric-unparseable", operator="NumericEquals", key="s:n", values=["ten"],
+                  context={"s:n": "10"}, expected=False),
+    ConditionCase("date-gt", operator="DateGreaterThan", key="aws:CurrentTime",
+                  values=["2020-01-01T00:00:00Z"], context={"aws:CurrentTime": "2024-06-01T00:00:00Z"},
+                  expected=True),
+    ConditionCase("date-lt-epoch-context", operator="DateLessThan", key="aws:CurrentTime",
+                  values=["2020-01-01T00:00:00Z"], context={"aws:CurrentTime": "1700000000"}, expected=False),
+    ConditionCase("date-le-naive-is-utc", operator="DateLessThanEquals", key="aws:CurrentTime",
+                  values=["2020-01-01"], context={"aws:CurrentTime": "2019-12-31T23:00:00"}, expected=True),
+    ConditionCase("date-ge", operator="DateGreaterThanEquals", key="aws:CurrentTime", values=["2020-01-01"],
+                  context={"aws:CurrentTime": "2020-01-01"}, expected=True),
+    ConditionCase("date-equals", operator="DateEquals", key="aws:CurrentTime",
+                  values=["2020-01-01T00:00:00Z"], context={"aws:CurrentTime": "2020-01-01T00:00:00+00:00"},
+                  expected=True),
+    ConditionCase("date-not-equals-unparseable", operator="DateNotEquals", key="aws:CurrentTime",
+                  values=["2020-01-01"], context={"aws:CurrentTime": "yesterday"}, expected=True),
     # IP and binary
-    ("IpAddress", "aws:SourceIp", ["10.0.0.0/8"], {"aws:SourceIp": "10.1.2.3"}, True, "ip-in"),
-    ("IpAddress", "aws:SourceIp", ["10.0.0.0/8", "192.168.0.0/16"], {"aws:SourceIp": "192.168.1.1"}, True,
-     "ip-ored"),
-    ("IpAddress", "aws:SourceIp", ["10.0.0.0/8"], {"aws:SourceIp": "8.8.8.8"}, False, "ip-out"),
-    ("IpAddress", "aws:SourceIp", ["10.0.0.0/8"], {"aws:SourceIp": "not-an-ip"}, False, "ip-bad"),
-    ("NotIpAddress", "aws:SourceIp", ["10.0.0.0/8"], {"aws:SourceIp": "8.8.8.8"}, True, "not-ip"),
-    ("BinaryEquals", "s:b", ["QmluYXJ5"], {"s:b": "QmluYXJ5"}, True, "binary-equals"),
+    ConditionCase("ip-in", operator="IpAddress", key="aws:SourceIp", values=["10.0.0.0/8"],
+                  context={"aws:SourceIp": "10.1.2.3"}, expected=True),
+    ConditionCase("ip-ored", operator="IpAddress", key="aws:SourceIp",
+                  values=["10.0.0.0/8", "192.168.0.0/16"], context={"aws:SourceIp": "192.168.1.1"},
+                  expected=True),
+    ConditionCase("ip-out", operator="IpAddress", key="aws:SourceIp", values=["10.0.0.0/8"],
+                  context={"aws:SourceIp": "8.8.8.8"}, expected=False),
+    ConditionCase("ip-bad", operator="IpAddress", key="aws:SourceIp", values=["10.0.0.0/8"],
+                  context={"aws:SourceIp": "not-an-ip"}, expected=False),
+    ConditionCase("not-ip", operator="NotIpAddress", key="aws:SourceIp", values=["10.0.0.0/8"],
+                  context={"aws:SourceIp": "8.8.8.8"}, expected=True),
+    ConditionCase("binary-equals", operator="BinaryEquals", key="s:b", values=["QmluYXJ5"],
+                  context={"s:b": "QmluYXJ5"}, expected=True),
     # IfExists
-    ("StringEqualsIfExists", "sts:ExternalId", ["x1"], {}, True, "if-exists-absent-true"),
-    ("StringEqualsIfExists", "sts:ExternalId", ["x1"], {"sts:ExternalId": "x2"}, False,
-     "if-exists-present-checked"),
-    ("StringLikeIfExists", "sts:ExternalId", ["x*"], {"sts:ExternalId": "x2"}, True,
-     "like-if-exists-present"),
-    ("StringNotEqualsIfExists", "iam:PermissionsBoundary", ["arn:b"], {}, True,
-     "not-equals-if-exists-absent"),
+    ConditionCase("if-exists-absent-true", operator="StringEqualsIfExists", key="sts:ExternalId",
+                  values=["x1"], context={}, expected=True),
+    ConditionCase("if-exists-present-checked", operator="StringEqualsIfExists", key="sts:ExternalId",
+                  values=["x1"], context={"sts:ExternalId": "x2"}, expected=False),
+    ConditionCase("like-if-exists-present", operator="StringLikeIfExists", key="sts:ExternalId",
+                  values=["x*"], context={"sts:ExternalId": "x2"}, expected=True),
+    ConditionCase("not-equals-if-exists-absent", operator="StringNotEqualsIfExists",
+                  key="iam:PermissionsBoundary", values=["arn:b"], context={}, expected=True),
     # ForAnyValue / ForAllValues
-    ("ForAnyValue:StringEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": ["a", "z"]}, True, "any-value-hit"),
-    ("ForAnyValue:StringEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": ["y", "z"]}, False, "any-value-miss"),
-    ("ForAnyValue:StringEquals", "aws:TagKeys", ["a"], {}, False, "any-value-absent-false"),
-    ("ForAnyValue:StringEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": []}, False, "any-value-empty-false"),
-    ("ForAllValues:StringEquals", "aws:TagKeys", ["a", "b", "c"], {"aws:TagKeys": ["a", "b"]}, True,
-     "all-values-subset"),
-    ("ForAllValues:StringEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": ["a", "z"]}, False,
-     "all-values-not-subset"),
-    ("ForAllValues:StringEquals", "aws:TagKeys", ["a"], {}, True, "all-values-absent-TRUE-pitfall"),
-    ("ForAllValues:StringEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": []}, True, "all-values-empty-TRUE"),
-    ("ForAllValues:StringNotEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": ["x", "y"]}, True,
-     "all-values-not-equals"),
-    ("ForAllValues:StringNotEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": ["a", "y"]}, False,
-     "all-values-not-equals-hit"),
-    ("ForAnyValue:StringNotEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": ["a", "y"]}, True,
-     "any-value-not-equals"),
-    ("ForAnyValue:StringNotEquals", "aws:TagKeys", ["a"], {"aws:TagKeys": ["a"]}, False,
-     "any-value-not-equals-all-hit"),
-    ("ForAnyValue:StringLikeIfExists", "aws:TagKeys", ["a*"], {}, True, "any-value-if-exists-absent"),
-    ("ForAllValues:StringLike", "aws:PrincipalOrgPaths", ["o-abc123/*"],
-     {"aws:PrincipalOrgPaths": ["o-abc123/r"]},
-     True, "all-values-like"),
+    ConditionCase("any-value-hit", operator="ForAnyValue:StringEquals", key="aws:TagKeys", values=["a"],
+                  context={"aws:TagKeys": ["a", "z"]}, expected=True),
+    ConditionCase("any-value-miss", operator="ForAnyValue:StringEquals", key="aws:TagKeys", values=["a"],
+                  context={"aws:TagKeys": ["y", "z"]}, expected=False),
+    ConditionCase("any-value-absent-false", operator="ForAnyValue:StringEquals", key="aws:TagKeys",
+                  values=["a"], context={}, expected=False),
+    ConditionCase("any-value-empty-false", operator="ForAnyValue:StringEquals", key="aws:TagKeys",
+                  values=["a"], context={"aws:TagKeys": []}, expected=False),
+    ConditionCase("all-values-subset", operator="ForAllValues:StringEquals", key="aws:TagKeys",
+                  values=["a", "b", "c"], context={"aws:TagKeys": ["a", "b"]}, expected=True),
+    ConditionCase("all-values-not-subset", operator="ForAllValues:StringEquals", key="aws:TagKeys",
+                  values=["a"], context={"aws:TagKeys": ["a", "z"]}, expected=False),
+    ConditionCase("all-values-absent-TRUE-pitfall", operator="ForAllValues:StringEquals", key="aws:TagKeys",
+                  values=["a"], context={}, expected=True),
+    ConditionCase("all-values-empty-TRUE", operator="ForAllValues:StringEquals", key="aws:TagKeys",
+                  values=["a"], context={"aws:TagKeys": []}, expected=True),
+    ConditionCase("all-values-not-equals", operator="ForAllValues:StringNotEquals", key="aws:TagKeys",
+                  values=["a"], context={"aws:TagKeys": ["x", "y"]}, expected=True),
+    ConditionCase("all-values-not-equals-hit", operator="ForAllValues:StringNotEquals", key="aws:TagKeys",
+                  values=["a"], context={"aws:TagKeys": ["a", "y"]}, expected=False),
+    ConditionCase("any-value-not-equals", operator="ForAnyValue:StringNotEquals", key="aws:TagKeys",
+                  values=["a"], context={"aws:TagKeys": ["a", "y"]}, expected=True),
+    ConditionCase("any-value-not-equals-all-hit", operator="ForAnyValue:StringNotEquals", key="aws:TagKeys",
+                  values=["a"], context={"aws:TagKeys": ["a"]}, expected=False),
+    ConditionCase("any-value-if-exists-absent", operator="ForAnyValue:StringLikeIfExists", key="aws:TagKeys",
+                  values=["a*"], context={}, expected=True),
+    ConditionCase("all-values-like", operator="ForAllValues:StringLike", key="aws:PrincipalOrgPaths",
+                  values=["o-abc123/*"], context={"aws:PrincipalOrgPaths": ["o-abc123/r"]}, expected=True),
     # Multi-valued context without a qualifier
-    ("StringEquals", "aws:TagKeys", ["b"], {"aws:TagKeys": ["a", "b"]}, True, "list-context-any"),
-    ("StringNotEquals", "aws:TagKeys", ["b"], {"aws:TagKeys": ["a", "b"]}, False, "list-context-negated"),
+    ConditionCase("list-context-any", operator="StringEquals", key="aws:TagKeys", values=["b"],
+                  context={"aws:TagKeys": ["a", "b"]}, expected=True),
+    ConditionCase("list-context-negated", operator="StringNotEquals", key="aws:TagKeys", values=["b"],
+                  context={"aws:TagKeys": ["a", "b"]}, expected=False),
     # Case-insensitive keys and operators; None context value
-    ("StringEquals", "AWS:UserName", ["alice"], {"aws:username": "alice"}, True, "key-case-insensitive"),
-    ("stringequals", "aws:username", ["alice"], {"AWS:USERNAME": "alice"}, True, "operator-case-insensitive"),
-    ("forallvalues:stringequalsifexists", "aws:TagKeys", ["a"], {"aws:tagkeys": ["z"]}, False,
-     "qualifier-and-suffix-case-insensitive"),
-    ("StringEquals", "aws:username", ["alice"], {"aws:username": None}, False, "none-context-is-absent"),
+    ConditionCase("key-case-insensitive", operator="StringEquals", key="AWS:UserName", values=["alice"],
+                  context={"aws:username": "alice"}, expected=True),
+    ConditionCase("operator-case-insensitive", operator="stringequals", key="aws:username", values=["alice"],
+                  context={"AWS:USERNAME": "alice"}, expected=True),
+    ConditionCase("qualifier-and-suffix-case-insensitive", operator="forallvalues:stringequalsifexists",
+                  key="aws:TagKeys", values=["a"], context={"aws:tagkeys": ["z"]}, expected=False),
+    ConditionCase("none-context-is-absent", operator="StringEquals", key="aws:username", values=["alice"],
+                  context={"aws:username": None}, expected=False),
 ]
 
 
-@pytest.mark.parametrize(("operator", "key", "values", "context", "expected"),
-                         [pytest.param(*c[:5], id=c[5]) for c in CONDITION_CASES])
-def test_evaluate_condition(operator: str, key: str, values: list[str], context: dict[str, Any],
-                            expected: bool) -> None:
-    assert evaluate_condition(Condition(operator, key, tuple(values)), context) is expected
+@pytest.mark.parametrize("case", CONDITION_CASES, ids=lambda c: c.name)
+def test_evaluate_condition(case: ConditionCase) -> None:
+    condition = Condition(case.operator, case.key, tuple(case.values))
+    assert evaluate_condition(condition, case.context) is case.expected
 
 
-@pytest.mark.parametrize(("operator", "qualifier", "base", "if_exists", "negated"), [
-    pytest.param("ForAnyValue:StringLikeIfExists", "ForAnyValue", "StringLike", True, False, id="full"),
-    pytest.param("stringnotequals", None, "StringNotEquals", False, True, id="lowercase"),
-    pytest.param("Null", None, "Null", False, False, id="null"),
-    pytest.param("Weird:Thing", "Weird", "Thing", False, False, id="unknown-kept-as-written"),
-])
-def test_operator_parts(operator: str, qualifier: str | None, base: str, if_exists: bool,
-                        negated: bool) -> None:
-    c = Condition(operator, "k", ("v",))
-    assert (c.qualifier, c.base, c.if_exists, c.negated) == (qualifier, base, if_exists, negated)
+class OperatorPartsCase(NamedTuple):
+    name: str
+    operator: str
+    qualifier: str | None
+    base: str
+    if_exists: bool
+    negated: bool
+
+
+OPERATOR_PARTS = [
+    OperatorPartsCase("full", operator="ForAnyValue:StringLikeIfExists", qualifier="ForAnyValue",
+                      base="StringLike", if_exists=True, negated=False),
+    OperatorPartsCase("lowercase", operator="stringnotequals", qualifier=None, base="StringNotEquals",
+                      if_exists=False, negated=True),
+    OperatorPartsCase("null", operator="Null", qualifier=None, base="Null", if_exists=False, negated=False),
+    OperatorPartsCase("unknown-kept-as-written", operator="Weird:Thing", qualifier="Weird", base="Thing",
+                      if_exists=False, negated=False),
+]
+
+
+@pytest.mark.parametrize("case", OPERATOR_PARTS, ids=lambda c: c.name)
+def test_operator_parts(case: OperatorPartsCase) -> None:
+    c = Condition(case.operator, "k", ("v",))
+    assert (c.qualifier, c.base, c.if_exists, c.negated) == (
+        case.qualifier, case.base, case.if_exists, case.negated)
 
 
 def test_unknown_operator_raises_rather_than_guessing() -> None:
@@ -467,50 +608,94 @@ def paths(document: Any, action: str = "sts:AssumeRole") -> list[tuple[int, str,
                                                                                               action)]
 
 
-@pytest.mark.parametrize(("document", "action", "expected"), [
-    pytest.param(doc(allow({"AWS": [EXT, ROLE_EXT]})), "sts:AssumeRole",
-                 [(0, f"AWS:{EXT}", ()), (0, f"AWS:{ROLE_EXT}", ())], id="one-grant-per-principal"),
-    pytest.param(doc(allow({"AWS": EXT}, "sts:*")), "sts:AssumeRole", [(0, f"AWS:{EXT}", ())], id="sts-star"),
-    pytest.param(doc(allow({"AWS": EXT}, "sts:TagSession")), "sts:AssumeRole", [], id="other-action"),
-    pytest.param(doc({"Effect": "Allow", "Principal": {"AWS": EXT}, "NotAction": "sts:AssumeRoleWithSAML"}),
-                 "sts:AssumeRole", [(0, f"AWS:{EXT}", ())], id="notaction-grants-unlisted"),
-    pytest.param(doc({"Effect": "Allow", "Principal": {"AWS": EXT}, "NotAction": "sts:Assume*"}),
-                 "sts:AssumeRole", [], id="notaction-excludes-listed"),
-    pytest.param(doc(deny({"AWS": EXT})), "sts:AssumeRole", [], id="deny-never-grants"),
-    pytest.param(doc(allow({"AWS": ROLE_EXT}), deny({"AWS": EXT})), "sts:AssumeRole", [],
-                 id="unconditional-deny-on-account-removes-role"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"AWS": ROLE_EXT})), "sts:AssumeRole",
-                 [(0, f"AWS:{EXT}", ())], id="deny-on-role-leaves-account"),
-    pytest.param(doc(allow({"AWS": EXT}), deny("*",
-                                               condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}})),
-                 "sts:AssumeRole", [(0, f"AWS:{EXT}", (1,))], id="conditional-deny-kept-and-recorded"),
-    pytest.param(doc(allow({"AWS": EXT}), deny("*", "sts:TagSession")), "sts:AssumeRole",
-                 [(0, f"AWS:{EXT}", ())], id="deny-of-other-action"),
-    pytest.param(doc(allow({"AWS": EXT}), {"Effect": "Deny", "Action": "sts:AssumeRole"}), "sts:AssumeRole",
-                 [],
-                 id="deny-without-principal-applies-to-all"),
-    pytest.param(doc({"Effect": "Allow", "NotPrincipal": {"AWS": EXT}, "Action": "sts:AssumeRole"}),
-                 "sts:AssumeRole", [(0, "*", ())], id="allow-notprincipal-is-everyone-but"),
-    pytest.param(doc({"Effect": "Allow", "NotPrincipal": "*", "Action": "sts:AssumeRole"}), "sts:AssumeRole",
-                 [],
-                 id="allow-notprincipal-star-grants-nobody"),
-    pytest.param(doc({"Effect": "Allow", "Action": "sts:AssumeRole"}), "sts:AssumeRole", [],
-                 id="allow-without-principal-grants-nobody"),
-    pytest.param(doc(allow({"AWS": ROLE_EXT}), {"Effect": "Deny", "NotPrincipal": {"AWS": "111111111111"},
-                                                "Action": "sts:*"}), "sts:AssumeRole", [],
-                 id="deny-notprincipal-covers-unlisted"),
-    pytest.param(doc(allow({"AWS": ROLE_EXT}), {"Effect": "Deny", "NotPrincipal": {"AWS": EXT},
-                                                "Action": "sts:*"}),
-                 "sts:AssumeRole", [(0, f"AWS:{ROLE_EXT}", ())], id="deny-notprincipal-spares-listed"),
-    pytest.param(doc(allow("*"), {"Effect": "Deny", "NotPrincipal": {"AWS": EXT}, "Action": "sts:*"}),
-                 "sts:AssumeRole", [(0, "*", ())], id="deny-notprincipal-never-covers-everyone"),
-    pytest.param(doc(allow({"Federated": GH}, WEB), deny("*", WEB)), WEB, [],
-                 id="deny-star-removes-federated"),
-    pytest.param(doc(allow({"Service": "ec2.amazonaws.com"})), "sts:AssumeRole",
-                 [(0, "Service:ec2.amazonaws.com", ())], id="service"),
-])
-def test_assume_paths(document: Any, action: str, expected: list[tuple[int, str, tuple[int, ...]]]) -> None:
-    assert paths(document, action) == expected
+class AssumePathsCase(NamedTuple):
+    name: str
+    document: Any
+    action: str
+    expected: list[tuple[int, str, tuple[int, ...]]]
+
+
+ASSUME_PATHS = [
+    AssumePathsCase("one-grant-per-principal", document=doc(allow({"AWS": [EXT, ROLE_EXT]})),
+                    action="sts:AssumeRole", expected=[(0, f"AWS:{EXT}", ()), (0, f"AWS:{ROLE_EXT}", ())]),
+    AssumePathsCase("sts-star", document=doc(allow({"AWS": EXT}, "sts:*")), action="sts:AssumeRole",
+                    expected=[(0, f"AWS:{EXT}", ())]),
+    AssumePathsCase("other-action", document=doc(allow({"AWS": EXT}, "sts:TagSession")),
+                    action="sts:AssumeRole", expected=[]),
+    AssumePathsCase(
+        "notaction-grants-unlisted",
+        document=doc({"Effect": "Allow", "Principal": {"AWS": EXT}, "NotAction": "sts:AssumeRoleWithSAML"}),
+        action="sts:AssumeRole",
+        expected=[(0, f"AWS:{EXT}", ())],
+    ),
+    AssumePathsCase("notaction-excludes-listed",
+                    document=doc({"Effect": "Allow", "Principal": {"AWS": EXT}, "NotAction": "sts:Assume*"}),
+                    action="sts:AssumeRole", expected=[]),
+    AssumePathsCase("deny-never-grants", document=doc(deny({"AWS": EXT})), action="sts:AssumeRole",
+                    expected=[]),
+    AssumePathsCase("unconditional-deny-on-account-removes-role",
+                    document=doc(allow({"AWS": ROLE_EXT}), deny({"AWS": EXT})), action="sts:AssumeRole",
+                    expected=[]),
+    AssumePathsCase("deny-on-role-leaves-account", document=doc(allow({"AWS": EXT}), deny({"AWS": ROLE_EXT})),
+                    action="sts:AssumeRole", expected=[(0, f"AWS:{EXT}", ())]),
+    AssumePathsCase(
+        "conditional-deny-kept-and-recorded",
+        document=doc(
+            allow({"AWS": EXT}), deny("*", condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}})
+        ),
+        action="sts:AssumeRole",
+        expected=[(0, f"AWS:{EXT}", (1,))],
+    ),
+    AssumePathsCase("deny-of-other-action", document=doc(allow({"AWS": EXT}), deny("*", "sts:TagSession")),
+                    action="sts:AssumeRole", expected=[(0, f"AWS:{EXT}", ())]),
+    AssumePathsCase("deny-without-principal-applies-to-all",
+                    document=doc(allow({"AWS": EXT}), {"Effect": "Deny", "Action": "sts:AssumeRole"}),
+                    action="sts:AssumeRole", expected=[]),
+    AssumePathsCase(
+        "allow-notprincipal-is-everyone-but",
+        document=doc({"Effect": "Allow", "NotPrincipal": {"AWS": EXT}, "Action": "sts:AssumeRole"}),
+        action="sts:AssumeRole",
+        expected=[(0, "*", ())],
+    ),
+    AssumePathsCase("allow-notprincipal-star-grants-nobody",
+                    document=doc({"Effect": "Allow", "NotPrincipal": "*", "Action": "sts:AssumeRole"}),
+                    action="sts:AssumeRole", expected=[]),
+    AssumePathsCase("allow-without-principal-grants-nobody",
+                    document=doc({"Effect": "Allow", "Action": "sts:AssumeRole"}), action="sts:AssumeRole",
+                    expected=[]),
+    AssumePathsCase(
+        "deny-notprincipal-covers-unlisted",
+        document=doc(
+            allow({"AWS": ROLE_EXT}),
+            {"Effect": "Deny", "NotPrincipal": {"AWS": "111111111111"}, "Action": "sts:*"},
+        ),
+        action="sts:AssumeRole",
+        expected=[],
+    ),
+    AssumePathsCase(
+        "deny-notprincipal-spares-listed",
+        document=doc(
+            allow({"AWS": ROLE_EXT}), {"Effect": "Deny", "NotPrincipal": {"AWS": EXT}, "Action": "sts:*"}
+        ),
+        action="sts:AssumeRole",
+        expected=[(0, f"AWS:{ROLE_EXT}", ())],
+    ),
+    AssumePathsCase(
+        "deny-notprincipal-never-covers-everyone",
+        document=doc(allow("*"), {"Effect": "Deny", "NotPrincipal": {"AWS": EXT}, "Action": "sts:*"}),
+        action="sts:AssumeRole",
+        expected=[(0, "*", ())],
+    ),
+    AssumePathsCase("deny-star-removes-federated",
+                    document=doc(allow({"Federated": GH}, WEB), deny("*", WEB)), action=WEB, expected=[]),
+    AssumePathsCase("service", document=doc(allow({"Service": "ec2.amazonaws.com"})), action="sts:AssumeRole",
+                    expected=[(0, "Service:ec2.amazonaws.com", ())]),
+]
+
+
+@pytest.mark.parametrize("case", ASSUME_PATHS, ids=lambda c: c.name)
+def test_assume_paths(case: AssumePathsCase) -> None:
+    assert paths(case.document, case.action) == case.expected
 
 
 def test_assume_paths_carry_sid_conditions_and_exclusions() -> None:
@@ -535,109 +720,218 @@ def rc41(document: Any, org_id: str | None = ORG_ID) -> list[tuple[int, str, str
             for f in external_assume_without_external_id(document, ORG_ACCOUNTS, org_id)]
 
 
-@pytest.mark.parametrize(("document", "expected"), [
-    pytest.param(doc(allow({"AWS": "arn:aws:iam::111111111111:root"})), [], id="org-account-root"),
-    pytest.param(doc(allow({"AWS": "arn:aws:iam::222222222222:role/ci"})), [], id="org-account-role"),
-    pytest.param(doc(allow({"AWS": f"arn:aws:iam::{EXT}:root"})), [(0, f"AWS:arn:aws:iam::{EXT}:root",
-                                                                    "high")],
-                 id="external-root-no-condition"),
-    pytest.param(doc(allow({"AWS": EXT})), [(0, f"AWS:{EXT}", "high")], id="external-bare-account"),
-    pytest.param(doc(allow({"AWS": ROLE_EXT})), [(0, f"AWS:{ROLE_EXT}", "high")], id="external-role"),
-    pytest.param(doc(allow({"AWS": f"arn:aws:sts::{EXT}:assumed-role/R/s"})),
-                 [(0, f"AWS:arn:aws:sts::{EXT}:assumed-role/R/s", "high")], id="external-assumed-role"),
-    pytest.param(doc(allow({"AWS": ["111111111111", EXT]})), [(0, f"AWS:{EXT}", "high")],
-                 id="list-mixing-internal-and-external"),
-    pytest.param(doc(allow({"AWS": "AROAEXAMPLEUNIQUEID"})), [(0, "AWS:AROAEXAMPLEUNIQUEID", "high")],
-                 id="unknown-account-treated-as-external"),
-    pytest.param(doc(allow({"AWS": EXT}, condition=XID)), [], id="external-id-string-equals"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a1b2c3"}})), [],
-                 id="external-id-string-like-literal"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ["a1", "b2"]}})), [],
-                 id="external-id-several-values"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEquals": {"STS:EXTERNALID": "a1b2c3"}})), [],
-                 id="external-id-key-case-insensitive"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"stringequals": {"sts:ExternalId": "a1b2c3"}})), [],
-                 id="external-id-operator-case-insensitive"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"ForAnyValue:StringEquals": {"sts:ExternalId": "a1"}})),
-                 [],
-                 id="external-id-for-any-value-requires-presence"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a1*"}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-string-like-wildcard"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a?"}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-string-like-question-mark"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEqualsIfExists": {"sts:ExternalId": "a1b2c3"}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-if-exists-absence-passes"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"ForAllValues:StringEquals": {"sts:ExternalId": "a1"}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-for-all-values"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEqualsIgnoreCase": {"sts:ExternalId": "a1"}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-ignore-case-not-in-control"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringNotEquals": {"sts:ExternalId": "a1"}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-negated"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ""}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-empty"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": []}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-no-values"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ["a1", " "]}})),
-                 [(0, f"AWS:{EXT}", "high")], id="external-id-one-blank-value"),
-    pytest.param(doc(allow({"AWS": EXT}, condition=merge(XID,
-                                                         {"StringLikeIfExists": {"sts:ExternalId": "*"}}))),
-                 [], id="external-id-one-good-condition-suffices"),
-    pytest.param(doc(allow("*")), [(0, "*", "critical")], id="star-no-condition-critical"),
-    pytest.param(doc(allow({"AWS": "*"})), [(0, "*", "critical")], id="aws-star-no-condition-critical"),
-    pytest.param(doc(allow("*", condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})), [(0, "*", "high")],
-                 id="star-with-unrelated-condition-high"),
-    pytest.param(doc(allow("*", condition=ORG_PIN)), [], id="star-pinned-org-id"),
-    pytest.param(doc(allow("*", condition={"StringEquals": {"aws:principalorgid": "O-ABC123"}})), [],
-                 id="star-pinned-org-id-case-insensitive"),
-    pytest.param(doc(allow("*", condition={"StringEquals": {"aws:PrincipalOrgID": "o-other"}})),
-                 [(0, "*", "high")], id="star-other-org"),
-    pytest.param(doc(allow("*", condition={"StringEquals": {"aws:PrincipalOrgID": [ORG_ID, "o-other"]}})),
-                 [(0, "*", "high")], id="star-org-id-list-with-other-org"),
-    pytest.param(doc(allow("*", condition={"StringLike": {"aws:PrincipalOrgID": "o-*"}})), [(0, "*", "high")],
-                 id="star-org-id-wildcard"),
-    pytest.param(doc(allow("*", condition={"StringEqualsIfExists": {"aws:PrincipalOrgID": ORG_ID}})),
-                 [(0, "*", "high")], id="star-org-id-if-exists"),
-    pytest.param(doc(allow("*", condition={"StringNotEquals": {"aws:PrincipalOrgID": ORG_ID}})),
-                 [(0, "*", "high")], id="star-org-id-negated"),
-    pytest.param(doc(allow("*", condition={"StringEquals": {"aws:PrincipalAccount": sorted(ORG_ACCOUNTS)}})),
-                 [],
-                 id="star-pinned-principal-account"),
-    pytest.param(doc(allow("*", condition={"StringEquals": {"aws:PrincipalAccount": ["111111111111", EXT]}})),
-                 [(0, "*", "high")], id="star-principal-account-includes-external"),
-    pytest.param(doc(allow("*",
-                           condition={"ForAnyValue:StringLike":
-                                      {"aws:PrincipalOrgPaths": f"{ORG_ID}/r-1/*"}})),
-                 [], id="star-pinned-org-paths"),
-    pytest.param(doc(allow("*",
-                           condition={"ForAllValues:StringLike": {"aws:PrincipalOrgPaths": f"{ORG_ID}/*"}})),
-                 [(0, "*", "high")], id="star-org-paths-for-all-values-absent-passes"),
-    pytest.param(doc(allow("*", condition={"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-*/*"}})),
-                 [(0, "*", "high")], id="star-org-paths-other-org"),
-    pytest.param(doc(allow("*", condition={"StringEquals": {"aws:PrincipalOrgID": ORG_ID}}, Sid="X"),
-                     allow("*", Sid="Y")), [(1, "*", "critical")], id="second-open-statement-defeats-pinned"),
-    pytest.param(doc(allow({"AWS": EXT}, condition=ORG_PIN)), [(0, f"AWS:{EXT}", "high")],
-                 id="named-external-account-stays-external-despite-pin"),
-    pytest.param(doc({"Effect": "Allow", "NotPrincipal": {"AWS": "111111111111"},
-                      "Action": "sts:AssumeRole"}),
-                 [(0, "*", "critical")], id="notprincipal-is-everyone"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"AWS": EXT})), [], id="unconditional-deny-removes"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"AWS": EXT},
-                                               condition={"StringNotEquals": {"sts:ExternalId": "a"}})),
-                 [], id="deny-guard-string-not-equals-external-id-credited"),
-    pytest.param(doc(allow({"AWS": EXT}), deny({"AWS": EXT}, condition={
-        "StringNotEquals": {"sts:ExternalId": "a"}, "Bool": {"aws:SecureTransport": "true"}})),
-                 [(0, f"AWS:{EXT}", "high")], id="deny-with-two-conditions-not-a-guard"),
-    pytest.param(doc(allow({"Service": "ec2.amazonaws.com"})), [], id="service-principal-not-g4"),
-    pytest.param(doc(allow({"Federated": "arn:aws:iam::999999999999:saml-provider/X"},
-                           "sts:AssumeRoleWithSAML")),
-                 [], id="federated-not-g4"),
-    pytest.param(doc(allow({"AWS": EXT}, "sts:AssumeRoleWithSAML")), [], id="other-sts-action"),
-    pytest.param(doc({"Effect": "Allow", "Principal": {"AWS": EXT}, "NotAction": WEB}), [(0, f"AWS:{EXT}",
-                                                                                          "high")],
-                 id="notaction-covers-assume-role"),
-])
-def test_rc_4_1(document: Any, expected: list[tuple[int, str, str]]) -> None:
-    assert rc41(document) == expected
+class ExternalIdCase(NamedTuple):
+    name: str
+    document: Any
+    expected: list[tuple[int, str, str]]
+
+
+RC_4_1 = [
+    ExternalIdCase("org-account-root", document=doc(allow({"AWS": "arn:aws:iam::111111111111:root"})),
+                   expected=[]),
+    ExternalIdCase("org-account-role", document=doc(allow({"AWS": "arn:aws:iam::222222222222:role/ci"})),
+                   expected=[]),
+    ExternalIdCase("external-root-no-condition", document=doc(allow({"AWS": f"arn:aws:iam::{EXT}:root"})),
+                   expected=[(0, f"AWS:arn:aws:iam::{EXT}:root", "high")]),
+    ExternalIdCase("external-bare-account", document=doc(allow({"AWS": EXT})),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+    ExternalIdCase("external-role", document=doc(allow({"AWS": ROLE_EXT})),
+                   expected=[(0, f"AWS:{ROLE_EXT}", "high")]),
+    ExternalIdCase("external-assumed-role",
+                   document=doc(allow({"AWS": f"arn:aws:sts::{EXT}:assumed-role/R/s"})),
+                   expected=[(0, f"AWS:arn:aws:sts::{EXT}:assumed-role/R/s", "high")]),
+    ExternalIdCase("list-mixing-internal-and-external", document=doc(allow({"AWS": ["111111111111", EXT]})),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+    ExternalIdCase("unknown-account-treated-as-external", document=doc(allow({"AWS": "AROAEXAMPLEUNIQUEID"})),
+                   expected=[(0, "AWS:AROAEXAMPLEUNIQUEID", "high")]),
+    ExternalIdCase("external-id-string-equals", document=doc(allow({"AWS": EXT}, condition=XID)),
+                   expected=[]),
+    ExternalIdCase("external-id-string-like-literal",
+                   document=doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a1b2c3"}})),
+                   expected=[]),
+    ExternalIdCase(
+        "external-id-several-values",
+        document=doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ["a1", "b2"]}})),
+        expected=[],
+    ),
+    ExternalIdCase(
+        "external-id-key-case-insensitive",
+        document=doc(allow({"AWS": EXT}, condition={"StringEquals": {"STS:EXTERNALID": "a1b2c3"}})),
+        expected=[],
+    ),
+    ExternalIdCase(
+        "external-id-operator-case-insensitive",
+        document=doc(allow({"AWS": EXT}, condition={"stringequals": {"sts:ExternalId": "a1b2c3"}})),
+        expected=[],
+    ),
+    ExternalIdCase(
+        "external-id-for-any-value-requires-presence",
+        document=doc(allow({"AWS": EXT}, condition={"ForAnyValue:StringEquals": {"sts:ExternalId": "a1"}})),
+        expected=[],
+    ),
+    ExternalIdCase("external-id-string-like-wildcard",
+                   document=doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a1*"}})),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+    ExternalIdCase("external-id-string-like-question-mark",
+                   document=doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a?"}})),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+    ExternalIdCase(
+        "external-id-if-exists-absence-passes",
+        document=doc(allow({"AWS": EXT}, condition={"StringEqualsIfExists": {"sts:ExternalId": "a1b2c3"}})),
+        expected=[(0, f"AWS:{EXT}", "high")],
+    ),
+    ExternalIdCase(
+        "external-id-for-all-values",
+        document=doc(allow({"AWS": EXT}, condition={"ForAllValues:StringEquals": {"sts:ExternalId": "a1"}})),
+        expected=[(0, f"AWS:{EXT}", "high")],
+    ),
+    ExternalIdCase(
+        "external-id-ignore-case-not-in-control",
+        document=doc(allow({"AWS": EXT}, condition={"StringEqualsIgnoreCase": {"sts:ExternalId": "a1"}})),
+        expected=[(0, f"AWS:{EXT}", "high")],
+    ),
+    ExternalIdCase("external-id-negated",
+                   document=doc(allow({"AWS": EXT}, condition={"StringNotEquals": {"sts:ExternalId": "a1"}})),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+    ExternalIdCase("external-id-empty",
+                   document=doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ""}})),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+    ExternalIdCase("external-id-no-values",
+                   document=doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": []}})),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+    ExternalIdCase(
+        "external-id-one-blank-value",
+        document=doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ["a1", " "]}})),
+        expected=[(0, f"AWS:{EXT}", "high")],
+    ),
+    ExternalIdCase(
+        "external-id-one-good-condition-suffices",
+        document=doc(
+            allow({"AWS": EXT}, condition=merge(XID, {"StringLikeIfExists": {"sts:ExternalId": "*"}}))
+        ),
+        expected=[],
+    ),
+    ExternalIdCase("star-no-condition-critical", document=doc(allow("*")), expected=[(0, "*", "critical")]),
+    ExternalIdCase("aws-star-no-condition-critical", document=doc(allow({"AWS": "*"})),
+                   expected=[(0, "*", "critical")]),
+    ExternalIdCase("star-with-unrelated-condition-high",
+                   document=doc(allow("*", condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})),
+                   expected=[(0, "*", "high")]),
+    ExternalIdCase("star-pinned-org-id", document=doc(allow("*", condition=ORG_PIN)), expected=[]),
+    ExternalIdCase("star-pinned-org-id-case-insensitive",
+                   document=doc(allow("*", condition={"StringEquals": {"aws:principalorgid": "O-ABC123"}})),
+                   expected=[]),
+    ExternalIdCase("star-other-org",
+                   document=doc(allow("*", condition={"StringEquals": {"aws:PrincipalOrgID": "o-other"}})),
+                   expected=[(0, "*", "high")]),
+    ExternalIdCase(
+        "star-org-id-list-with-other-org",
+        document=doc(allow("*", condition={"StringEquals": {"aws:PrincipalOrgID": [ORG_ID, "o-other"]}})),
+        expected=[(0, "*", "high")],
+    ),
+    ExternalIdCase("star-org-id-wildcard",
+                   document=doc(allow("*", condition={"StringLike": {"aws:PrincipalOrgID": "o-*"}})),
+                   expected=[(0, "*", "high")]),
+    ExternalIdCase(
+        "star-org-id-if-exists",
+        document=doc(allow("*", condition={"StringEqualsIfExists": {"aws:PrincipalOrgID": ORG_ID}})),
+        expected=[(0, "*", "high")],
+    ),
+    ExternalIdCase("star-org-id-negated",
+                   document=doc(allow("*", condition={"StringNotEquals": {"aws:PrincipalOrgID": ORG_ID}})),
+                   expected=[(0, "*", "high")]),
+    ExternalIdCase(
+        "star-pinned-principal-account",
+        document=doc(allow("*", condition={"StringEquals": {"aws:PrincipalAccount": sorted(ORG_ACCOUNTS)}})),
+        expected=[],
+    ),
+    ExternalIdCase(
+        "star-principal-account-includes-external",
+        document=doc(allow("*", condition={"StringEquals": {"aws:PrincipalAccount": ["111111111111", EXT]}})),
+        expected=[(0, "*", "high")],
+    ),
+    ExternalIdCase(
+        "star-pinned-org-paths",
+        document=doc(
+            allow("*", condition={"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": f"{ORG_ID}/r-1/*"}})
+        ),
+        expected=[],
+    ),
+    ExternalIdCase(
+        "star-org-paths-for-all-values-absent-passes",
+        document=doc(
+            allow("*", condition={"ForAllValues:StringLike": {"aws:PrincipalOrgPaths": f"{ORG_ID}/*"}})
+        ),
+        expected=[(0, "*", "high")],
+    ),
+    ExternalIdCase(
+        "star-org-paths-other-org",
+        document=doc(allow("*", condition={"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-*/*"}})),
+        expected=[(0, "*", "high")],
+    ),
+    ExternalIdCase(
+        "second-open-statement-defeats-pinned",
+        document=doc(
+            allow("*", condition={"StringEquals": {"aws:PrincipalOrgID": ORG_ID}}, Sid="X"),
+            allow("*", Sid="Y"),
+        ),
+        expected=[(1, "*", "critical")],
+    ),
+    # IAM: a condition pinning aws:PrincipalOrgID to the organization is false for every caller of
+    # an account outside it, so the grant admits nobody external
+    ExternalIdCase("named-external-account-pinned-to-org-admits-no-outsider",
+                   document=doc(allow({"AWS": EXT}, condition=ORG_PIN)),
+                   expected=[]),
+    ExternalIdCase(
+        "notprincipal-is-everyone",
+        document=doc(
+            {"Effect": "Allow", "NotPrincipal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole"}
+        ),
+        expected=[(0, "*", "critical")],
+    ),
+    ExternalIdCase("unconditional-deny-removes", document=doc(allow({"AWS": EXT}), deny({"AWS": EXT})),
+                   expected=[]),
+    ExternalIdCase(
+        "deny-guard-string-not-equals-external-id-credited",
+        document=doc(
+            allow({"AWS": EXT}), deny({"AWS": EXT}, condition={"StringNotEquals": {"sts:ExternalId": "a"}})
+        ),
+        expected=[],
+    ),
+    ExternalIdCase(
+        "deny-with-two-conditions-not-a-guard",
+        document=doc(
+            allow({"AWS": EXT}),
+            deny(
+                {"AWS": EXT},
+                condition={
+                    "StringNotEquals": {"sts:ExternalId": "a"},
+                    "Bool": {"aws:SecureTransport": "true"},
+                },
+            ),
+        ),
+        expected=[(0, f"AWS:{EXT}", "high")],
+    ),
+    ExternalIdCase("service-principal-not-g4", document=doc(allow({"Service": "ec2.amazonaws.com"})),
+                   expected=[]),
+    ExternalIdCase(
+        "federated-not-g4",
+        document=doc(
+            allow({"Federated": "arn:aws:iam::999999999999:saml-provider/X"}, "sts:AssumeRoleWithSAML")
+        ),
+        expected=[],
+    ),
+    ExternalIdCase("other-sts-action", document=doc(allow({"AWS": EXT}, "sts:AssumeRoleWithSAML")),
+                   expected=[]),
+    ExternalIdCase("notaction-covers-assume-role",
+                   document=doc({"Effect": "Allow", "Principal": {"AWS": EXT}, "NotAction": WEB}),
+                   expected=[(0, f"AWS:{EXT}", "high")]),
+]
+
+
+@pytest.mark.parametrize("case", RC_4_1, ids=lambda c: c.name)
+def test_rc_4_1(case: ExternalIdCase) -> None:
+    assert rc41(case.document) == case.expected
 
 
 @pytest.mark.parametrize("text", [
@@ -667,25 +961,45 @@ def test_rc_4_1_finding_names_statement_sid_principal_and_condition_values() -> 
                                         "values": ["abc-123"]}]
 
 
-@pytest.mark.parametrize(("document", "fragment"), [
-    pytest.param(doc(allow("*")), "any AWS principal (*)", id="everyone"),
-    pytest.param(doc({"Effect": "Allow", "NotPrincipal": {"AWS": "111111111111"},
-                      "Action": "sts:AssumeRole"}),
-                 "except AWS:111111111111", id="everyone-but"),
-    pytest.param(doc(allow({"AWS": "AROAEXAMPLE"})), "account unknown", id="unknown-account"),
-    pytest.param(doc(allow({"AWS": EXT})), "no sts:ExternalId condition", id="no-external-id"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"ForAllValues:StringEquals": {"sts:ExternalId": "a"}})),
-                 "true when ExternalId is absent", id="for-all-values"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a*"}})),
-                 "wildcard", id="wildcard"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ""}})),
-                 "empty ExternalId", id="empty"),
-    pytest.param(doc(allow({"AWS": EXT}, condition={"StringEqualsIgnoreCase": {"sts:ExternalId": "a"}})),
-                 "does not require an exact ExternalId", id="operator"),
-])
-def test_rc_4_1_reason_explains(document: Any, fragment: str) -> None:
-    (f,) = external_assume_without_external_id(document, ORG_ACCOUNTS, ORG_ID)
-    assert fragment in f.reason
+class ReasonCase(NamedTuple):
+    name: str
+    document: Any
+    fragment: str
+
+
+RC_4_1_REASONS = [
+    ReasonCase("everyone", document=doc(allow("*")), fragment="any AWS principal (*)"),
+    ReasonCase(
+        "everyone-but",
+        document=doc(
+            {"Effect": "Allow", "NotPrincipal": {"AWS": "111111111111"}, "Action": "sts:AssumeRole"}
+        ),
+        fragment="except AWS:111111111111",
+    ),
+    ReasonCase("unknown-account", document=doc(allow({"AWS": "AROAEXAMPLE"})), fragment="account unknown"),
+    ReasonCase("no-external-id", document=doc(allow({"AWS": EXT})), fragment="no sts:ExternalId condition"),
+    ReasonCase(
+        "for-all-values",
+        document=doc(allow({"AWS": EXT}, condition={"ForAllValues:StringEquals": {"sts:ExternalId": "a"}})),
+        fragment="true when ExternalId is absent",
+    ),
+    ReasonCase("wildcard",
+               document=doc(allow({"AWS": EXT}, condition={"StringLike": {"sts:ExternalId": "a*"}})),
+               fragment="wildcard"),
+    ReasonCase("empty", document=doc(allow({"AWS": EXT}, condition={"StringEquals": {"sts:ExternalId": ""}})),
+               fragment="empty ExternalId"),
+    ReasonCase(
+        "operator",
+        document=doc(allow({"AWS": EXT}, condition={"StringEqualsIgnoreCase": {"sts:ExternalId": "a"}})),
+        fragment="does not require an exact ExternalId",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", RC_4_1_REASONS, ids=lambda c: c.name)
+def test_rc_4_1_reason_explains(case: ReasonCase) -> None:
+    (f,) = external_assume_without_external_id(case.document, ORG_ACCOUNTS, ORG_ID)
+    assert case.fragment in f.reason
 
 
 def test_rc_4_1_population_includes_passing_external_grants() -> None:
@@ -715,83 +1029,185 @@ def rc5(document: Any) -> list[tuple[str, int, str]]:
     return [(control_id(f), f.statement_index, severity(f)) for f in github_oidc_findings(document)]
 
 
-@pytest.mark.parametrize(("document", "expected"), [
-    pytest.param(doc(gh("repo:octo/app:ref:refs/heads/main", "StringEquals")), [], id="rc-5.1-pinned-equals"),
-    pytest.param(doc(gh("repo:octo/app:*")), [], id="rc-5.1-wildcard-after-repo"),
-    pytest.param(doc(gh("repo:octo/app:ref:refs/heads/*")), [], id="rc-5.1-wildcard-in-ref"),
-    pytest.param(doc(gh("repo:octo@123456/app@456789:ref:refs/heads/main", "StringEquals")), [],
-                 id="rc-5.1-immutable-ids"),
-    pytest.param(doc(gh(["repo:octo/app:*", "repo:octo/lib:environment:prod"])), [],
-                 id="rc-5.1-list-all-pinned"),
-    pytest.param(doc(gh("repo:octo/app", "StringEquals")), [], id="rc-5.1-repo-without-context"),
-    pytest.param(doc(gh("repo:octo/app:*", "StringEqualsIgnoreCase")), [], id="rc-5.1-ignore-case-counts"),
-    pytest.param(doc(gh(["repo:octo/app:*", "repo:octo/*"])), [("RC-5.1", 0, "high")],
-                 id="rc-5.1-one-org-wide-value-fails"),
-    pytest.param(doc(gh("repo:octo/*")), [("RC-5.1", 0, "high")], id="rc-5.1-org-wide"),
-    pytest.param(doc(gh("repo:octo/*:ref:refs/heads/main")), [("RC-5.1", 0, "high")],
-                 id="rc-5.1-org-wide-ref"),
-    pytest.param(doc(gh("repo:octo/app*")), [("RC-5.1", 0, "high")], id="rc-5.1-repo-prefix-wildcard"),
-    pytest.param(doc(gh("repo:octo/ap?:*")), [("RC-5.1", 0, "high")], id="rc-5.1-repo-question-mark"),
-    pytest.param(doc(gh("*")), [("RC-5.1", 0, "critical")], id="rc-5.1-star"),
-    pytest.param(doc(gh("*", "StringEquals")), [], id="rc-5.1-star-under-equals-is-literal-admits-nobody"),
-    pytest.param(doc(gh("repo:*")), [("RC-5.1", 0, "critical")], id="rc-5.1-repo-star"),
-    pytest.param(doc(gh("repo:octo*")), [("RC-5.1", 0, "critical")], id="rc-5.1-org-prefix-wildcard"),
-    pytest.param(doc(gh("repo:*/app:*")), [("RC-5.1", 0, "critical")], id="rc-5.1-any-org"),
-    pytest.param(doc(gh("repo:oct?/app:*")), [("RC-5.1", 0, "critical")], id="rc-5.1-org-question-mark"),
-    pytest.param(doc(gh("environment:prod", "StringEquals")), [("RC-5.1", 0, "critical")],
-                 id="rc-5.1-not-a-repo-subject"),
-    pytest.param(doc(gh("repo:octo", "StringEquals")), [("RC-5.1", 0, "critical")], id="rc-5.1-no-repo-part"),
-    pytest.param(doc(gh(None)), [("RC-5.1", 0, "critical")], id="rc-5.1-no-sub-condition"),
-    pytest.param(doc(gh("repo:octo/app:*", "StringNotLike")), [("RC-5.1", 0, "critical")],
-                 id="rc-5.1-negated-sub-does-not-restrict"),
-    pytest.param(doc(gh(None,
-                        extra={"StringLike":
-                               {"token.actions.githubusercontent.com:SUB": "repo:octo/app:*"}})),
-                 [], id="rc-5.1-key-case-insensitive"),
-    pytest.param(doc(gh("repo:octo/app:*", "stringlike")), [], id="rc-5.1-operator-case-insensitive"),
-    pytest.param(doc(gh("repo:octo/*",
-                        extra={"StringEquals": {GH_SUB: "repo:octo/app:ref:refs/heads/main"}})), [],
-                 id="rc-5.1-and-of-sub-conditions-tightest-wins"),
-    pytest.param(doc(gh("repo:octo/app:*", Sid="Pinned"), gh(None, aud=False, Sid="Open")),
-                 [("RC-5.1", 1, "critical"), ("RC-5.2", 1, "medium")],
-                 id="rc-5.1-separate-open-statement-defeats-pinned"),
-    pytest.param(doc(gh("repo:octo/app:*", principal=GHE)), [("RC-5.1", 0, "critical"), ("RC-5.2", 0,
-                                                                                         "medium")],
-                 id="rc-5.1-enterprise-issuer-needs-enterprise-keys"),
-    pytest.param(doc(allow({"Federated": GHE}, WEB, {
-        "StringLike": {"token.actions.githubusercontent.com/octo-ent:sub": "repo:octo/app:*"},
-        "StringEquals": {"token.actions.githubusercontent.com/octo-ent:aud": "sts.amazonaws.com"}})), [],
-                 id="rc-5.1-enterprise-issuer-pinned"),
-    pytest.param(doc(gh(None, aud=False), deny("*", WEB)), [], id="rc-5.1-unconditional-deny-removes"),
-    pytest.param(doc({"Effect": "Allow", "Principal": {"Federated": GH}, "NotAction": "sts:AssumeRole"}),
-                 [("RC-5.1", 0, "critical"), ("RC-5.2", 0,
-                                              "medium")], id="rc-5.1-notaction-grants-web-identity"),
-    pytest.param(doc(allow({"Federated": GH}, "sts:AssumeRole")), [], id="rc-5.1-not-web-identity-action"),
-    pytest.param(doc(allow({"AWS": EXT})), [], id="rc-5.1-no-github-trust"),
-    pytest.param(doc(gh("repo:octo/app:*", aud=False)), [("RC-5.2", 0, "medium")], id="rc-5.2-aud-missing"),
-    pytest.param(doc(gh("repo:octo/app:*", aud=False, extra={
-        "StringEquals": {"token.actions.githubusercontent.com:aud": "https://github.com/octo"}})),
-                 [("RC-5.2", 0, "medium")], id="rc-5.2-aud-other-value"),
-    pytest.param(doc(gh("repo:octo/app:*", aud=False, extra={
-        "StringEquals": {"token.actions.githubusercontent.com:aud": ["sts.amazonaws.com", "other"]}})),
-                 [("RC-5.2", 0, "medium")], id="rc-5.2-aud-extra-value"),
-    pytest.param(doc(gh("repo:octo/app:*", aud=False, extra={
-        "StringEqualsIfExists": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}})),
-                 [("RC-5.2", 0, "medium")], id="rc-5.2-aud-if-exists"),
-    pytest.param(doc(gh("repo:octo/app:*", aud=False, extra={
-        "StringEqualsIgnoreCase": {"token.actions.githubusercontent.com:AUD": "STS.amazonaws.com"}})), [],
-                 id="rc-5.2-aud-ignore-case-ok"),
-    pytest.param(doc(gh("repo:octo/app:*", aud=False, extra={
-        "ForAllValues:StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}})),
-                 [("RC-5.2", 0, "medium"), ("RC-5.2", 0, "medium")], id="rc-5.2-aud-for-all-values"),
-    pytest.param(doc(gh("repo:octo/app:*", "ForAllValues:StringLike")), [("RC-5.2", 0, "medium")],
-                 id="rc-5.2-sub-for-all-values"),
-    pytest.param(doc(gh("repo:octo/app:*", extra={
-        "ForAllValues:StringEquals": {"token.actions.githubusercontent.com:iss": "https://x"}})),
-                 [("RC-5.2", 0, "medium")], id="rc-5.2-iss-for-all-values"),
-])
-def test_rc_5_1_and_rc_5_2(document: Any, expected: list[tuple[str, int, str]]) -> None:
-    assert rc5(document) == expected
+class GithubCase(NamedTuple):
+    name: str
+    document: Any
+    expected: list[tuple[str, int, str]]
+
+
+RC_5_1_AND_RC_5_2 = [
+    GithubCase("rc-5.1-pinned-equals", document=doc(gh("repo:octo/app:ref:refs/heads/main", "StringEquals")),
+               expected=[]),
+    GithubCase("rc-5.1-wildcard-after-repo", document=doc(gh("repo:octo/app:*")), expected=[]),
+    GithubCase("rc-5.1-wildcard-in-ref", document=doc(gh("repo:octo/app:ref:refs/heads/*")), expected=[]),
+    GithubCase("rc-5.1-immutable-ids",
+               document=doc(gh("repo:octo@123456/app@456789:ref:refs/heads/main", "StringEquals")),
+               expected=[]),
+    GithubCase("rc-5.1-list-all-pinned",
+               document=doc(gh(["repo:octo/app:*", "repo:octo/lib:environment:prod"])), expected=[]),
+    GithubCase("rc-5.1-repo-without-context", document=doc(gh("repo:octo/app", "StringEquals")), expected=[]),
+    GithubCase("rc-5.1-ignore-case-counts", document=doc(gh("repo:octo/app:*", "StringEqualsIgnoreCase")),
+               expected=[]),
+    GithubCase("rc-5.1-one-org-wide-value-fails", document=doc(gh(["repo:octo/app:*", "repo:octo/*"])),
+               expected=[("RC-5.1", 0, "high")]),
+    GithubCase("rc-5.1-org-wide", document=doc(gh("repo:octo/*")), expected=[("RC-5.1", 0, "high")]),
+    GithubCase("rc-5.1-org-wide-ref", document=doc(gh("repo:octo/*:ref:refs/heads/main")),
+               expected=[("RC-5.1", 0, "high")]),
+    GithubCase("rc-5.1-repo-prefix-wildcard", document=doc(gh("repo:octo/app*")),
+               expected=[("RC-5.1", 0, "high")]),
+    GithubCase("rc-5.1-repo-question-mark", document=doc(gh("repo:octo/ap?:*")),
+               expected=[("RC-5.1", 0, "high")]),
+    GithubCase("rc-5.1-star", document=doc(gh("*")), expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-star-under-equals-is-literal-admits-nobody", document=doc(gh("*", "StringEquals")),
+               expected=[]),
+    GithubCase("rc-5.1-repo-star", document=doc(gh("repo:*")), expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-org-prefix-wildcard", document=doc(gh("repo:octo*")),
+               expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-any-org", document=doc(gh("repo:*/app:*")), expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-org-question-mark", document=doc(gh("repo:oct?/app:*")),
+               expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-not-a-repo-subject", document=doc(gh("environment:prod", "StringEquals")),
+               expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-no-repo-part", document=doc(gh("repo:octo", "StringEquals")),
+               expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-no-sub-condition", document=doc(gh(None)), expected=[("RC-5.1", 0, "critical")]),
+    GithubCase("rc-5.1-negated-sub-does-not-restrict", document=doc(gh("repo:octo/app:*", "StringNotLike")),
+               expected=[("RC-5.1", 0, "critical")]),
+    GithubCase(
+        "rc-5.1-key-case-insensitive",
+        document=doc(
+            gh(None, extra={"StringLike": {"token.actions.githubusercontent.com:SUB": "repo:octo/app:*"}})
+        ),
+        expected=[],
+    ),
+    GithubCase("rc-5.1-operator-case-insensitive", document=doc(gh("repo:octo/app:*", "stringlike")),
+               expected=[]),
+    GithubCase(
+        "rc-5.1-and-of-sub-conditions-tightest-wins",
+        document=doc(
+            gh("repo:octo/*", extra={"StringEquals": {GH_SUB: "repo:octo/app:ref:refs/heads/main"}})
+        ),
+        expected=[],
+    ),
+    GithubCase("rc-5.1-separate-open-statement-defeats-pinned",
+               document=doc(gh("repo:octo/app:*", Sid="Pinned"), gh(None, aud=False, Sid="Open")),
+               expected=[("RC-5.1", 1, "critical"), ("RC-5.2", 1, "medium")]),
+    GithubCase("rc-5.1-enterprise-issuer-needs-enterprise-keys",
+               document=doc(gh("repo:octo/app:*", principal=GHE)),
+               expected=[("RC-5.1", 0, "critical"), ("RC-5.2", 0, "medium")]),
+    GithubCase(
+        "rc-5.1-enterprise-issuer-pinned",
+        document=doc(
+            allow(
+                {"Federated": GHE},
+                WEB,
+                {
+                    "StringLike": {"token.actions.githubusercontent.com/octo-ent:sub": "repo:octo/app:*"},
+                    "StringEquals": {"token.actions.githubusercontent.com/octo-ent:aud": "sts.amazonaws.com"},
+                },
+            )
+        ),
+        expected=[],
+    ),
+    GithubCase("rc-5.1-unconditional-deny-removes", document=doc(gh(None, aud=False), deny("*", WEB)),
+               expected=[]),
+    GithubCase(
+        "rc-5.1-notaction-grants-web-identity",
+        document=doc({"Effect": "Allow", "Principal": {"Federated": GH}, "NotAction": "sts:AssumeRole"}),
+        expected=[("RC-5.1", 0, "critical"), ("RC-5.2", 0, "medium")],
+    ),
+    GithubCase("rc-5.1-not-web-identity-action", document=doc(allow({"Federated": GH}, "sts:AssumeRole")),
+               expected=[]),
+    GithubCase("rc-5.1-no-github-trust", document=doc(allow({"AWS": EXT})), expected=[]),
+    GithubCase("rc-5.2-aud-missing", document=doc(gh("repo:octo/app:*", aud=False)),
+               expected=[("RC-5.2", 0, "medium")]),
+    GithubCase(
+        "rc-5.2-aud-other-value",
+        document=doc(
+            gh(
+                "repo:octo/app:*",
+                aud=False,
+                extra={
+                    "StringEquals": {"token.actions.githubusercontent.com:aud": "https://github.com/octo"}
+                },
+            )
+        ),
+        expected=[("RC-5.2", 0, "medium")],
+    ),
+    GithubCase(
+        "rc-5.2-aud-extra-value",
+        document=doc(
+            gh(
+                "repo:octo/app:*",
+                aud=False,
+                extra={
+                    "StringEquals": {
+                        "token.actions.githubusercontent.com:aud": ["sts.amazonaws.com", "other"]
+                    }
+                },
+            )
+        ),
+        expected=[("RC-5.2", 0, "medium")],
+    ),
+    GithubCase(
+        "rc-5.2-aud-if-exists",
+        document=doc(
+            gh(
+                "repo:octo/app:*",
+                aud=False,
+                extra={
+                    "StringEqualsIfExists": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+                },
+            )
+        ),
+        expected=[("RC-5.2", 0, "medium")],
+    ),
+    GithubCase(
+        "rc-5.2-aud-ignore-case-ok",
+        document=doc(
+            gh(
+                "repo:octo/app:*",
+                aud=False,
+                extra={
+                    "StringEqualsIgnoreCase": {"token.actions.githubusercontent.com:AUD": "STS.amazonaws.com"}
+                },
+            )
+        ),
+        expected=[],
+    ),
+    GithubCase(
+        "rc-5.2-aud-for-all-values",
+        document=doc(
+            gh(
+                "repo:octo/app:*",
+                aud=False,
+                extra={
+                    "ForAllValues:StringEquals": {
+                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"
+                    }
+                },
+            )
+        ),
+        expected=[("RC-5.2", 0, "medium"), ("RC-5.2", 0, "medium")],
+    ),
+    GithubCase("rc-5.2-sub-for-all-values", document=doc(gh("repo:octo/app:*", "ForAllValues:StringLike")),
+               expected=[("RC-5.2", 0, "medium")]),
+    GithubCase(
+        "rc-5.2-iss-for-all-values",
+        document=doc(
+            gh(
+                "repo:octo/app:*",
+                extra={"ForAllValues:StringEquals": {"token.actions.githubusercontent.com:iss": "https://x"}},
+            )
+        ),
+        expected=[("RC-5.2", 0, "medium")],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", RC_5_1_AND_RC_5_2, ids=lambda c: c.name)
+def test_rc_5_1_and_rc_5_2(case: GithubCase) -> None:
+    assert rc5(case.document) == case.expected
 
 
 def test_rc_5_1_finding_names_the_loose_values() -> None:
@@ -801,56 +1217,95 @@ def test_rc_5_1_finding_names_the_loose_values() -> None:
     assert "repo:octo/app:*" in f.reason  # the conditions as written are listed too
 
 
-@pytest.mark.parametrize(("value", "rank"), [
-    pytest.param("repo:octo/app:ref:refs/heads/main", PINNED, id="branch"),
-    pytest.param("repo:octo/app:environment:prod", PINNED, id="environment"),
-    pytest.param("repo:octo/app:pull_request", PINNED, id="pull-request"),
-    pytest.param("repo:octo@1/app@2:*", PINNED, id="immutable"),
-    pytest.param("repo:octo/*", ORG_WIDE, id="org-star"),
-    pytest.param("repo:octo/:ref", ORG_WIDE, id="empty-repo"),
-    pytest.param("repo:*", OPEN, id="repo-star"),
-    pytest.param("repo:/app:*", OPEN, id="empty-org"),
-    pytest.param("repo:octo:x/app", OPEN, id="colon-in-org"),
-    pytest.param("*", OPEN, id="star"),
-    pytest.param("REPO:octo/app:*", OPEN, id="prefix-case"),
-])
-def test_rc_5_1_classify_github_subject(value: str, rank: str) -> None:
-    assert classify_github_subject(value) == rank
+class SubjectRankCase(NamedTuple):
+    name: str
+    value: str
+    rank: str
 
 
-@pytest.mark.parametrize(("document", "subjects"), [
-    pytest.param(doc(gh(["repo:octo/app:*", "repo:octo/lib:*"])), ["repo:octo/app:*", "repo:octo/lib:*"],
-                 id="values"),
-    pytest.param(doc(gh("repo:octo/app:*"), gh("repo:octo/app:*")), ["repo:octo/app:*"], id="deduplicated"),
-    pytest.param(doc(gh("repo:octo/app:*"), gh(None)), ["repo:octo/app:*", "*"], id="open-statement-is-star"),
-    pytest.param(doc(gh("repo:octo/*",
-                        extra={"StringEquals": {GH_SUB: "repo:octo/app:ref:refs/heads/main"}})),
-                 ["repo:octo/app:ref:refs/heads/main"], id="tightest-condition"),
-    pytest.param(doc(allow({"AWS": EXT})), [], id="no-github-trust"),
-])
-def test_rc_5_1_subjects_allowed(document: Any, subjects: list[str]) -> None:
-    assert subjects_allowed(document) == subjects
+SUBJECT_RANKS = [
+    SubjectRankCase("branch", value="repo:octo/app:ref:refs/heads/main", rank=PINNED),
+    SubjectRankCase("environment", value="repo:octo/app:environment:prod", rank=PINNED),
+    SubjectRankCase("pull-request", value="repo:octo/app:pull_request", rank=PINNED),
+    SubjectRankCase("immutable", value="repo:octo@1/app@2:*", rank=PINNED),
+    SubjectRankCase("org-star", value="repo:octo/*", rank=ORG_WIDE),
+    SubjectRankCase("empty-repo", value="repo:octo/:ref", rank=ORG_WIDE),
+    SubjectRankCase("repo-star", value="repo:*", rank=OPEN),
+    SubjectRankCase("empty-org", value="repo:/app:*", rank=OPEN),
+    SubjectRankCase("colon-in-org", value="repo:octo:x/app", rank=OPEN),
+    SubjectRankCase("star", value="*", rank=OPEN),
+    SubjectRankCase("prefix-case", value="REPO:octo/app:*", rank=OPEN),
+]
 
 
-@pytest.mark.parametrize(("federated", "issuer", "github"), [
-    pytest.param(GH, "token.actions.githubusercontent.com", True, id="github"),
-    pytest.param(GHE, "token.actions.githubusercontent.com/octo-ent", True, id="github-enterprise"),
-    pytest.param("arn:aws:iam::1:oidc-provider/TOKEN.actions.githubusercontent.com", None, True,
-                 id="host-case"),
-    pytest.param("arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com/a/b", None, False,
-                 id="two-segments-not-github"),
-    pytest.param("arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com/", None, False,
-                 id="empty-enterprise-not-github"),
-    pytest.param("arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com.evil.io", None, False,
-                 id="lookalike-host"),
-    pytest.param("arn:aws:iam::1:oidc-provider/gitlab.com", "gitlab.com", False, id="gitlab"),
-])
-def test_rc_5_1_github_issuer(federated: str, issuer: str | None, github: bool) -> None:
-    found = oidc_issuer(federated)
+@pytest.mark.parametrize("case", SUBJECT_RANKS, ids=lambda c: c.name)
+def test_rc_5_1_classify_github_subject(case: SubjectRankCase) -> None:
+    assert classify_github_subject(case.value) == case.rank
+
+
+class SubjectsAllowedCase(NamedTuple):
+    name: str
+    document: Any
+    subjects: list[str]
+
+
+SUBJECTS_ALLOWED = [
+    SubjectsAllowedCase("values", document=doc(gh(["repo:octo/app:*", "repo:octo/lib:*"])),
+                        subjects=["repo:octo/app:*", "repo:octo/lib:*"]),
+    SubjectsAllowedCase("deduplicated", document=doc(gh("repo:octo/app:*"), gh("repo:octo/app:*")),
+                        subjects=["repo:octo/app:*"]),
+    SubjectsAllowedCase("open-statement-is-star", document=doc(gh("repo:octo/app:*"), gh(None)),
+                        subjects=["repo:octo/app:*", "*"]),
+    SubjectsAllowedCase(
+        "tightest-condition",
+        document=doc(
+            gh("repo:octo/*", extra={"StringEquals": {GH_SUB: "repo:octo/app:ref:refs/heads/main"}})
+        ),
+        subjects=["repo:octo/app:ref:refs/heads/main"],
+    ),
+    SubjectsAllowedCase("no-github-trust", document=doc(allow({"AWS": EXT})), subjects=[]),
+]
+
+
+@pytest.mark.parametrize("case", SUBJECTS_ALLOWED, ids=lambda c: c.name)
+def test_rc_5_1_subjects_allowed(case: SubjectsAllowedCase) -> None:
+    assert subjects_allowed(case.document) == case.subjects
+
+
+class IssuerCase(NamedTuple):
+    name: str
+    federated: str
+    issuer: str | None
+    github: bool
+
+
+ISSUERS = [
+    IssuerCase("github", federated=GH, issuer="token.actions.githubusercontent.com", github=True),
+    IssuerCase("github-enterprise", federated=GHE, issuer="token.actions.githubusercontent.com/octo-ent",
+               github=True),
+    IssuerCase("host-case", federated="arn:aws:iam::1:oidc-provider/TOKEN.actions.githubusercontent.com",
+               issuer=None, github=True),
+    IssuerCase("two-segments-not-github",
+               federated="arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com/a/b", issuer=None,
+               github=False),
+    IssuerCase("empty-enterprise-not-github",
+               federated="arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com/", issuer=None,
+               github=False),
+    IssuerCase("lookalike-host",
+               federated="arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com.evil.io",
+               issuer=None, github=False),
+    IssuerCase("gitlab", federated="arn:aws:iam::1:oidc-provider/gitlab.com", issuer="gitlab.com",
+               github=False),
+]
+
+
+@pytest.mark.parametrize("case", ISSUERS, ids=lambda c: c.name)
+def test_rc_5_1_github_issuer(case: IssuerCase) -> None:
+    found = oidc_issuer(case.federated)
     assert found is not None
-    if issuer is not None:
-        assert found == issuer
-    assert is_github_issuer(found) is github
+    if case.issuer is not None:
+        assert found == case.issuer
+    assert is_github_issuer(found) is case.github
 
 
 @pytest.mark.parametrize("federated", ["arn:aws:iam::1:saml-provider/Okta", "cognito-identity.amazonaws.com",
@@ -893,24 +1348,39 @@ def test_rc_5_3_no_condition_fails_high(name: str) -> None:
     assert f"{host}:sub" in f.reason
 
 
-@pytest.mark.parametrize(("condition", "fails"), [
-    pytest.param({"StringEquals": {"GITLAB.COM:SUB": "project_path:acme/app:ref_type:branch:ref:main"}},
-                 False,
-                 id="key-case-insensitive"),
-    pytest.param({"StringLike": {"gitlab.com:sub": "*"}}, True, id="star-only"),
-    pytest.param({"StringLike": {"gitlab.com:sub": ["*", "project_path:acme/*"]}}, False,
-                 id="star-and-pattern"),
-    pytest.param({"StringNotEquals": {"gitlab.com:sub": "project_path:evil/x"}}, True, id="negated"),
-    pytest.param({"StringLikeIfExists": {"gitlab.com:sub": "project_path:acme/*"}}, True, id="if-exists"),
-    pytest.param({"ForAllValues:StringLike": {"gitlab.com:sub": "project_path:acme/*"}}, True,
-                 id="for-all-values"),
-    pytest.param({"Null": {"gitlab.com:sub": "false"}}, True, id="null-only"),
-    pytest.param({"StringLike": {"app.terraform.io:sub": "organization:acme:*"}}, True,
-                 id="other-providers-key"),
-])
-def test_rc_5_3_condition_forms(condition: dict[str, Any], fails: bool) -> None:
-    document = doc(allow({"Federated": provider("gitlab.com")}, WEB, condition))
-    assert bool(other_oidc_findings(document)) is fails
+class SubConditionCase(NamedTuple):
+    name: str
+    condition: dict[str, Any]
+    fails: bool
+
+
+RC_5_3_CONDITIONS = [
+    SubConditionCase(
+        "key-case-insensitive",
+        condition={"StringEquals": {"GITLAB.COM:SUB": "project_path:acme/app:ref_type:branch:ref:main"}},
+        fails=False,
+    ),
+    SubConditionCase("star-only", condition={"StringLike": {"gitlab.com:sub": "*"}}, fails=True),
+    # IAM ORs a condition's values: one `*` beside a pattern admits every subject
+    SubConditionCase("star-beside-pattern-admits-every-subject",
+                     condition={"StringLike": {"gitlab.com:sub": ["*", "project_path:acme/*"]}}, fails=True),
+    SubConditionCase("negated", condition={"StringNotEquals": {"gitlab.com:sub": "project_path:evil/x"}},
+                     fails=True),
+    SubConditionCase("if-exists", condition={"StringLikeIfExists": {"gitlab.com:sub": "project_path:acme/*"}},
+                     fails=True),
+    SubConditionCase("for-all-values",
+                     condition={"ForAllValues:StringLike": {"gitlab.com:sub": "project_path:acme/*"}},
+                     fails=True),
+    SubConditionCase("null-only", condition={"Null": {"gitlab.com:sub": "false"}}, fails=True),
+    SubConditionCase("other-providers-key",
+                     condition={"StringLike": {"app.terraform.io:sub": "organization:acme:*"}}, fails=True),
+]
+
+
+@pytest.mark.parametrize("case", RC_5_3_CONDITIONS, ids=lambda c: c.name)
+def test_rc_5_3_condition_forms(case: SubConditionCase) -> None:
+    document = doc(allow({"Federated": provider("gitlab.com")}, WEB, case.condition))
+    assert bool(other_oidc_findings(document)) is case.fails
 
 
 @pytest.mark.parametrize("document", [
@@ -950,67 +1420,126 @@ def deny_st(action: Any, condition: dict[str, Any] | None = None, **extra: Any) 
 ADMIN_EXEMPT = {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/Admin"}}
 
 
-@pytest.mark.parametrize(("statement", "denies", "kind"), [
-    pytest.param(deny_st("iam:CreateUser"), True, "unconditional", id="exact"),
-    pytest.param(deny_st("iam:Create*"), True, "unconditional", id="prefix-wildcard"),
-    pytest.param(deny_st("iam:*"), True, "unconditional", id="service-wildcard"),
-    pytest.param(deny_st("*"), True, "unconditional", id="everything"),
-    pytest.param(deny_st("IAM:createuser"), True, "unconditional", id="case-insensitive"),
-    pytest.param({"Effect": "Deny", "NotAction": ["s3:*", "sts:*"], "Resource": "*"}, True, "unconditional",
-                 id="notaction-unlisted"),
-    pytest.param({"Effect": "Deny", "NotAction": "iam:*", "Resource": "*"}, None, None,
-                 id="notaction-listed"),
-    pytest.param({"Effect": "Allow", "Action": "iam:CreateUser", "Resource": "*"}, None, None,
-                 id="allow-is-not-deny"),
-    pytest.param(deny_st("iam:CreateUser", ADMIN_EXEMPT), True, "exempting", id="rc-6.2-admin-exemption"),
-    pytest.param(deny_st("iam:CreateUser",
-                         {"StringNotLike": {"AWS:PRINCIPALARN": ["arn:aws:iam::*:role/Admin",
-                                                                                   "arn:aws:iam::*:role/BreakGlass"]}}),
-                 True, "exempting", id="rc-6.2-two-admin-roles-key-case"),
-    pytest.param(deny_st("iam:CreateUser",
-                         {"ArnNotLikeIfExists": {"aws:PrincipalArn": "arn:aws:iam::*:role/Adm"}}),
-                 True, "exempting", id="rc-6.2-exemption-if-exists"),
-    pytest.param(deny_st("iam:CreateUser", {"StringNotEquals": {"aws:PrincipalTag/team": "platform"}}), True,
-                 "exempting", id="rc-6.2-tag-exemption"),
-    pytest.param(deny_st("iam:CreateUser", {"StringNotLike": {"aws:userid": "AROAEXAMPLE:*"}}), True,
-                 "exempting",
-                 id="rc-6.2-userid-exemption"),
-    pytest.param(deny_st("iam:CreateUser", {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/*"}}),
-                 False,
-                 "conditional", id="rc-6.2-exemption-of-every-role"),
-    pytest.param(deny_st("iam:CreateUser", {"StringNotLike": {"aws:PrincipalArn": "*"}}), False,
-                 "conditional",
-                 id="rc-6.2-exemption-of-everyone"),
-    pytest.param(deny_st("iam:CreateUser", {"StringNotLike": {"aws:PrincipalTag/team": "*"}}), False,
-                 "conditional",
-                 id="rc-6.2-tag-exemption-of-any-tag"),
-    pytest.param(deny_st("iam:CreateUser", {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/Admin"}}),
-                 False,
-                 "conditional", id="rc-6.2-positive-arn-denies-only-admin"),
-    pytest.param(deny_st("iam:CreateUser", {"ForAnyValue:StringNotLike": {"aws:PrincipalArn": "x"}}), False,
-                 "conditional", id="rc-6.2-qualified-exemption"),
-    pytest.param(deny_st("iam:CreateUser", {"StringNotEquals": {"aws:RequestedRegion": "eu-west-1"}}), False,
-                 "conditional", id="rc-6.2-unrelated-condition"),
-    pytest.param(deny_st("iam:CreateUser", merge(ADMIN_EXEMPT,
-                                                 {"Bool": {"aws:MultiFactorAuthPresent": "false"}})),
-                 False, "conditional", id="rc-6.2-exemption-plus-other-condition"),
-    pytest.param(deny_st("iam:CreateUser", Resource="arn:aws:iam::*:user/special/*"), False, "unconditional",
-                 id="resource-limited"),
-    pytest.param(deny_st("iam:CreateUser", Resource=["arn:aws:iam::*:user/x", "arn:aws:iam::*:*"]), True,
-                 "unconditional", id="resource-arn-wildcards"),
-    pytest.param({"Effect": "Deny", "Action": "iam:CreateUser"}, True, "unconditional",
-                 id="no-resource-element"),
-    pytest.param({"Effect": "Deny", "Action": "iam:CreateUser", "NotResource": "arn:aws:iam::*:user/ok"},
-                 False,
-                 "unconditional", id="notresource-spares-some"),
-])
-def test_rc_6_2_deny_coverage(statement: dict[str, Any], denies: bool | None, kind: str | None) -> None:
-    coverage = deny_coverage(scp(statement), "iam:CreateUser")
-    if kind is None:
+class DenyCoverageCase(NamedTuple):
+    name: str
+    statement: dict[str, Any]
+    denies: bool | None
+    kind: str | None
+
+
+RC_6_2_DENY_COVERAGE = [
+    DenyCoverageCase("exact", statement=deny_st("iam:CreateUser"), denies=True, kind="unconditional"),
+    DenyCoverageCase("prefix-wildcard", statement=deny_st("iam:Create*"), denies=True, kind="unconditional"),
+    DenyCoverageCase("service-wildcard", statement=deny_st("iam:*"), denies=True, kind="unconditional"),
+    DenyCoverageCase("everything", statement=deny_st("*"), denies=True, kind="unconditional"),
+    DenyCoverageCase("case-insensitive", statement=deny_st("IAM:createuser"), denies=True,
+                     kind="unconditional"),
+    DenyCoverageCase("notaction-unlisted",
+                     statement={"Effect": "Deny", "NotAction": ["s3:*", "sts:*"], "Resource": "*"},
+                     denies=True, kind="unconditional"),
+    DenyCoverageCase("notaction-listed", statement={"Effect": "Deny", "NotAction": "iam:*", "Resource": "*"},
+                     denies=None, kind=None),
+    DenyCoverageCase("allow-is-not-deny",
+                     statement={"Effect": "Allow", "Action": "iam:CreateUser", "Resource": "*"}, denies=None,
+                     kind=None),
+    DenyCoverageCase("rc-6.2-admin-exemption", statement=deny_st("iam:CreateUser", ADMIN_EXEMPT), denies=True,
+                     kind="exempting"),
+    DenyCoverageCase(
+        "rc-6.2-two-admin-roles-key-case",
+        statement=deny_st(
+            "iam:CreateUser",
+            {
+                "StringNotLike": {
+                    "AWS:PRINCIPALARN": ["arn:aws:iam::*:role/Admin", "arn:aws:iam::*:role/BreakGlass"]
+                }
+            },
+        ),
+        denies=True,
+        kind="exempting",
+    ),
+    DenyCoverageCase(
+        "rc-6.2-exemption-if-exists",
+        statement=deny_st(
+            "iam:CreateUser", {"ArnNotLikeIfExists": {"aws:PrincipalArn": "arn:aws:iam::*:role/Adm"}}
+        ),
+        denies=True,
+        kind="exempting",
+    ),
+    DenyCoverageCase(
+        "rc-6.2-tag-exemption",
+        statement=deny_st("iam:CreateUser", {"StringNotEquals": {"aws:PrincipalTag/team": "platform"}}),
+        denies=True,
+        kind="exempting",
+    ),
+    DenyCoverageCase("rc-6.2-userid-exemption",
+                     statement=deny_st("iam:CreateUser", {"StringNotLike": {"aws:userid": "AROAEXAMPLE:*"}}),
+                     denies=True, kind="exempting"),
+    DenyCoverageCase(
+        "rc-6.2-exemption-of-every-role",
+        statement=deny_st("iam:CreateUser", {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/*"}}),
+        denies=False,
+        kind="conditional",
+    ),
+    DenyCoverageCase("rc-6.2-exemption-of-everyone",
+                     statement=deny_st("iam:CreateUser", {"StringNotLike": {"aws:PrincipalArn": "*"}}),
+                     denies=False, kind="conditional"),
+    DenyCoverageCase("rc-6.2-tag-exemption-of-any-tag",
+                     statement=deny_st("iam:CreateUser", {"StringNotLike": {"aws:PrincipalTag/team": "*"}}),
+                     denies=False, kind="conditional"),
+    DenyCoverageCase(
+        "rc-6.2-positive-arn-denies-only-admin",
+        statement=deny_st("iam:CreateUser", {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/Admin"}}),
+        denies=False,
+        kind="conditional",
+    ),
+    DenyCoverageCase(
+        "rc-6.2-qualified-exemption",
+        statement=deny_st("iam:CreateUser", {"ForAnyValue:StringNotLike": {"aws:PrincipalArn": "x"}}),
+        denies=False,
+        kind="conditional",
+    ),
+    DenyCoverageCase(
+        "rc-6.2-unrelated-condition",
+        statement=deny_st("iam:CreateUser", {"StringNotEquals": {"aws:RequestedRegion": "eu-west-1"}}),
+        denies=False,
+        kind="conditional",
+    ),
+    DenyCoverageCase(
+        "rc-6.2-exemption-plus-other-condition",
+        statement=deny_st(
+            "iam:CreateUser", merge(ADMIN_EXEMPT, {"Bool": {"aws:MultiFactorAuthPresent": "false"}})
+        ),
+        denies=False,
+        kind="conditional",
+    ),
+    DenyCoverageCase("resource-limited",
+                     statement=deny_st("iam:CreateUser", Resource="arn:aws:iam::*:user/special/*"),
+                     denies=False, kind="unconditional"),
+    DenyCoverageCase(
+        "resource-arn-wildcards",
+        statement=deny_st("iam:CreateUser", Resource=["arn:aws:iam::*:user/x", "arn:aws:iam::*:*"]),
+        denies=True,
+        kind="unconditional",
+    ),
+    DenyCoverageCase("no-resource-element", statement={"Effect": "Deny", "Action": "iam:CreateUser"},
+                     denies=True, kind="unconditional"),
+    DenyCoverageCase(
+        "notresource-spares-some",
+        statement={"Effect": "Deny", "Action": "iam:CreateUser", "NotResource": "arn:aws:iam::*:user/ok"},
+        denies=False,
+        kind="unconditional",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", RC_6_2_DENY_COVERAGE, ids=lambda c: c.name)
+def test_rc_6_2_deny_coverage(case: DenyCoverageCase) -> None:
+    coverage = deny_coverage(scp(case.statement), "iam:CreateUser")
+    if case.kind is None:
         assert coverage.rules == () and not coverage.denies
     else:
         (rule,) = coverage.rules
-        assert (rule.kind, coverage.denies) == (kind, denies)
+        assert (rule.kind, coverage.denies) == (case.kind, case.denies)
 
 
 def test_rc_6_2_coverage_reports_exemptions() -> None:
@@ -1022,25 +1551,49 @@ def test_rc_6_2_coverage_reports_exemptions() -> None:
     assert both.exemptions == ()  # an unconditional deny leaves no one exempt
 
 
-@pytest.mark.parametrize(("scps", "passed", "fragment"), [
-    pytest.param({"p-1": scp(deny_st(["iam:CreateUser", "iam:CreateAccessKey"], ADMIN_EXEMPT))}, True, "p-1",
-                 id="one-scp-both"),
-    pytest.param({"p-1": scp(deny_st("iam:CreateUser")), "p-2": scp(deny_st("iam:CreateAccessKey"))}, True,
-                 "p-1, p-2", id="two-scps-one-each"),
-    pytest.param({"p-1": scp(deny_st("iam:Create*"))}, True, "p-1", id="wildcard-covers-both"),
-    pytest.param({"p-1": scp(deny_st("iam:CreateUser"))}, False, "iam:CreateAccessKey",
-                 id="access-key-missing"),
-    pytest.param({"p-1": json.dumps(scp({"Effect": "Allow", "Action": "*", "Resource": "*"}))}, False,
-                 "iam:CreateUser or iam:CreateAccessKey", id="full-aws-access-only"),
-    pytest.param({}, False, "iam:CreateUser", id="no-scps"),
-    pytest.param({"p-1": scp(deny_st(["iam:CreateUser", "iam:CreateAccessKey"],
-                                     {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}))}, False,
-                 "iam:CreateUser", id="conditional-on-region"),
-])
-def test_rc_6_2_denies_user_creation(scps: dict[str, Any], passed: bool, fragment: str) -> None:
-    verdict = denies_user_creation(scps)
-    assert verdict.passed == passed
-    assert fragment in verdict.reason
+class ScpVerdictCase(NamedTuple):
+    name: str
+    scps: dict[str, Any]
+    passed: bool
+    fragment: str
+
+
+RC_6_2_VERDICTS = [
+    ScpVerdictCase("one-scp-both",
+                   scps={"p-1": scp(deny_st(["iam:CreateUser", "iam:CreateAccessKey"], ADMIN_EXEMPT))},
+                   passed=True, fragment="p-1"),
+    ScpVerdictCase("two-scps-one-each",
+                   scps={"p-1": scp(deny_st("iam:CreateUser")), "p-2": scp(deny_st("iam:CreateAccessKey"))},
+                   passed=True, fragment="p-1, p-2"),
+    ScpVerdictCase("wildcard-covers-both", scps={"p-1": scp(deny_st("iam:Create*"))}, passed=True,
+                   fragment="p-1"),
+    ScpVerdictCase("access-key-missing", scps={"p-1": scp(deny_st("iam:CreateUser"))}, passed=False,
+                   fragment="iam:CreateAccessKey"),
+    ScpVerdictCase("full-aws-access-only",
+                   scps={"p-1": json.dumps(scp({"Effect": "Allow", "Action": "*", "Resource": "*"}))},
+                   passed=False, fragment="iam:CreateUser or iam:CreateAccessKey"),
+    ScpVerdictCase("no-scps", scps={}, passed=False, fragment="iam:CreateUser"),
+    ScpVerdictCase(
+        "conditional-on-region",
+        scps={
+            "p-1": scp(
+                deny_st(
+                    ["iam:CreateUser", "iam:CreateAccessKey"],
+                    {"StringEquals": {"aws:RequestedRegion": "us-east-1"}},
+                )
+            )
+        },
+        passed=False,
+        fragment="iam:CreateUser",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", RC_6_2_VERDICTS, ids=lambda c: c.name)
+def test_rc_6_2_denies_user_creation(case: ScpVerdictCase) -> None:
+    verdict = denies_user_creation(case.scps)
+    assert verdict.passed == case.passed
+    assert case.fragment in verdict.reason
 
 
 def test_rc_6_2_evidence_names_policy_and_statement() -> None:
@@ -1053,48 +1606,107 @@ BOUNDARY = "iam:PermissionsBoundary"
 BOUNDARY_ARN = "arn:aws:iam::111111111111:policy/Boundary"
 
 
-@pytest.mark.parametrize(("statement", "denies"), [
-    pytest.param(deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}}), True, id="null-true"),
-    pytest.param(deny_st("iam:CreateRole", {"StringNotEquals": {BOUNDARY: BOUNDARY_ARN}}), True,
-                 id="string-not-equals"),
-    pytest.param(deny_st("iam:CreateRole", {"StringNotEqualsIfExists": {BOUNDARY: BOUNDARY_ARN}}), True,
-                 id="string-not-equals-if-exists"),
-    pytest.param(deny_st("iam:CreateRole",
-                         {"ArnNotLike": {"IAM:PERMISSIONSBOUNDARY": "arn:aws:iam::*:policy/B*"}}),
-                 True, id="arn-not-like-key-case"),
-    pytest.param(deny_st("iam:CreateRole", merge({"Null": {BOUNDARY: "true"}}, ADMIN_EXEMPT)), True,
-                 id="with-admin-exemption"),
-    pytest.param(deny_st("iam:CreateRole"), True, id="unconditional-is-stricter"),
-    pytest.param(deny_st("iam:*", {"StringNotEquals": {BOUNDARY: BOUNDARY_ARN}}), True, id="iam-star"),
-    pytest.param(deny_st("iam:CreateRole", {"StringEquals": {BOUNDARY: BOUNDARY_ARN}}), False,
-                 id="positive-denies-only-with-boundary"),
-    pytest.param(deny_st("iam:CreateRole", {"Null": {BOUNDARY: "false"}}), False, id="null-false"),
-    pytest.param(deny_st("iam:CreateRole", merge({"Null": {BOUNDARY: "true"}},
-                                                  {"StringEquals": {"aws:RequestedRegion": "us-east-1"}})),
-                 False, id="plus-unrelated-condition"),
-    pytest.param(deny_st("iam:CreateRole", {"StringSortOf": {BOUNDARY: BOUNDARY_ARN}}), False,
-                 id="unknown-operator"),
-    pytest.param(deny_st("iam:CreateUser", {"Null": {BOUNDARY: "true"}}), False, id="other-action"),
-])
-def test_rc_6_3_boundary_coverage(statement: dict[str, Any], denies: bool) -> None:
-    assert boundary_coverage(scp(statement)).denies is denies
+class BoundaryCoverageCase(NamedTuple):
+    name: str
+    statement: dict[str, Any]
+    denies: bool
 
 
-@pytest.mark.parametrize(("scps", "passed", "fragment"), [
-    pytest.param({"p-1": scp(deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}}),
-                             deny_st("iam:DeleteRolePermissionsBoundary"))}, True, "p-1", id="both"),
-    pytest.param({"p-1": scp(deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}})),
-                  "p-2": scp(deny_st("iam:DeleteRolePermissions*", ADMIN_EXEMPT))}, True, "p-1, p-2",
-                 id="split-across-scps"),
-    pytest.param({"p-1": scp(deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}}))}, False,
-                 "iam:DeleteRolePermissionsBoundary", id="delete-missing"),
-    pytest.param({"p-1": scp(deny_st("iam:DeleteRolePermissionsBoundary"))}, False,
-                 "iam:CreateRole without a permissions boundary", id="create-missing"),
-    pytest.param({"p-1": scp(deny_st("iam:CreateRole", {"StringEquals": {BOUNDARY: BOUNDARY_ARN}}),
-                             deny_st("iam:DeleteRolePermissionsBoundary"))}, False, "iam:CreateRole",
-                 id="wrong-way-round"),
-])
-def test_rc_6_3_enforces_permissions_boundary(scps: dict[str, Any], passed: bool, fragment: str) -> None:
-    verdict = enforces_permissions_boundary(scps)
-    assert verdict.passed == passed
-    assert fragment in verdict.reason
+RC_6_3_BOUNDARY_COVERAGE = [
+    BoundaryCoverageCase("null-true", statement=deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}}),
+                         denies=True),
+    BoundaryCoverageCase("string-not-equals",
+                         statement=deny_st("iam:CreateRole", {"StringNotEquals": {BOUNDARY: BOUNDARY_ARN}}),
+                         denies=True),
+    BoundaryCoverageCase(
+        "string-not-equals-if-exists",
+        statement=deny_st("iam:CreateRole", {"StringNotEqualsIfExists": {BOUNDARY: BOUNDARY_ARN}}),
+        denies=True,
+    ),
+    BoundaryCoverageCase(
+        "arn-not-like-key-case",
+        statement=deny_st(
+            "iam:CreateRole", {"ArnNotLike": {"IAM:PERMISSIONSBOUNDARY": "arn:aws:iam::*:policy/B*"}}
+        ),
+        denies=True,
+    ),
+    BoundaryCoverageCase(
+        "with-admin-exemption",
+        statement=deny_st("iam:CreateRole", merge({"Null": {BOUNDARY: "true"}}, ADMIN_EXEMPT)),
+        denies=True,
+    ),
+    BoundaryCoverageCase("unconditional-is-stricter", statement=deny_st("iam:CreateRole"), denies=True),
+    BoundaryCoverageCase("iam-star",
+                         statement=deny_st("iam:*", {"StringNotEquals": {BOUNDARY: BOUNDARY_ARN}}),
+                         denies=True),
+    BoundaryCoverageCase("positive-denies-only-with-boundary",
+                         statement=deny_st("iam:CreateRole", {"StringEquals": {BOUNDARY: BOUNDARY_ARN}}),
+                         denies=False),
+    BoundaryCoverageCase("null-false", statement=deny_st("iam:CreateRole", {"Null": {BOUNDARY: "false"}}),
+                         denies=False),
+    BoundaryCoverageCase(
+        "plus-unrelated-condition",
+        statement=deny_st(
+            "iam:CreateRole",
+            merge({"Null": {BOUNDARY: "true"}}, {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}),
+        ),
+        denies=False,
+    ),
+    BoundaryCoverageCase("unknown-operator",
+                         statement=deny_st("iam:CreateRole", {"StringSortOf": {BOUNDARY: BOUNDARY_ARN}}),
+                         denies=False),
+    BoundaryCoverageCase("other-action", statement=deny_st("iam:CreateUser", {"Null": {BOUNDARY: "true"}}),
+                         denies=False),
+]
+
+
+@pytest.mark.parametrize("case", RC_6_3_BOUNDARY_COVERAGE, ids=lambda c: c.name)
+def test_rc_6_3_boundary_coverage(case: BoundaryCoverageCase) -> None:
+    assert boundary_coverage(scp(case.statement)).denies is case.denies
+
+
+RC_6_3_VERDICTS = [
+    ScpVerdictCase(
+        "both",
+        scps={
+            "p-1": scp(
+                deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}}),
+                deny_st("iam:DeleteRolePermissionsBoundary"),
+            )
+        },
+        passed=True,
+        fragment="p-1",
+    ),
+    ScpVerdictCase(
+        "split-across-scps",
+        scps={
+            "p-1": scp(deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}})),
+            "p-2": scp(deny_st("iam:DeleteRolePermissions*", ADMIN_EXEMPT)),
+        },
+        passed=True,
+        fragment="p-1, p-2",
+    ),
+    ScpVerdictCase("delete-missing",
+                   scps={"p-1": scp(deny_st("iam:CreateRole", {"Null": {BOUNDARY: "true"}}))}, passed=False,
+                   fragment="iam:DeleteRolePermissionsBoundary"),
+    ScpVerdictCase("create-missing", scps={"p-1": scp(deny_st("iam:DeleteRolePermissionsBoundary"))},
+                   passed=False, fragment="iam:CreateRole without a permissions boundary"),
+    ScpVerdictCase(
+        "wrong-way-round",
+        scps={
+            "p-1": scp(
+                deny_st("iam:CreateRole", {"StringEquals": {BOUNDARY: BOUNDARY_ARN}}),
+                deny_st("iam:DeleteRolePermissionsBoundary"),
+            )
+        },
+        passed=False,
+        fragment="iam:CreateRole",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", RC_6_3_VERDICTS, ids=lambda c: c.name)
+def test_rc_6_3_enforces_permissions_boundary(case: ScpVerdictCase) -> None:
+    verdict = enforces_permissions_boundary(case.scps)
+    assert verdict.passed == case.passed
+    assert case.fragment in verdict.reason

@@ -12,6 +12,11 @@ No maintained Python library evaluates IAM conditions against a request context.
 parses statements and expands action wildcards, and parliament lints policies; neither says
 whether a condition holds. That is why this module exists.
 
+`requests.py` is the exception to everything above: a second, deliberately separate reading of
+IAM's evaluation logic that puts concrete requests to whole policies. It imports nothing from
+this package; the GX restatements of G4-G6 read its answers, so the two readings check each
+other (tests/test_concrete_agreement.py generates trust policies on which they must agree).
+
 Decisions where AWS semantics or CONTROLS.md leave room (each is also commented where applied):
 - `"Principal": "*"` is the same as `{"AWS": "*"}` (AWS documents them as equivalent), and it
   covers principals of every kind when a Deny uses it.
@@ -59,11 +64,14 @@ Decisions where AWS semantics or CONTROLS.md leave room (each is also commented 
 - Other OIDC providers: a "condition on sub" must restrict: a positive operator (in the Allow, or a guard's
   inverse), not IfExists, not ForAllValues, and at least one value that admits less than
   everything (under StringLike not wildcards only; under StringEquals any non-empty literal).
+  The values are ORed, so one value of wildcards only (`*`) beside a pattern restricts nothing;
+  under StringEquals every value, `*` and '' too, is literal text and restricts.
   Only `oidc-provider/` ARNs are in scope (not Cognito, SAML, or the built-in Google, Facebook
   or Amazon providers).
 - Service principals: a Service grant is confined when a positive String/Arn condition (not IfExists,
   not ForAllValues) tests aws:SourceAccount or aws:SourceArn with values that are not
-  wildcards only; a guard on those keys counts the same way.
+  wildcards only (under StringEquals `*` is literal text and confines too); a guard on those keys
+  counts the same way.
 - SCP denies: a Deny counts when it has no condition, or only conditions that exempt admin
   principals: a negated String/Arn operator on aws:PrincipalArn, aws:PrincipalTag/... or
   aws:userid whose values don't exempt everyone. Its Resource must be unrestricted (`*`, or

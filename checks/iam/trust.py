@@ -11,6 +11,7 @@ from checks.iam.document import (
     Condition,
     Policy,
     PolicyInput,
+    evaluate_condition,
     has_wildcard,
     only_wildcards,
 )
@@ -46,9 +47,13 @@ def pinned_to_organization(conditions: Iterable[Condition], org_account_ids: Col
     """Whether a condition confines the caller to the organization (for a `*` principal)."""
     org = (org_id or "").lower()
     for c in conditions:
-        if not _usable_positive(c, _PIN_OPERATORS) or not c.values:
-            continue
         key, values = c.key_lower, [v.lower() for v in c.values]
+        # aws:PrincipalAccount is in every AWS request, with one value: ...IfExists and the
+        # set qualifiers change nothing on it
+        always_there = key == "aws:principalaccount"
+        if not (_usable_positive(c, _PIN_OPERATORS) or (always_there and c.base in _PIN_OPERATORS)) \
+                or not c.values:
+            continue
         if key == "aws:principalorgid" and org and all(v == org for v in values):
             return True
         if key == "aws:principalaccount" and all(v in org_account_ids for v in c.values):
@@ -59,14 +64,27 @@ def pinned_to_organization(conditions: Iterable[Condition], org_account_ids: Col
     return False
 
 
+def _account_ruled_out(conditions: Iterable[Condition], account: str) -> bool:
+    """A condition on aws:PrincipalAccount that no identity of `account` meets (e.g. a guard
+    `StringNotEquals PrincipalAccount ORG`). The key is in every AWS request, with one value,
+    so the condition can be evaluated for that account exactly."""
+    context = {"aws:PrincipalAccount": account}
+    return any(c.key_lower == "aws:principalaccount" and (c.base in OPERATORS or c.base == "Null")
+               and not evaluate_condition(c, context) for c in conditions)
+
+
 def is_external(grant: Grant, org_account_ids: Collection[str], org_id: str | None) -> bool:
-    """An AWS principal outside the org; `*` unless pinned to the org."""
+    """An AWS principal outside the org that the grant can admit; `*` unless pinned to the org."""
     if grant.principal.kind != "AWS":
         return False
+    if pinned_to_organization(grant.effective_conditions, org_account_ids, org_id):
+        return False  # no caller outside the organization meets the pin, named or `*`
     if grant.principal.is_everyone:
-        return not pinned_to_organization(grant.effective_conditions, org_account_ids, org_id)
+        return True
     account = grant.principal.account
-    return account is None or account not in org_account_ids  # unreadable account: external
+    if account is None:
+        return True  # unreadable account: external
+    return account not in org_account_ids and not _account_ruled_out(grant.effective_conditions, account)
 
 
 def external_grants(doc: PolicyInput | Policy, org_account_ids: Collection[str],
@@ -133,9 +151,10 @@ def service_grants(doc: PolicyInput | Policy) -> list[Grant]:
 def pins_source(conditions: Iterable[Condition]) -> bool:
     """A condition a request must satisfy on aws:SourceAccount or aws:SourceArn, with
     values that are not wildcards only (IfExists and ForAllValues let a request without the key
-    through, so they don't count)."""
+    through, so they don't count). Under StringEquals a `*` is literal text and pins too."""
     return any(c.key_lower in _SOURCE_KEYS and _usable_positive(c, _SOURCE_OPERATORS) and c.values
-               and all(not only_wildcards(v) for v in c.values) for c in conditions)
+               and (c.base in _LITERAL_OPERATORS or all(not only_wildcards(v) for v in c.values))
+               for c in conditions)
 
 
 def service_without_source_findings(doc: PolicyInput | Policy) -> list[Finding]:
@@ -326,12 +345,13 @@ def github_subject_notes(doc: PolicyInput | Policy) -> list[str]:
 
 
 def _restricts(c: Condition) -> bool:
-    """A condition that a token must positively satisfy, and not with a bare `*`
-    (under StringEquals `*` is literal text, so any non-empty value restricts)."""
+    """A condition that a token must positively satisfy, none of whose values is a bare `*`
+    (the values are ORed, so one `*` admits every subject). Under StringEquals `*` and ''
+    are literal text: they admit only themselves, so every value restricts."""
     if c.base in _LITERAL_OPERATORS:
-        admits_less = any(v != "" for v in c.values)
+        admits_less = bool(c.values)
     else:
-        admits_less = any(not only_wildcards(v) for v in c.values)
+        admits_less = bool(c.values) and not any(only_wildcards(v) for v in c.values)
     return (c.base in OPERATORS and not c.negated and not c.if_exists
             and c.qualifier != "ForAllValues" and admits_less)
 
