@@ -260,18 +260,6 @@ def notes(con: duckdb.DuckDBPyConnection, rule: Rule) -> tuple[str, ...]:
     return tuple(str(r[0]) for r in con.execute(rule.notes_query).fetchall() if r[0] is not None)
 
 
-def status_counts(con: duckdb.DuckDBPyConnection, control_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    """{control_id: {status: count}} over control_results."""
-    counts: dict[str, dict[str, int]] = {c: {} for c in control_ids}
-    for control_id, status, n in con.execute(
-        "SELECT control_id, status, count(*) FROM control_results "
-        "WHERE list_contains($ids, control_id) GROUP BY ALL",
-        {"ids": list(control_ids)},
-    ).fetchall():
-        counts[control_id][status] = n
-    return counts
-
-
 def run_date(now: datetime) -> date:
     """The date every age and expiry is measured against: the UTC date of run.started_at."""
     return now.astimezone(UTC).date()

@@ -37,6 +37,7 @@ import pandas as pd
 from checks.catalogue import CHECKS, FACT_LOADERS, GUIDANCE, IMPLEMENTED
 from checks.completeness import CompletenessSummary, check_completeness
 from checks.control import Rule
+from checks.counts import Counts, counts_by_control
 from checks.exceptions import Register, valid_exception_rows
 from checks.expectation import Expect
 from checks.register_facts import judge_register
@@ -46,7 +47,6 @@ from checks.results import (
     notes,
     prepare,
     run_date,
-    status_counts,
     write_results,
 )
 
@@ -59,11 +59,7 @@ RESULT_FORMAT = "BASIC"
 class ControlSummary:
     control_id: str
     guidance_item: str
-    population: int
-    passed: int
-    failed: int
-    excepted: int
-    error: int
+    counts: Counts  # after the cross-check
     gx_unexpected: dict[str, int]
     cross_check: str  # "ok", or why the control's rows were turned into errors
     notes: tuple[str, ...] = ()  # about the population, e.g. who is left out of it and why
@@ -124,17 +120,14 @@ def evaluate(
     lap("rules")
 
     summary = ValidationSummary(run_date=as_of)
-    counts = status_counts(con, [r.control_id for r in ALL_RULES])
+    counts = counts_by_control(con, [r.control_id for r in ALL_RULES])
     suites = run_suites(con, gx_dir)
     lap("gx")
 
     for rule in ALL_RULES:
         control_id = rule.control_id
         got = counts[control_id]
-        expected = {
-            "fail": got.get("fail", 0),
-            "fail+excepted": got.get("fail", 0) + got.get("excepted", 0),
-        }
+        expected = {"fail": got.failed, "fail+excepted": got.failed + got.excepted}
         found, problems = suites.unexpected(control_id)
         for kind, n in found.items():
             if n != expected[kind]:
@@ -149,12 +142,10 @@ def evaluate(
             verdict = "; ".join(problems)
             mark_error(con, control_id, verdict)
             summary.errors.append(f"{control_id}: {verdict}")
-        final = status_counts(con, [control_id])[control_id]
         summary.controls[control_id] = ControlSummary(
             control_id=control_id, guidance_item=rule.control.guidance_item,
-            population=sum(final.values()), passed=final.get("pass", 0),
-            failed=final.get("fail", 0), excepted=final.get("excepted", 0),
-            error=final.get("error", 0), gx_unexpected=found, cross_check=verdict,
+            counts=counts_by_control(con, [control_id])[control_id] if problems else got,
+            gx_unexpected=found, cross_check=verdict,
             notes=notes(con, rule),
         )
     summary.suites = suites.summaries

@@ -259,18 +259,12 @@ def _quiet_prefect_console() -> None:
 def print_summary(run_dir: Path, seconds: float) -> int:
     """The summary table of a finished run, read back from its snapshot; an incomplete run
     says so before anything else and exits EXIT_INCOMPLETE, whatever its results."""
+    from checks.counts import counts_by_control
     from store.coverage import coverage
 
     with duckdb.connect(str(run_dir / "snapshot.duckdb"), read_only=True) as con:
         seen = coverage(con)
-        rows = con.execute(
-            """
-            SELECT control_id, any_value(severity), count(*),
-                   count(*) FILTER (status = 'pass'), count(*) FILTER (status = 'fail'),
-                   count(*) FILTER (status = 'excepted'), count(*) FILTER (status = 'error')
-            FROM control_results GROUP BY control_id ORDER BY control_id
-            """
-        ).fetchall()
+        counts = counts_by_control(con)
     from checks.catalogue import CONTROLS_BY_ID
 
     if not seen.complete:
@@ -282,12 +276,12 @@ def print_summary(run_dir: Path, seconds: float) -> int:
     for name in ("control", "title", "population", "pass", "fail", "excepted", "error"):
         table.add_column(name, justify="right" if name not in ("control", "title") else "left")
     failing = False
-    for control_id, _sev, population, passed, failed, excepted, errors in rows:
-        failing = failing or bool(failed or errors)
+    for control_id, c in counts.items():
+        failing = failing or bool(c.failed or c.error)
         table.add_row(
-            control_id, CONTROLS_BY_ID[control_id].title, str(population), str(passed),
-            f"[red]{failed}[/red]" if failed else "0", str(excepted),
-            f"[yellow]{errors}[/yellow]" if errors else "0",
+            control_id, CONTROLS_BY_ID[control_id].title, str(c.population), str(c.passed),
+            f"[red]{c.failed}[/red]" if c.failed else "0", str(c.excepted),
+            f"[yellow]{c.error}[/yellow]" if c.error else "0",
         )
     console.print(table)
     console.print(f"Accounts collected: {seen.accounts_collected} of {seen.accounts}")

@@ -167,4 +167,4 @@ def test_rc_2_3_reasons(tmp_path: Path) -> None:
 
 def test_gx_confirms_rc_2_3(g2: Any) -> None:
     control = g2[1].controls["RC-2.3"]
-    assert (control.failed, control.cross_check, control.gx_unexpected) == (1, "ok", {"fail": 1})
+    assert (control.counts.failed, control.cross_check, control.gx_unexpected) == (1, "ok", {"fail": 1})

@@ -271,8 +271,8 @@ def test_gx_confirms_g4(g4: Any) -> None:
     for control_id in ("RC-4.1", "RC-4.2", "RC-4.3", "RC-4.4"):
         control = summary.controls[control_id]
         assert control.cross_check == "ok", control_id
-        assert control.gx_unexpected == {"fail": control.failed}, control_id
-    assert summary.controls["RC-4.1"].failed == 9
+        assert control.gx_unexpected == {"fail": control.counts.failed}, control_id
+    assert summary.controls["RC-4.1"].counts.failed == 9
 
 
 class AnalyzerCase(NamedTuple):

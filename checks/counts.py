@@ -1,0 +1,72 @@
+"""The one tally of control_results rows: validation, the report and the CLI summary all count
+with it, so a control's numbers cannot differ between the three."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from checks.control import SEVERITIES
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Rows by status, and failures by severity; `population` is every row, whatever its status."""
+
+    passed: int = 0
+    failed: int = 0
+    excepted: int = 0
+    error: int = 0
+    failed_by_severity: tuple[tuple[str, int], ...] = ()  # most severe first, no zero counts
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, str | None, int]]) -> Counts:
+        """From (status, severity, rows) triples. A status outside the four counts as an error:
+        the control could not vouch for that member."""
+        by_status: dict[str, int] = defaultdict(int)
+        by_severity: dict[str, int] = defaultdict(int)
+        for status, severity, n in rows:
+            key = status if status in ("pass", "fail", "excepted") else "error"
+            by_status[key] += n
+            if key == "fail":
+                by_severity[severity or "unknown"] += n
+        return cls(by_status["pass"], by_status["fail"], by_status["excepted"], by_status["error"],
+                   _ordered(by_severity))
+
+    @property
+    def population(self) -> int:
+        return self.passed + self.failed + self.excepted + self.error
+
+    def __add__(self, other: Counts) -> Counts:
+        by_severity: dict[str, int] = defaultdict(int)
+        for severity, n in (*self.failed_by_severity, *other.failed_by_severity):
+            by_severity[severity] += n
+        return Counts(self.passed + other.passed, self.failed + other.failed,
+                      self.excepted + other.excepted, self.error + other.error, _ordered(by_severity))
+
+
+def total(counts: Iterable[Counts]) -> Counts:
+    return sum(counts, Counts())
+
+
+def _ordered(by_severity: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    return tuple(sorted(((s, n) for s, n in by_severity.items() if n),
+                        key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
+def counts_by_control(con: duckdb.DuckDBPyConnection,
+                      control_ids: Sequence[str] | None = None) -> dict[str, Counts]:
+    """Counts of every control with rows in control_results (or of `control_ids`, each present)."""
+    where = "WHERE list_contains($ids, control_id)" if control_ids is not None else ""
+    rows: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+    for control_id, status, severity, n in con.execute(
+        f"SELECT control_id, status, severity, count(*) FROM control_results {where} GROUP BY ALL",
+        {"ids": list(control_ids)} if control_ids is not None else {},
+    ).fetchall():
+        rows[control_id].append((status, severity, n))
+    wanted = control_ids if control_ids is not None else sorted(rows)
+    return {c: Counts.of(rows.get(c, ())) for c in wanted}
