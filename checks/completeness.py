@@ -282,13 +282,6 @@ def summarize(result: dict[str, Any], path: Path | None = None) -> CompletenessS
     return CompletenessSummary(checks=checks, result_path=path)
 
 
-def load(path: Path) -> CompletenessSummary | None:
-    """The summary of gx/completeness.json, or None when the run has none."""
-    if not path.exists():
-        return None
-    return summarize(json.loads(path.read_text(encoding="utf-8")), path)
-
-
 def check_completeness(con: duckdb.DuckDBPyConnection, gx_dir: Path) -> CompletenessSummary:
     """Run the completeness suite on the snapshot; write gx_dir/completeness.json."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

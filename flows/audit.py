@@ -184,9 +184,11 @@ def validate(con: Any, register: Register | None, folder: RunFolder) -> Validati
 
 
 @task(cache_policy=NO_CACHE)
-def report(con: Any, folder: RunFolder, config: AuditConfig, identity: SigningIdentity) -> None:
+def report(con: Any, folder: RunFolder, config: AuditConfig, identity: SigningIdentity,
+           summary: ValidationSummary) -> None:
     """HTML and PDF; compared with config.baseline, else the newest earlier run in the folder."""
-    render_report(con, folder.path, baseline=config.baseline, signing=identity)
+    render_report(con, folder.path, baseline=config.baseline, signing=identity,
+                  completeness=summary.completeness)
 
 
 @task(cache_policy=NO_CACHE)
@@ -277,7 +279,7 @@ def audit(
         summary = validate(con, register, folder)
         run_row["finished_at"] = datetime.now(UTC)
         con.execute("UPDATE run SET finished_at = ?", [run_row["finished_at"]])
-        report(con, folder, config, identity)
+        report(con, folder, config, identity, summary)
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -20,6 +20,7 @@ import duckdb
 from checks.catalogue import CONTROLS, SEVERITIES
 from store.coverage import coverage_of
 from store.run_folder import PARTIAL, SNAPSHOT_FILE, complete_runs
+from store.snapshot import ROOT_USER
 
 SNAPSHOT = SNAPSHOT_FILE
 BASELINE_ALIAS = "rolecall_baseline"
@@ -210,9 +211,9 @@ _TREND_SQL = """
     SELECT (SELECT any_value(run_id) FROM {db}run),
            (SELECT count(*) FROM {db}iam_users),
            (SELECT count(*) FROM {db}credential_report
-            WHERE "user" <> '<root_account>' AND (access_key_1_active OR access_key_2_active)),
+            WHERE "user" <> '{ROOT_USER}' AND (access_key_1_active OR access_key_2_active)),
            (SELECT count(*) FROM {db}credential_report
-            WHERE "user" <> '<root_account>' AND password_enabled)
+            WHERE "user" <> '{ROOT_USER}' AND password_enabled)
 """
 TREND_DEFINITIONS = {
     "iam_users": "rows of iam_users (GetAccountAuthorizationDetails)",
@@ -222,7 +223,7 @@ TREND_DEFINITIONS = {
 
 
 def trend_point(con: duckdb.DuckDBPyConnection, db: str = "") -> TrendPoint:
-    ((run_id, users, keys, console),) = con.execute(_TREND_SQL.format(db=db)).fetchall()
+    ((run_id, users, keys, console),) = con.execute(_TREND_SQL.format(db=db, ROOT_USER=ROOT_USER)).fetchall()
     return TrendPoint(run_id or "", users, keys, console)
 
 

@@ -19,7 +19,8 @@ from pypdf import PdfReader
 
 from reports.chart import trend_svg
 from reports.history import baseline_for, changes, trend
-from reports.render import FINDINGS_CSV, SigningInfo, render_report
+from reports.render import FINDINGS_CSV, render_report
+from reports.view import SigningInfo
 from store import snapshot
 
 ACCOUNT = "222222222222"

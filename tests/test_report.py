@@ -1,4 +1,4 @@
-"""reports/render.py: what an auditor must find in report.html and report.pdf.
+"""reports/view.py and reports/render.py: what an auditor must find in report.html and report.pdf.
 
 The snapshot is built by hand with store.snapshot so each assertion points at a row we wrote.
 PDF text is read back with pypdf.
@@ -19,10 +19,10 @@ from pypdf import PdfReader
 from reports.render import (
     PDF_ERROR_ROW_CAP,
     PDF_ROW_CAP,
-    load_report_data,
     render_html,
     render_report,
 )
+from reports.view import build_view
 from store import snapshot
 
 RUN_ID = "20261128T002654Z"
@@ -325,15 +325,15 @@ def test_summary_marks_status_and_unevaluated_controls(
 ) -> None:
     # a catalogue version that evaluates G1-G3 only: the rest must say "not evaluated"
     monkeypatch.setattr(
-        "reports.render.IMPLEMENTED",
+        "reports.view.IMPLEMENTED",
         ("RC-1.1", "RC-1.2", "RC-1.3", "RC-1.4", "RC-1.5", "RC-2.1", "RC-2.2", "RC-3.1"),
     )
     con = build_snapshot(tmp_path / "snapshot.duckdb")
-    data = load_report_data(con)
+    data = build_view(con)
     items = {g.id: g for g in data.guidance}
     assert items["G1"].status == "non-compliant"
     assert items["G1"].counts.failed == 2 + 1 + MANY
-    assert items["G1"].counts.failed_by_severity == {"high": 2, "critical": 1, "medium": MANY}
+    assert items["G1"].counts.failed_by_severity == (("critical", 1), ("high", 2), ("medium", MANY))
     assert items["G2"].status == "compliant"
     assert items["G3"].status == "compliant"
     assert items["G4"].status == "not evaluated"
@@ -356,7 +356,7 @@ def test_guidance_with_only_errors_is_incomplete(tmp_path: Path) -> None:
             _result("RC-2.2", "G2", LOST, LOST, "error", "critical", "account not collected"),
         ],
     )
-    items = {g.id: g for g in load_report_data(con).guidance}
+    items = {g.id: g for g in build_view(con).guidance}
     assert items["G2"].status == "incomplete"
 
 
@@ -386,8 +386,8 @@ def test_excepted_results_without_register_entry_are_shown(tmp_path: Path) -> No
             ),
         ],
     )
-    entries = {e.exception_id: e for e in load_report_data(con).exceptions}
-    assert entries["EX-001"].applied == [("RC-1.1", 1), ("RC-3.1", 1)]
+    entries = {e.exception_id: e for e in build_view(con).exceptions}
+    assert entries["EX-001"].applied == (("RC-1.1", 1), ("RC-3.1", 1))
     assert entries["EX-404"].in_register is False
 
 
@@ -401,7 +401,7 @@ def test_pdf_caps_error_tables_lower_than_failures(tmp_path: Path) -> None:
             for i in range(PDF_ERROR_ROW_CAP + 5)
         ],
     )
-    data = load_report_data(con)
+    data = build_view(con)
     pdf_text, _ = _html_text(render_html(data, medium="pdf"))
     assert "5 more in evidence/controls/RC-2.2.csv" in pdf_text
     assert f"not collected {PDF_ERROR_ROW_CAP - 1:02d}" in pdf_text
@@ -437,13 +437,13 @@ def test_scp_coverage_groups_accounts_that_read_the_same(tmp_path: Path) -> None
         _scp_result("RC-6.3", c, "fail", []),
     ])
     (c_path,) = con.execute("SELECT ou_path FROM accounts WHERE account_id = ?", [c]).fetchone()
-    groups = load_report_data(con).scp_coverage
-    expected = sorted([(c_path, [c], "fail"), ("Root/Workloads", [a, b], "pass")])
+    groups = build_view(con).scp_coverage
+    expected = sorted([(c_path, (c,), "fail"), ("Root/Workloads", (a, b), "pass")])
     assert [(g.ou_path, g.account_ids, g.statuses["RC-6.3"]) for g in groups] == expected
     workloads = next(g for g in groups if a in g.account_ids)
     assert workloads.covering == {"RC-6.2": ["DenyUsers (at Root)"],
                                   "RC-6.3": ["Boundaries (at Workloads)"]}
-    text, _ = _html_text(render_html(load_report_data(con)))
+    text, _ = _html_text(render_html(build_view(con)))
     assert "SCP coverage by account" in text and "no covering SCP" in text
 
 
@@ -451,7 +451,7 @@ def test_pdf_of_a_large_organization_counts_accounts_per_ou(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("reports.render.PDF_ACCOUNT_LIST_CAP", 1)
-    data = load_report_data(build_snapshot(tmp_path / "snapshot.duckdb"))
+    data = build_view(build_snapshot(tmp_path / "snapshot.duckdb"))
     pdf_text, _ = _html_text(render_html(data, medium="pdf"))
     html_text, _ = _html_text(render_html(data, medium="html"))
     assert "Accounts per OU" in pdf_text and "All accounts" not in pdf_text
