@@ -8,7 +8,8 @@ The demo, `rolecall simulate` and the tests all use this one module.
 
 moto has no IAM Access Analyzer: simulated/access_analyzer.py answers it in front of moto,
 from moto's IAM state and the analyzers declared here (ANALYZERS, ARCHIVED_FINDINGS).
-Every role (ROLES) says why it exists and the verdict per control it was built to have.
+Every case (account, user, key, exception, role, SCP and Identity Center setup) says why it
+exists and the verdict per control it was built to have; intended_verdicts() gathers them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -34,17 +35,31 @@ REGION = "us-east-1"
 SEED = 20261128
 
 
+# control -> the verdict a case was built to have: "pass", "fail" or "excepted"; "fail:high":
+# with its severity. A control absent from a case's verdicts does not have it in its population.
+Verdicts = Mapping[str, str]
+# (control, account name, member) -> verdict; members are named as `intended_verdicts` says.
+VerdictKey = tuple[str, str, str]
+
+
 @dataclass(frozen=True)
 class SimKey:
-    """An access key: created `age_days` ago, last used `used_days_ago` ago (None: never)."""
+    """An access key: created `age_days` ago, last used `used_days_ago` ago (None: never).
+
+    `verdicts`: RC-1.2, RC-1.3 of the key, and RC-3.2 of its UnusedIAMUserAccessKey finding.
+    """
 
     age_days: int
     used_days_ago: int | None
     active: bool = True
+    verdicts: Verdicts = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SimUser:
+    """An IAM user; `verdicts`: RC-1.1, RC-2.x and RC-3.1 of the user, and RC-3.2 of its
+    UnusedIAMUserPassword finding (its keys declare their own)."""
+
     account: str
     name: str
     console: bool = False
@@ -52,49 +67,147 @@ class SimUser:
     keys: tuple[SimKey, ...] = ()
     age_days: int = 500
     why: str = ""
+    verdicts: Verdicts = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SimAccount:
+    """An account; `root_verdicts` judge its root user (RC-1.4), `verdicts` the account itself
+    (RC-4.3 and, for members only, as SCPs never govern the management account, RC-6.2/6.3)."""
+
     name: str
     ou_path: str  # "" for the management account, which stays under the root
     root_mfa: bool = True
     root_access_key: bool = False
+    why: str = ""
+    root_verdicts: Verdicts = field(default_factory=dict)
+    verdicts: Verdicts = field(default_factory=dict)
 
 
 ACCOUNTS: tuple[SimAccount, ...] = (
-    SimAccount("management", ""),
-    SimAccount("prod", "Workloads/Prod"),
-    SimAccount("dev", "Workloads/Dev", root_mfa=False),
-    SimAccount("partner-integrations", "Shared", root_access_key=True),
-    SimAccount("security", "Security"),
+    SimAccount("management", "",
+               why="root with MFA; an ACCOUNT analyzer and the organization's unused-access one",
+               root_verdicts={"RC-1.4": "pass"}, verdicts={"RC-4.3": "pass"}),
+    SimAccount("prod", "Workloads/Prod",
+               why="an ACCOUNT analyzer; under Workloads, whose SCP enforces boundaries",
+               root_verdicts={"RC-1.4": "pass"},
+               verdicts={"RC-4.3": "pass", "RC-6.2": "pass", "RC-6.3": "pass"}),
+    SimAccount("dev", "Workloads/Dev", root_mfa=False,
+               why="root without MFA; no Access Analyzer at all",
+               root_verdicts={"RC-1.4": "fail"},
+               verdicts={"RC-4.3": "fail", "RC-6.2": "pass", "RC-6.3": "pass"}),
+    SimAccount("partner-integrations", "Shared", root_access_key=True,
+               why="root has an access key; under Shared, which no boundary SCP covers",
+               root_verdicts={"RC-1.4": "fail"},
+               verdicts={"RC-4.3": "pass", "RC-6.2": "pass", "RC-6.3": "fail"}),
+    SimAccount("security", "Security",
+               why="only an unused-access analyzer; its SCP requires boundaries on CreateRole "
+                   "but lets them be deleted",
+               root_verdicts={"RC-1.4": "pass"},
+               verdicts={"RC-4.3": "fail", "RC-6.2": "pass", "RC-6.3": "fail"}),
 )
 
 USERS: tuple[SimUser, ...] = (
     SimUser("management", "break-glass-admin", console=True, mfa=True,
-            why="break-glass console user with MFA, covered by a break-glass exception"),
-    SimUser("prod", "alice", console=True, mfa=False, why="console user without MFA"),
-    SimUser("prod", "bob", console=True, mfa=True, why="console user with MFA"),
-    SimUser("prod", "svc-ci-deployer", keys=(SimKey(age_days=20, used_days_ago=1),),
-            why="programmatic service user, key rotated recently and used yesterday"),
+            why="break-glass console user with MFA, covered by a break-glass exception; "
+                "its unused-password finding was archived",
+            verdicts={"RC-1.1": "excepted", "RC-2.1": "excepted", "RC-2.2": "pass",
+                      "RC-3.1": "pass", "RC-3.2": "pass"}),
+    SimUser("prod", "alice", console=True, mfa=False,
+            why="console user without MFA, password never used",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "fail", "RC-2.2": "fail", "RC-3.1": "pass",
+                      "RC-3.2": "fail"}),
+    SimUser("prod", "bob", console=True, mfa=True,
+            why="console user with MFA, password never used",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "fail", "RC-2.2": "pass", "RC-3.1": "pass",
+                      "RC-3.2": "fail"}),
+    SimUser("prod", "svc-ci-deployer",
+            keys=(SimKey(age_days=20, used_days_ago=1, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"}),),
+            why="programmatic service user, key rotated recently and used yesterday",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
     SimUser("prod", "svc-backup",
-            keys=(SimKey(age_days=400, used_days_ago=2), SimKey(age_days=5, used_days_ago=None)),
-            why="two keys: one 400 days old but used, one new and never used"),
-    SimUser("dev", "svc-legacy-etl", keys=(SimKey(age_days=200, used_days_ago=150),),
-            why="key older than 90 days, last used 150 days ago"),
-    SimUser("dev", "svc-unused", keys=(SimKey(age_days=10, used_days_ago=None),),
-            why="active key never used"),
-    SimUser("dev", "svc-retired", keys=(SimKey(age_days=300, used_days_ago=None, active=False),),
-            why="only an inactive old key"),
+            keys=(SimKey(age_days=400, used_days_ago=2, verdicts={"RC-1.2": "fail", "RC-1.3": "pass"}),
+                  SimKey(age_days=5, used_days_ago=None,
+                         verdicts={"RC-1.2": "pass", "RC-1.3": "fail", "RC-3.2": "fail"})),
+            why="two keys: one 400 days old but used, one new and never used",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
+    SimUser("dev", "svc-legacy-etl",
+            keys=(SimKey(age_days=200, used_days_ago=150,
+                         verdicts={"RC-1.2": "fail", "RC-1.3": "fail", "RC-3.2": "fail"}),),
+            why="key older than 90 days, last used 150 days ago",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
+    SimUser("dev", "svc-unused",
+            keys=(SimKey(age_days=10, used_days_ago=None,
+                         verdicts={"RC-1.2": "pass", "RC-1.3": "fail", "RC-3.2": "fail"}),),
+            why="active key never used",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
+    SimUser("dev", "svc-retired",
+            keys=(SimKey(age_days=300, used_days_ago=None, active=False, verdicts={"RC-1.2": "pass"}),),
+            why="only an inactive old key (out of RC-1.3 and of the unused-access analyzer)",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "pass"}),
     SimUser("partner-integrations", "svc-vendor-sftp",
-            keys=(SimKey(age_days=30, used_days_ago=3),),
-            why="vendor needs static keys; covered by a valid external-dependency exception"),
+            keys=(SimKey(age_days=30, used_days_ago=3, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"}),),
+            why="vendor needs static keys; covered by a valid external-dependency exception",
+            verdicts={"RC-1.1": "excepted", "RC-2.1": "pass", "RC-3.1": "excepted"}),
     SimUser("partner-integrations", "svc-old-integration",
-            keys=(SimKey(age_days=60, used_days_ago=10),),
-            why="covered by an exception that has expired"),
+            keys=(SimKey(age_days=60, used_days_ago=10, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"}),),
+            why="covered by an exception that has expired",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
     SimUser("partner-integrations", "svc-report-export",
-            keys=(SimKey(age_days=45, used_days_ago=7),),
-            why="named by an exception that is missing its owner"),
+            keys=(SimKey(age_days=45, used_days_ago=7, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"}),),
+            why="named by an exception that is missing its owner",
+            verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
+)
+
+
+@dataclass(frozen=True)
+class SimException:
+    """An entry of the demo's exceptions register (demo_register); `verdicts` is RC-1.5's of it.
+
+    Dates are relative to seeding: approved `approved_days_ago`, expiring in `expires_in_days`.
+    """
+
+    id: str
+    account: str
+    user: str
+    controls: tuple[str, ...]
+    kind: str
+    dependency: str
+    reason: str
+    owner: str
+    approved_by: str
+    approved_days_ago: int
+    expires_in_days: int
+    why: str
+    verdicts: Verdicts = field(default_factory=dict)
+
+
+EXCEPTIONS: tuple[SimException, ...] = (
+    SimException("EXC-001", "management", "break-glass-admin", ("RC-1.1", "RC-2.1"), "break-glass",
+                 "Emergency access when IAM Identity Center is unavailable",
+                 "Break-glass console user, credentials in the safe, MFA enforced",
+                 "cloud-platform@example.com", "CISO", 60, 120,
+                 why="valid break-glass entry", verdicts={"RC-1.5": "pass"}),
+    SimException("EXC-002", "partner-integrations", "svc-vendor-sftp", ("RC-1.1", "RC-3.1"),
+                 "external-dependency", "Acme SFTP gateway only accepts static AWS access keys",
+                 "Vendor has no support for role assumption; migration planned",
+                 "integrations@example.com", "Head of Security", 30, 150,
+                 why="valid external-dependency entry", verdicts={"RC-1.5": "pass"}),
+    SimException("EXC-003", "partner-integrations", "svc-old-integration", ("RC-1.1", "RC-3.1"),
+                 "external-dependency", "Legacy reporting tool of a former partner",
+                 "Partner contract ended; exception was not renewed",
+                 "integrations@example.com", "Head of Security", 200, -10,
+                 why="expired ten days ago", verdicts={"RC-1.5": "fail"}),
+    SimException("EXC-004", "partner-integrations", "svc-report-export", ("RC-1.1", "RC-3.1"),
+                 "external-dependency", "Finance export job run by an external bookkeeper",
+                 "Bookkeeper's tool needs static keys", "", "Head of Security", 20, 90,
+                 why="no owner", verdicts={"RC-1.5": "fail"}),
+    SimException("EXC-005", "dev", "svc-deleted-last-month", ("RC-1.1",), "external-dependency",
+                 "Old CI server",
+                 "CI server was decommissioned; the user is gone but the entry remains",
+                 "dev-team@example.com", "Head of Security", 90, 90,
+                 why="names a user that no longer exists: a stale entry, low severity",
+                 verdicts={"RC-1.5": "fail:low"}),
 )
 
 
@@ -321,6 +434,32 @@ SERVICE_LINKED = ("prod", "elasticloadbalancing.amazonaws.com")
 
 
 @dataclass(frozen=True)
+class SeededRole:
+    """A role seeding puts in accounts as plumbing, not as a case; `verdicts` by account name,
+    for every account that has it."""
+
+    name: str
+    why: str
+    verdicts: Mapping[str, Verdicts]
+
+
+# Neither seeded role has a boundary (RC-6.4 fails). Both trust the management account, so the
+# ACCOUNT analyzers of prod and partner-integrations report them (ExternalAccess); as neither
+# fails RC-4.1, those findings pass RC-4.2.
+_UNBOUNDED: Verdicts = {"RC-6.4": "fail"}
+_UNBOUNDED_REPORTED: Verdicts = {"RC-4.2": "pass", "RC-6.4": "fail"}
+SEEDED_ROLES: tuple[SeededRole, ...] = (
+    SeededRole("rolecall-audit", "the audit role rolecall assumes, in every account (_create_roles)",
+               {"management": _UNBOUNDED, "prod": _UNBOUNDED_REPORTED, "dev": _UNBOUNDED,
+                "partner-integrations": _UNBOUNDED_REPORTED, "security": _UNBOUNDED}),
+    SeededRole("OrganizationAccountAccessRole",
+               "created by Organizations in every member account (create_account)",
+               {"prod": _UNBOUNDED_REPORTED, "dev": _UNBOUNDED,
+                "partner-integrations": _UNBOUNDED_REPORTED, "security": _UNBOUNDED}),
+)
+
+
+@dataclass(frozen=True)
 class SimScp:
     name: str
     targets: tuple[str, ...]  # "root", an OU path ("Workloads") or an account name
@@ -350,6 +489,8 @@ SCPS: tuple[SimScp, ...] = (
         {"Effect": "Deny", "Action": "iam:DeleteRolePermissionsBoundary", "Resource": "*"},
     ), "would satisfy RC-6.3 but is attached nowhere: covers no account"),
 )
+# The organization's verdict: SCPs are enabled on the root (_create_scps), so RC-6.1 passes.
+SCP_VERDICTS: Verdicts = {"RC-6.1": "pass"}
 
 # Access Analyzer: (account name, analyzer name, type). An ORGANIZATION analyzer would cover
 # every account (RC-4.3), so external access is analysed per account, and dev (none) and
@@ -368,8 +509,16 @@ ARCHIVED_FINDINGS: tuple[tuple[str, str, str, str], ...] = (
     ("partner-external-access", "ExternalAccess", "partner-integrations",
      "role/vendor-bare-account-id"),
 )
-# Identity Center: one permission set, assigned to prod (RC-2.3 passes).
+# Identity Center: one permission set, assigned to prod, so the organization passes RC-2.3.
 PERMISSION_SET = ("ReadOnly", "PT4H", "prod")
+IDENTITY_CENTER_VERDICTS: Verdicts = {"RC-2.3": "pass"}
+# The finding a control judges, for the verdicts a user, key or role declares of its finding.
+FINDING_TYPES: dict[tuple[str, str], str] = {
+    ("user", "RC-3.2"): "UnusedIAMUserPassword",
+    ("key", "RC-3.2"): "UnusedIAMUserAccessKey",
+    ("role", "RC-3.2"): "UnusedIAMRole",
+    ("role", "RC-4.2"): "ExternalAccess",
+}
 
 
 @dataclass
@@ -416,6 +565,49 @@ class SimulatedOrganization:
                 verdicts[(control, arn)] = verdict
             verdicts[("RC-6.4", arn)] = "pass" if role.boundary else "fail"
         return verdicts
+
+
+def intended_verdicts() -> dict[VerdictKey, str]:
+    """Every control result an audit of the simulated organization should hold, gathered from
+    where each case is built: (control, account name, member) -> verdict.
+
+    Members are named: a user ("alice"), a key by its place among its user's keys
+    ("svc-backup/access_key_2"), "root", an exception id (RC-1.5), a role ("gha-no-sub"), a
+    finding by type and user or role name ("ExternalAccess:public-any-principal"; RC-3.2,
+    RC-4.2), "account", and "organization" (RC-2.3, RC-6.1: in the management account).
+    Nothing else is in any control's population.
+    """
+    declared: list[tuple[VerdictKey, str]] = []
+
+    def add(account: str, verdicts: Verdicts, member: str, kind: str = "", about: str = "") -> None:
+        """`about`: the user or role a finding of the member is about (the member's own name)."""
+        for control, verdict in verdicts.items():
+            finding = FINDING_TYPES.get((kind, control))
+            name = f"{finding}:{about or member}" if finding else member
+            declared.append(((control, account, name), verdict))
+
+    for account in ACCOUNTS:
+        add(account.name, account.root_verdicts, "root")
+        add(account.name, account.verdicts, "account")
+    for user in USERS:
+        add(user.account, user.verdicts, user.name, "user")
+        for slot, key in enumerate(user.keys, start=1):
+            add(user.account, key.verdicts, f"{user.name}/access_key_{slot}", "key", user.name)
+    for exception in EXCEPTIONS:
+        add(exception.account, exception.verdicts, exception.id)
+    for role in ROLES:
+        add(role.account, {**role.verdicts, "RC-6.4": "pass" if role.boundary else "fail"},
+            role.name, "role")
+    for seeded in SEEDED_ROLES:
+        for account, verdicts in seeded.verdicts.items():
+            add(account, verdicts, seeded.name, "role")
+    add("management", {**SCP_VERDICTS, **IDENTITY_CENTER_VERDICTS}, "organization")
+    intended: dict[VerdictKey, str] = {}
+    for key, verdict in declared:
+        if key in intended:
+            raise ValueError(f"{key} is declared twice")
+        intended[key] = verdict
+    return intended
 
 
 def _session(**credentials: str) -> boto3.Session:
@@ -649,60 +841,17 @@ def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganizatio
 
 
 def demo_register(sim: SimulatedOrganization) -> str:
-    """The demo's exceptions register, as YAML, naming the simulated users by ARN."""
+    """The demo's exceptions register (EXCEPTIONS), as YAML, naming the simulated users by ARN."""
     today = sim.seeded_at.date()
-
-    def iso(d: date) -> str:
-        return d.isoformat()
-
     entries = [
         {
-            "id": "EXC-001", "principal": sim.user_arn("management", "break-glass-admin"),
-            "controls": ["RC-1.1", "RC-2.1"], "kind": "break-glass",
-            "dependency": "Emergency access when IAM Identity Center is unavailable",
-            "reason": "Break-glass console user, credentials in the safe, MFA enforced",
-            "owner": "cloud-platform@example.com", "approved_by": "CISO",
-            "approved_on": iso(today - timedelta(days=60)),
-            "expires": iso(today + timedelta(days=120)),
-        },
-        {
-            "id": "EXC-002", "principal": sim.user_arn("partner-integrations", "svc-vendor-sftp"),
-            "controls": ["RC-1.1", "RC-3.1"], "kind": "external-dependency",
-            "dependency": "Acme SFTP gateway only accepts static AWS access keys",
-            "reason": "Vendor has no support for role assumption; migration planned",
-            "owner": "integrations@example.com", "approved_by": "Head of Security",
-            "approved_on": iso(today - timedelta(days=30)),
-            "expires": iso(today + timedelta(days=150)),
-        },
-        {
-            "id": "EXC-003",
-            "principal": sim.user_arn("partner-integrations", "svc-old-integration"),
-            "controls": ["RC-1.1", "RC-3.1"], "kind": "external-dependency",
-            "dependency": "Legacy reporting tool of a former partner",
-            "reason": "Partner contract ended; exception was not renewed",
-            "owner": "integrations@example.com", "approved_by": "Head of Security",
-            "approved_on": iso(today - timedelta(days=200)),
-            "expires": iso(today - timedelta(days=10)),
-        },
-        {
-            "id": "EXC-004",
-            "principal": sim.user_arn("partner-integrations", "svc-report-export"),
-            "controls": ["RC-1.1", "RC-3.1"], "kind": "external-dependency",
-            "dependency": "Finance export job run by an external bookkeeper",
-            "reason": "Bookkeeper's tool needs static keys",
-            "owner": "", "approved_by": "Head of Security",
-            "approved_on": iso(today - timedelta(days=20)),
-            "expires": iso(today + timedelta(days=90)),
-        },
-        {
-            "id": "EXC-005", "principal": sim.user_arn("dev", "svc-deleted-last-month"),
-            "controls": ["RC-1.1"], "kind": "external-dependency",
-            "dependency": "Old CI server",
-            "reason": "CI server was decommissioned; the user is gone but the entry remains",
-            "owner": "dev-team@example.com", "approved_by": "Head of Security",
-            "approved_on": iso(today - timedelta(days=90)),
-            "expires": iso(today + timedelta(days=90)),
-        },
+            "id": e.id, "principal": sim.user_arn(e.account, e.user), "controls": list(e.controls),
+            "kind": e.kind, "dependency": e.dependency, "reason": e.reason, "owner": e.owner,
+            "approved_by": e.approved_by,
+            "approved_on": (today - timedelta(days=e.approved_days_ago)).isoformat(),
+            "expires": (today + timedelta(days=e.expires_in_days)).isoformat(),
+        }
+        for e in EXCEPTIONS
     ]
     header = (
         "# Exceptions register of the built-in simulated organization (generated by rolecall).\n"
