@@ -13,7 +13,21 @@ Decisions where CONTROLS.md is silent:
 - RC-1.3: a never-used active key fails however new it is (CONTROLS.md: "never used"); a
   register entry listing RC-1.3 (either kind) can except it.
 - RC-1.4: the credential report's root row decides; the account summary fills what it lacks
-  (AccountAccessKeysPresent counts keys, active or not). No data: `error`.
+  (AccountAccessKeysPresent counts keys, active or not; AccountPasswordPresent is the only
+  source of the root password, the report says `not_supported`). No data: `error`.
+- RC-1.4 and centralized root access (iam:ListOrganizationsFeatures, table
+  organization_features): when RootCredentialsManagement is enabled, a member account's root
+  user passes with the reason "centralized root access: root credentials removed" only when it
+  is known to have no password, no access key (active or not) and no MFA device; one unknown
+  fact and the rule above applies. The management account is never covered (AWS: the feature
+  manages member accounts' roots), so its root still needs MFA. A failing member root that has
+  credentials left says so; the management account's says the feature does not cover it.
+  When the features call failed (AccessDenied, an endpoint without the API) the rule above
+  applies and the rows are not `error`: the missing fact can only turn a fail into a pass, so
+  the stricter verdict is sound, and the gap is shown twice: the source's collection error
+  makes the run incomplete, and every failing member root that would pass with the feature on
+  (no password, no key, no MFA) names the failure in its reason. The refusals that mean the
+  feature cannot be on (no trusted access for IAM, no all-features organization) are "off".
 - RC-1.5: the register is judged entry by entry by checks/exceptions.py (`judge_register`, the
   temp table register_facts); an entry whose account was not collected (authorization source
   failed) cannot be judged stale, and when it has no other problem its row is `error`, not
@@ -193,77 +207,156 @@ CHECK_1_3 = Check(RULE_1_3, _expect_1_3, ("covered_by_valid_exception", "active"
 RC_1_4 = Control(
     "RC-1.4", "G1", "Root user has no access key and has MFA", "critical",
     "the root user of every account",
-    "the root user has an active access key, or has no MFA",
+    "the root user has an active access key, or has no MFA (a member account's root with no "
+    "password, no access key and no MFA device passes when centralized root access is enabled)",
     "Delete root access keys; enable MFA (or centralize root access and remove root "
     "credentials from member accounts).",
     never_excepted="the root user is not an IAM user",
 )
 
+_ROOT_FACTS = f"""
+    WITH account AS (
+        SELECT account_id FROM accounts
+        UNION SELECT account_id FROM credential_report WHERE "user" = '{ROOT_USER}'
+        UNION SELECT account_id FROM account_summary),
+    report AS (
+        SELECT account_id, any_value(mfa_active) AS mfa,
+               any_value(access_key_1_active OR access_key_2_active) AS active_key,
+               -- a slot holds a key when it is active or has a rotation date
+               any_value(CASE WHEN access_key_1_active OR access_key_2_active
+                                   OR access_key_1_last_rotated IS NOT NULL
+                                   OR access_key_2_last_rotated IS NOT NULL THEN true
+                              WHEN NOT access_key_1_active AND NOT access_key_2_active THEN false
+                         END) AS any_key,
+               any_value(password_enabled) AS password
+        FROM credential_report WHERE "user" = '{ROOT_USER}' GROUP BY account_id),
+    summary AS (
+        SELECT account_id, any_value(root_mfa_enabled) AS mfa,
+               any_value(root_access_keys_present) AS active_key,
+               any_value(root_access_keys_present) AS any_key,
+               any_value(root_password_present) AS password
+        FROM account_summary GROUP BY account_id),
+    central AS (  -- NULL when the features were not collected
+        SELECT bool_or(enabled) FILTER (WHERE feature = 'RootCredentialsManagement') AS enabled
+        FROM organization_features)
+    SELECT a.account_id,
+           CASE WHEN r.account_id IS NOT NULL THEN 'credential_report'
+                WHEN s.account_id IS NOT NULL THEN 'account_summary' END AS root_data_source,
+           coalesce(r.active_key, s.active_key) AS root_active_key,
+           coalesce(r.mfa, s.mfa) AS root_mfa_active,
+           coalesce(r.password, s.password) AS root_password_present,
+           coalesce(r.any_key, s.any_key) AS root_key_present,
+           EXISTS (SELECT 1 FROM management m WHERE m.account_id = a.account_id) AS is_management,
+           c.enabled AS centralized_root_access
+    FROM account a CROSS JOIN central c
+    LEFT JOIN report r USING (account_id) LEFT JOIN summary s USING (account_id)
+"""
+
+
+def _state(fact: str) -> str:
+    return f"CASE WHEN {fact} THEN 'present' WHEN NOT {fact} THEN 'absent' ELSE 'unknown' END"
+
+
 RULE_1_4 = Rule(
     control=RC_1_4,
     resource_type="root_user",
     sources=(),  # either the credential report or the account summary will do
-    facts=("root_data_source", "root_active_key", "root_mfa_active"),
+    facts=("root_data_source", "root_active_key", "root_mfa_active", "root_password_present",
+           "root_key_present", "centralized_root_access", "root_centrally_managed"),
     query=f"""
-        WITH account AS (
-            SELECT account_id FROM accounts
-            UNION SELECT account_id FROM credential_report WHERE "user" = '{ROOT_USER}'
-            UNION SELECT account_id FROM account_summary),
-        report AS (
-            SELECT account_id, any_value(mfa_active) AS mfa,
-                   any_value(access_key_1_active OR access_key_2_active) AS active_key
-            FROM credential_report WHERE "user" = '{ROOT_USER}' GROUP BY account_id),
-        summary AS (
-            SELECT account_id, any_value(root_mfa_enabled) AS mfa,
-                   any_value(root_access_keys_present) AS active_key
-            FROM account_summary GROUP BY account_id),
-        facts AS (
-            SELECT a.account_id,
-                   CASE WHEN r.account_id IS NOT NULL THEN 'credential_report'
-                        WHEN s.account_id IS NOT NULL THEN 'account_summary' END
-                       AS root_data_source,
-                   coalesce(r.active_key, s.active_key) AS root_active_key,
-                   coalesce(r.mfa, s.mfa) AS root_mfa_active
-            FROM account a
-            LEFT JOIN report r USING (account_id) LEFT JOIN summary s USING (account_id))
+        WITH facts AS ({_ROOT_FACTS}),
+        judged AS (
+            SELECT *,
+                   -- the feature covers member accounts only (false for the management account)
+                   NOT is_management AND centralized_root_access AS root_centrally_managed,
+                   NOT is_management AND centralized_root_access AND NOT root_password_present
+                       AND NOT root_key_present AND NOT root_mfa_active AS credentials_removed,
+                   root_active_key OR NOT root_mfa_active AS failing,
+                   ' (from the ' || replace(root_data_source, '_', ' ') || ')' AS source_note
+            FROM facts),
+        features_gap AS (
+            SELECT string_agg(DISTINCT format('{{}} {{}}: {{}}', coalesce(operation, '?'),
+                                              coalesce(error_code, '?'), coalesce(message, '')),
+                              '; ') AS why
+            FROM collection_errors WHERE source = 'organization_features')
         SELECT account_id, 'arn:aws:iam::' || account_id || ':root' AS resource_id,
                NULL::VARCHAR AS principal_arn,
-               CASE WHEN root_active_key OR NOT root_mfa_active THEN 'fail'
+               CASE WHEN credentials_removed THEN 'pass'
+                    WHEN failing THEN 'fail'
                     WHEN root_active_key IS NULL OR root_mfa_active IS NULL THEN 'error'
                     ELSE 'pass' END AS outcome,
                NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
-               CASE WHEN root_data_source IS NULL
+               CASE WHEN credentials_removed
+                        THEN 'centralized root access: root credentials removed (no password, '
+                             || 'no access key, no MFA device)'
+                    WHEN root_data_source IS NULL
                         THEN 'no root user data: neither a credential report root row nor an '
                              'account summary was collected'
-                    WHEN root_active_key OR NOT root_mfa_active
+                    WHEN failing
                         THEN concat_ws('; ',
                             CASE WHEN root_active_key THEN 'root user has an active access key'
                             END,
                             CASE WHEN NOT root_mfa_active THEN 'root user has no MFA' END)
-                             || ' (from the ' || replace(root_data_source, '_', ' ') || ')'
+                             || source_note
+                             || CASE
+                                WHEN root_centrally_managed
+                                    THEN '; centralized root access is enabled, but this root '
+                                         || 'user''s credentials are not all known to be removed '
+                                         || '(password ' || {_state("root_password_present")}
+                                         || ', access key ' || {_state("root_key_present")} || ')'
+                                WHEN is_management AND centralized_root_access
+                                    THEN '; centralized root access does not cover the '
+                                         || 'management account'
+                                WHEN centralized_root_access IS NULL AND NOT is_management
+                                     AND NOT root_password_present AND NOT root_key_present
+                                     AND NOT root_mfa_active
+                                    THEN '; with no password, access key or MFA device it '
+                                         || 'would pass if centralized root access is enabled, '
+                                         || 'which is not known ('
+                                         || coalesce('organization_features collection failed: '
+                                                     || (SELECT why FROM features_gap),
+                                                     'no organization_features data')
+                                         || ')'
+                                ELSE '' END
                     WHEN root_active_key IS NULL OR root_mfa_active IS NULL
-                        THEN 'root user access keys or MFA state unknown (from the '
-                             || replace(root_data_source, '_', ' ') || ')'
-                    ELSE 'root user has MFA and no active access key (from the '
-                         || replace(root_data_source, '_', ' ') || ')'
+                        THEN 'root user access keys or MFA state unknown' || source_note
+                    ELSE 'root user has MFA and no active access key' || source_note
                END AS reason,
-               root_data_source, root_active_key, root_mfa_active
-        FROM facts
+               root_data_source, root_active_key, root_mfa_active, root_password_present,
+               root_key_present, centralized_root_access, root_centrally_managed
+        FROM judged
     """,
 )
 
 
 def _expect_1_4(x: Expect) -> list[Any]:
-    in_set = x.e.ExpectColumnValuesToBeInSet
+    """Keys, then MFA outside centralized root access, then, for centrally managed roots without
+    MFA, the password and then any key (each known, and absent)."""
+    col, in_set, not_null = x.Column, x.e.ExpectColumnValuesToBeInSet, x.e.ExpectColumnValuesToNotBeNull
+    no_active_key = col("root_active_key") != TRUE
+    managed_without_mfa = (x.flag("root_centrally_managed"), x.unflagged("root_mfa_active"))
+    no_password = x.unflagged("root_password_present")
     return [
         x.check(in_set, "fail", "the root user has no active access key", column="root_active_key",
                 value_set=[FALSE]),
-        x.check(in_set, "fail", "the root user (without keys) has MFA", x.Column("root_active_key") != TRUE,
+        x.check(in_set, "fail", "the root user (without keys, not centrally managed) has MFA",
+                no_active_key, col("root_centrally_managed") != TRUE,
                 column="root_mfa_active", value_set=[TRUE]),
+        x.check(not_null, "fail", "a centrally managed root without MFA: its password is known",
+                no_active_key, *managed_without_mfa, column="root_password_present"),
+        x.check(in_set, "fail", "a centrally managed root without MFA has no password",
+                no_active_key, *managed_without_mfa, column="root_password_present", value_set=[FALSE]),
+        x.check(not_null, "fail", "a centrally managed root without MFA or password: its keys are known",
+                no_active_key, *managed_without_mfa, no_password, column="root_key_present"),
+        x.check(in_set, "fail", "a centrally managed root without MFA or password has no access key",
+                no_active_key, *managed_without_mfa, no_password, column="root_key_present",
+                value_set=[FALSE]),
     ]
 
 
-CHECK_1_4 = Check(RULE_1_4, _expect_1_4, ("root_active_key", "root_mfa_active"),
+CHECK_1_4 = Check(RULE_1_4, _expect_1_4,
+                  ("root_active_key", "root_mfa_active", "root_password_present", "root_key_present",
+                   "root_centrally_managed"),
                   population_count="SELECT count(*) FROM account_summary")
 
 # RC-1.5 --------------------------------------------------------------------------------------------

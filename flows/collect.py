@@ -25,6 +25,7 @@ from flows.sources import (
     credential_report,
     identity_center,
     identity_providers,
+    organization_features,
     organizations,
 )
 from flows.sources.organizations import Account, Organization
@@ -193,11 +194,13 @@ def collect_organization(
     read_timeout: float = READ_TIMEOUT,
     account_deadline: float | None = ACCOUNT_DEADLINE,
 ) -> tuple[AccountData, AccountClients]:
-    """Organization-level data from the management account: OU tree, SCPs, Identity Center.
+    """Organization-level data from the management account: OU tree, SCPs, the centralized root
+    access features, Identity Center.
 
-    Rows and errors are recorded under the management account (sources "organizations" and
-    "identity_center"); their calls are counted apart from the account's own budget, and they
-    have a deadline of their own. Never raises: a failure is that source's error.
+    Rows and errors are recorded under the management account (sources "organizations",
+    "organization_features" and "identity_center"); their calls are counted apart from the
+    account's own budget, and they have a deadline of their own. Never raises: a failure is that
+    source's error.
     """
     management = organization.management_account_id
     data = AccountData(management)
@@ -215,6 +218,10 @@ def collect_organization(
     run("organizations", "ListRoots", lambda: organizations.tree_rows(organization))
     run("organizations", "ListPolicies",
         lambda: organizations.scps(clients.client("organizations", source="organizations")))
+    run(organization_features.SOURCE, organization_features.OPERATION,
+        lambda: {"organization_features": organization_features.fetch(
+            clients.client("iam", source=organization_features.SOURCE),
+            organization.organization_id)})
     run("identity_center", "ListInstances",
         lambda: identity_center.fetch(clients.client("sso-admin", source="identity_center")))
     data.api_calls = clients.calls

@@ -29,7 +29,7 @@ from checks.counts import Counts, counts_by_control, total
 from reports import history
 from reports.history import Changes, ControlChanges, TrendPoint
 from store.coverage import Coverage, coverage
-from store.snapshot import ROOT_USER
+from store.snapshot import ROOT_USER, table_names
 
 # Rows fetched per control and status; the HTML shows them all, the PDF fewer (reports/render.py).
 HTML_ROW_CAP = 500
@@ -57,6 +57,16 @@ class RunInfo:
     management_account_name: str | None
     endpoint_url: str | None
     simulated: bool
+
+
+@dataclass(frozen=True)
+class CentralizedRootAccess:
+    """Whether IAM manages member accounts' root credentials centrally (RootCredentialsManagement):
+    "on", "off" or "unknown", the features enabled, and how that is known."""
+
+    state: str
+    enabled_features: tuple[str, ...]
+    basis: str
 
 
 @dataclass(frozen=True)
@@ -241,6 +251,7 @@ class ReportView:
     row_limit: int
     scp_coverage: tuple[ScpCoverageGroup, ...]
     coverage: Coverage  # what the run could see; its headline opens the report
+    root_access: CentralizedRootAccess = CentralizedRootAccess("unknown", (), "not collected")
     changes: Changes | None = None  # None: no earlier complete run to compare with
     trend: tuple[TrendPoint, ...] = ()
     completeness: CompletenessSummary | None = None  # None: not checked
@@ -330,6 +341,7 @@ def build_view(
         row_limit=row_limit,
         scp_coverage=_scp_coverage(con),
         coverage=seen,
+        root_access=_root_access(con),
         changes=changes,
         trend=tuple(history.trend(con, runs)),
         completeness=completeness,
@@ -411,6 +423,23 @@ def _guidance(
             item_id, title, text, controls,
             changes.for_controls([c.id for c in controls]) if changes is not None else None))
     return tuple(out)
+
+
+def _root_access(con: duckdb.DuckDBPyConnection) -> CentralizedRootAccess:
+    """The organization_features rows; without them, why the features are not known."""
+    if "organization_features" not in table_names(con):
+        return CentralizedRootAccess("unknown", (), "not collected by the version that made this run")
+    rows = _dicts(con, "SELECT feature, enabled, basis FROM organization_features ORDER BY feature")
+    if rows:
+        enabled = tuple(r["feature"] for r in rows if r["enabled"])
+        state = "on" if "RootCredentialsManagement" in enabled else "off"
+        return CentralizedRootAccess(state, enabled, str(rows[0]["basis"]))
+    (failed,) = con.execute(
+        "SELECT string_agg(DISTINCT format('{} {}: {}', coalesce(operation, '?'), "
+        "coalesce(error_code, '?'), coalesce(message, '')), '; ') "
+        "FROM collection_errors WHERE source = 'organization_features'").fetchone() or (None,)
+    return CentralizedRootAccess(
+        "unknown", (), f"collection failed: {failed}" if failed else "not collected")
 
 
 def _collection_errors(con: duckdb.DuckDBPyConnection) -> tuple[CollectionError, ...]:

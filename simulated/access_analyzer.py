@@ -42,6 +42,8 @@ from botocore.validate import ParamValidator
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from simulated.root_access import RootAccessLayer
+
 UNUSED_DAYS = 90
 SERVICE = "access-analyzer"
 EXTERNAL_TYPES = ("ACCOUNT", "ORGANIZATION")
@@ -357,14 +359,16 @@ def _read_body(environ: Environ) -> bytes:
 
 
 def make_layered_server(host: str, port: int, layer_setup: AnalyzerSetup | None = None) -> Any:
-    """A werkzeug server running moto's app behind the layer, as ThreadedMotoServer builds it."""
+    """A werkzeug server running moto's app behind the layers (Access Analyzer, then IAM's
+    centralized root access, simulated/root_access.py), as ThreadedMotoServer builds it."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
         create_backend_app,
     )
 
-    layer = AccessAnalyzerLayer(DomainDispatcherApplication(create_backend_app), layer_setup)
+    moto_app = RootAccessLayer(DomainDispatcherApplication(create_backend_app))
+    layer = AccessAnalyzerLayer(moto_app, layer_setup)
     server = make_server(host, port, layer, True, request_handler=MotoRequestHandler)
     server.layer = layer  # type: ignore[attr-defined]
     return server

@@ -71,6 +71,8 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("account_id", "VARCHAR", "account"),
         ("root_mfa_enabled", "BOOLEAN", "iam:GetAccountSummary AccountMFAEnabled"),
         ("root_access_keys_present", "BOOLEAN", "iam:GetAccountSummary AccountAccessKeysPresent"),
+        ("root_password_present", "BOOLEAN",
+         "iam:GetAccountSummary AccountPasswordPresent, NULL when the endpoint does not report it"),
         ("users", "INTEGER", "number of IAM users"),
         ("roles", "INTEGER", "number of IAM roles"),
     ],
@@ -190,6 +192,12 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("instance_arn", "VARCHAR", "instance"),
         ("permission_set_arn", "VARCHAR", "permission set provisioned to the account"),
         ("account_id", "VARCHAR", "account with at least one assignment of the permission set"),
+    ],
+    "organization_features": [
+        ("organization_id", "VARCHAR", "organization the centralized root access features belong to"),
+        ("feature", "VARCHAR", "RootCredentialsManagement or RootSessions"),
+        ("enabled", "BOOLEAN", "the feature is enabled for the organization's member accounts"),
+        ("basis", "VARCHAR", "how it is known: iam:ListOrganizationsFeatures, or a refusal meaning off"),
     ],
     "exceptions": [
         ("exception_id", "VARCHAR", "id of the register entry"),

@@ -1,6 +1,8 @@
-"""An endpoint without Access Analyzer or Identity Center: the audit finishes, the gaps recorded.
+"""An endpoint without Access Analyzer, Identity Center or IAM's ListOrganizationsFeatures: the
+audit finishes, the gaps recorded.
 
-The simulated organization is served here by plain moto (which has no Access Analyzer) behind
+The simulated organization is served here by plain moto (which has no Access Analyzer and no
+ListOrganizationsFeatures: it answers 500) behind
 a switch that also refuses Identity Center once seeding is done, as an endpoint, a partition or
 a permission boundary lacking those services would.
 """
@@ -109,6 +111,8 @@ def test_identity_center_missing_is_an_org_level_error_and_scps_are_still_collec
     data, _ = collect_organization(session, organization)
     assert [(e["account_id"], e["source"], e["operation"], e["error_code"])
             for e in data.errors] == [
+        (simulated.MANAGEMENT_ACCOUNT_ID, "organization_features", "ListOrganizationsFeatures",
+         "500"),
         (simulated.MANAGEMENT_ACCOUNT_ID, "identity_center", "ListInstances",
          "UnknownOperationException")]
     assert {r["name"] for r in data.rows["scps"]} >= {s.name for s in simulated.SCPS}
@@ -126,7 +130,8 @@ def test_the_audit_finishes_and_records_what_could_not_be_collected(
     with duckdb.connect(str(result.run_dir / "snapshot.duckdb"), read_only=True) as con:
         errors = con.execute(
             "SELECT source, count(*) FROM collection_errors GROUP BY 1 ORDER BY 1").fetchall()
-        assert errors == [("access_analyzer", len(simulated.ACCOUNTS)), ("identity_center", 1)]
+        assert errors == [("access_analyzer", len(simulated.ACCOUNTS)), ("identity_center", 1),
+                          ("organization_features", 1)]
         rows = con.execute("SELECT collected, error FROM accounts").fetchall()
         assert all(collected and error.startswith("access_analyzer: ")
                    for collected, error in rows)
@@ -138,7 +143,7 @@ def test_the_audit_finishes_and_records_what_could_not_be_collected(
     assert print_summary(result.run_dir, 0.0) == EXIT_INCOMPLETE
     html = " ".join((result.run_dir / "report.html").read_text().split())
     headline = (f"INCOMPLETE RUN: sources that failed: access_analyzer in {len(simulated.ACCOUNTS)} "
-                "accounts, identity_center in 1 account.")
+                "accounts, identity_center in 1 account, organization_features in 1 account.")
     assert headline in html
     assert html.index(headline) < html.index("Organization")  # before anything else on the cover
     assert (result.run_dir / "manifest.json.p7s").exists()
