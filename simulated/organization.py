@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -33,6 +34,12 @@ from simulated.credentials import FAKE_CREDENTIALS as FAKE_CREDENTIALS  # re-exp
 MANAGEMENT_ACCOUNT_ID = "123456789012"  # moto's default account: the caller's own account
 REGION = "us-east-1"
 SEED = 20261128
+# The deployment kit (deploy/): every account's audit role is made from its policy, with its trust.
+# Its files are read, not imported: simulated/ imports nothing of rolecall's.
+KIT = Path(__file__).resolve().parents[1] / "deploy"
+KIT_AUDIT_ROLE = "rolecall-audit"  # rolecall's default --role-name
+KIT_RUNNER_ROLE = "rolecall-runner"
+KIT_EXTERNAL_ID = "rolecall-demo"  # moto does not evaluate trust policies: never checked
 
 
 # control -> the verdict a case was built to have: "pass", "fail" or "excepted"; "fail:high":
@@ -443,15 +450,19 @@ class SeededRole:
     verdicts: Mapping[str, Verdicts]
 
 
-# Neither seeded role has a boundary (RC-6.4 fails). Both trust the management account, so the
+# Both seeded roles trust the management account (the audit role: its runner role), so the
 # ACCOUNT analyzers of prod and partner-integrations report them (ExternalAccess); as neither
-# fails RC-4.1, those findings pass RC-4.2.
+# fails RC-4.1 (the management account is inside the organization), those findings pass RC-4.2.
+# The kit's audit role has its permissions boundary (RC-6.4 passes); Organizations' role has none.
+_BOUNDED: Verdicts = {"RC-6.4": "pass"}
+_BOUNDED_REPORTED: Verdicts = {"RC-4.2": "pass", "RC-6.4": "pass"}
 _UNBOUNDED: Verdicts = {"RC-6.4": "fail"}
 _UNBOUNDED_REPORTED: Verdicts = {"RC-4.2": "pass", "RC-6.4": "fail"}
 SEEDED_ROLES: tuple[SeededRole, ...] = (
-    SeededRole("rolecall-audit", "the audit role rolecall assumes, in every account (_create_roles)",
-               {"management": _UNBOUNDED, "prod": _UNBOUNDED_REPORTED, "dev": _UNBOUNDED,
-                "partner-integrations": _UNBOUNDED_REPORTED, "security": _UNBOUNDED}),
+    SeededRole(KIT_AUDIT_ROLE, "the kit's audit role rolecall assumes (deploy/audit-role.yaml), "
+               "in every account (_create_roles)",
+               {"management": _BOUNDED, "prod": _BOUNDED_REPORTED, "dev": _BOUNDED,
+                "partner-integrations": _BOUNDED_REPORTED, "security": _BOUNDED}),
     SeededRole("OrganizationAccountAccessRole",
                "created by Organizations in every member account (create_account)",
                {"prod": _UNBOUNDED_REPORTED, "dev": _UNBOUNDED,
@@ -711,22 +722,38 @@ def _set_root_credentials(account_id: str, account: SimAccount) -> None:
     summary._account_access_keys_present = 1 if account.root_access_key else 0
 
 
+def kit_audit_policy() -> dict[str, Any]:
+    """The kit's audit role permissions (deploy/audit-role-policy.json), also its boundary."""
+    return json.loads((KIT / "audit-role-policy.json").read_text(encoding="utf-8"))
+
+
+def kit_audit_trust(management_id: str) -> dict[str, Any]:
+    """deploy/audit-role.yaml's trust with its parameters filled in: only the management
+    account's runner role, and only with the External ID."""
+    return _doc({
+        "Sid": "RunnerRoleWithExternalId", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{management_id}:role/{KIT_RUNNER_ROLE}"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": KIT_EXTERNAL_ID}},
+    })
+
+
 def _create_roles(clients: _Clients, management_id: str) -> None:
-    """A few ordinary roles so that the role tables are not empty (G4-G6 grow them)."""
+    """The kit's audit role, as deploy/audit-role.yaml (the StackSet) creates it: the trust,
+    an inline policy with the kit's read-only actions and the same actions as its boundary."""
     iam = clients("iam")
+    policy = json.dumps(kit_audit_policy())
+    boundary = iam.create_policy(
+        PolicyName=f"{KIT_AUDIT_ROLE}-boundary", PolicyDocument=policy,
+        Description="Permissions boundary of the rolecall audit role",
+    )["Policy"]["Arn"]
     iam.create_role(
-        RoleName="rolecall-audit",
-        AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{management_id}:root"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"sts:ExternalId": "rolecall-demo"}},
-            }],
-        }),
-        Description="Read-only audit role assumed by rolecall",
+        RoleName=KIT_AUDIT_ROLE, AssumeRolePolicyDocument=json.dumps(kit_audit_trust(management_id)),
+        Description="Read-only audit role assumed by rolecall", MaxSessionDuration=3600,
+        PermissionsBoundary=boundary,
     )
+    iam.put_role_policy(RoleName=KIT_AUDIT_ROLE, PolicyName="rolecall-read-only",
+                        PolicyDocument=policy)
 
 
 def _create_g4_g6_roles(clients: _Clients, account: str, facts: Facts, now: datetime) -> None:
