@@ -4,7 +4,7 @@ with it, so a control's numbers cannot differ between the three."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -70,3 +70,21 @@ def counts_by_control(con: duckdb.DuckDBPyConnection,
         rows[control_id].append((status, severity, n))
     wanted = control_ids if control_ids is not None else sorted(rows)
     return {c: Counts.of(rows.get(c, ())) for c in wanted}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a run says as a whole, and the exit code `rolecall audit` gives for it."""
+
+    exit_code: int  # 0 compliant, 1 non-compliant, 3 incomplete (2 is for runs never made)
+    word: str
+
+
+def verdict(counts: Mapping[str, Counts], *, complete: bool) -> Verdict:
+    """Incomplete outranks everything (a CI gate must never read a run that could not see
+    everything as a pass or a fail); then a fail or an error makes the run non-compliant."""
+    if not complete:
+        return Verdict(3, "incomplete")
+    if any(c.failed or c.error for c in counts.values()):
+        return Verdict(1, "non-compliant")
+    return Verdict(0, "compliant")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -17,13 +16,20 @@ from typing import Any
 
 import boto3
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
 from prefect.futures import as_completed
+from prefect.runtime import flow_run
+from prefect.runtime import task_run as current_task
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict, Field
 
+from checks.counts import Counts, verdict
 from checks.exceptions import Register, load_register
 from checks.validate import ValidationSummary, evaluate
+from flows import progress
 from flows.collect import collect_account, collect_organization, iam_collected
 from flows.sources import organizations
 from flows.sources.organizations import Account, Organization
@@ -34,12 +40,14 @@ from flows.sources.session import (
     AccountClients,
     Payload,
     base_session,
+    transient,
 )
 from reports.keys import SigningIdentity
 from reports.render import render_report
 from reports.sign import sign_run
 from reports.signing_config import SigningConfig
 from store import snapshot
+from store.coverage import EVIDENCE_ONLY_SOURCES, Coverage, coverage
 from store.run_folder import RunFolder, remove_stale_partials
 
 # The External ID is a shared secret: it is read from the environment inside the collection task
@@ -52,10 +60,10 @@ class AuditConfig(BaseModel):
     database, so it holds no secret (the External ID comes from $ROLECALL_EXTERNAL_ID, the
     exceptions register and the signing key travel by path)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt field is an error, not a default
 
     out_dir: Path
-    role_name: str = "OrganizationAccountAccessRole"
+    role_name: str = "rolecall-audit"  # the deployment kit's audit role (deploy/)
     exceptions_path: Path | None = None
     signing: SigningConfig = SigningConfig()
     profile: str | None = None
@@ -69,6 +77,11 @@ class AuditConfig(BaseModel):
     connect_timeout: float = Field(default=CONNECT_TIMEOUT, gt=0)
     read_timeout: float = Field(default=READ_TIMEOUT, gt=0)
     account_deadline: float = Field(default=ACCOUNT_DEADLINE, gt=0)
+    # A collection task whose account failed only on transient errors (throttling past
+    # botocore's retries, 5xx, broken connections) runs again this many times, the first after
+    # collect_retry_delay seconds, each next one after twice as long; the last try's result stands.
+    collect_retries: int = Field(default=2, ge=0, le=5)
+    collect_retry_delay: float = Field(default=10.0, ge=0)
 
     def public(self) -> dict[str, Any]:
         """The configuration as recorded in the run: whether an External ID was sent, never its value."""
@@ -103,6 +116,35 @@ def tool_version() -> str:
     return version("rolecall")
 
 
+class TransientCollectionError(RuntimeError):
+    """Raised by a collection task that may try again: Prefect retries it with back-off."""
+
+
+def transient_failures(data: snapshot.AccountData) -> list[str]:
+    """'source: code' of each error that costs a verdict, when all of them are transient: an
+    account that also failed for good would only fail again, slower, and evidence-only sources
+    (finding details) are not worth collecting a whole account again."""
+    counted = [e for e in data.errors if e["source"] not in EVIDENCE_ONLY_SOURCES]
+    if not counted or not all(transient(e["error_code"]) for e in counted):
+        return []
+    return [f"{e['source']}: {e['error_code']}" for e in counted]
+
+
+def _retry_or_keep(data: snapshot.AccountData, config: AuditConfig) -> None:
+    failures = transient_failures(data)
+    # run_count: 1 on a task run's first try, 0 when the function is called outside a task run
+    if failures and 0 < current_task.run_count <= config.collect_retries:
+        raise TransientCollectionError(
+            f"account {data.account_id or '(organization)'}: transient errors ({'; '.join(failures)}); "
+            "collecting it again")
+
+
+def _retrying(config: AuditConfig) -> dict[str, Any]:
+    return {"retries": config.collect_retries,
+            "retry_delay_seconds": exponential_backoff(config.collect_retry_delay)
+            if config.collect_retries else 0}
+
+
 @task(cache_policy=NO_CACHE)
 def discover(session: boto3.Session) -> tuple[Organization, list[Payload]]:
     """The organization and its tree, with the responses kept as evidence (SCP inheritance)."""
@@ -115,21 +157,25 @@ def discover(session: boto3.Session) -> tuple[Organization, list[Payload]]:
 def collect_org(
     session: boto3.Session, organization: Organization, config: AuditConfig
 ) -> tuple[snapshot.AccountData, AccountClients]:
-    return collect_organization(
+    data, clients = collect_organization(
         session, organization, connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout, account_deadline=config.account_deadline,
     )
+    _retry_or_keep(data, config)
+    return data, clients
 
 
 @task(cache_policy=NO_CACHE, task_run_name="collect-{account.account_id}")
 def collect(
     session: boto3.Session, account: Account, config: AuditConfig
 ) -> tuple[snapshot.AccountData, AccountClients | None]:
-    return collect_account(
+    data, clients = collect_account(
         session, account, role_name=config.role_name, external_id=external_id(),
         connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
         account_deadline=config.account_deadline,
     )
+    _retry_or_keep(data, config)
+    return data, clients
 
 
 def account_row(account: Account, data: snapshot.AccountData) -> dict[str, Any]:
@@ -167,13 +213,10 @@ def write_control_csvs(con: Any, folder: Path) -> None:
         )
 
 
-def run_audit(
-    config: AuditConfig,
-    on_account: Callable[[str, int], None] | None = None,
-) -> AuditResult:
+def run_audit(config: AuditConfig) -> AuditResult:
     """Run the flow with as many collection threads as the configuration asks for."""
     runner = ThreadPoolTaskRunner(max_workers=config.max_workers)
-    return audit.with_options(task_runner=runner)(config, on_account)
+    return audit.with_options(task_runner=runner)(config)
 
 
 @task(cache_policy=NO_CACHE)
@@ -217,41 +260,89 @@ def collect_all(
     config: AuditConfig,
     writer: snapshot.SnapshotWriter,
     evidence: Path,
-    on_account: Callable[[str, int], None] | None,
+    log: Any,
 ) -> list[dict[str, Any]]:
     """Collect accounts concurrently, writing each to the snapshot as it arrives."""
     accounts = {a.account_id: a for a in organization.accounts}
     account_rows = []
-    org_future = collect_org.submit(session, organization, config)
-    futures = [collect.submit(session, account, config) for account in organization.accounts]
+    org_future = collect_org.with_options(**_retrying(config)).submit(session, organization, config)
+    collect_account_task = collect.with_options(**_retrying(config))
+    futures = [collect_account_task.submit(session, account, config) for account in organization.accounts]
     org_data, org_clients = org_future.result()
     writer.add_account(org_data, org_clients.payloads)
-    for future in as_completed(futures):
+    for done, future in enumerate(as_completed(futures), start=1):
         data, clients = future.result()
         writer.add_account(data, clients.payloads if clients else ())
-        account_rows.append(account_row(accounts[data.account_id], data))
+        row = account_row(accounts[data.account_id], data)
+        account_rows.append(row)
         keep_download(data, evidence)
-        if on_account:
-            on_account(data.account_id, len(accounts))
+        progress.accounts(log, progress.AccountsProgress(done, len(accounts), data.account_id),
+                          f"{data.api_calls} API calls" + (f"; not collected: {row['error']}"
+                                                           if row["error"] else ""))
     account_rows.sort(key=lambda r: r["account_id"])
     writer.add("accounts", account_rows)
     return account_rows
 
 
-@flow(name="rolecall-audit", validate_parameters=False, log_prints=False)
-def audit(
-    config: AuditConfig,
-    on_account: Callable[[str, int], None] | None = None,
-) -> AuditResult:
+def period_of(moment: datetime) -> str:
+    """The month a run's snapshot describes, as its flow run's name says it (UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m")
+
+
+def _initial_run_name() -> str:
+    return f"audit-{period_of(datetime.now(UTC))}"
+
+
+def _name_run(organization_id: str | None, started_at: datetime) -> None:
+    """audit-<organization>-<period>: known only once the organization is listed."""
+    if flow_run.id is None:
+        return
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(flow_run.id, name=f"audit-{organization_id or 'unknown'}-"
+                                                  f"{period_of(started_at)}")
+
+
+def summary_markdown(run_dir: Path, run_id: str, counts: dict[str, Counts], seen: Coverage) -> str:
+    """The Prefect artifact of a run: its verdict, the summary table and where the evidence is."""
+    from checks.catalogue import CONTROLS_BY_ID
+
+    said = verdict(counts, complete=seen.complete)
+    lines = [f"# rolecall audit {run_id}: {said.word} (exit {said.exit_code})", ""]
+    if not seen.complete:
+        lines += [f"**{seen.headline()}**", ""]
+    lines += [f"Accounts collected: {seen.accounts_collected} of {seen.accounts}.", "",
+              "| control | title | population | pass | fail | excepted | error |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for control_id, c in sorted(counts.items()):
+        title = CONTROLS_BY_ID[control_id].title if control_id in CONTROLS_BY_ID else ""
+        lines.append(f"| {control_id} | {title} | {c.population} | {c.passed} | {c.failed} | "
+                     f"{c.excepted} | {c.error} |")
+    lines += ["", f"Run folder (signed evidence pack): `{run_dir}`",
+              f"Verify it: `rolecall verify {run_dir}`"]
+    return "\n".join(lines)
+
+
+# validate_parameters=False: Prefect's own validation builds a model of the signature, which
+# fails on this module's postponed annotations in a served run; AuditConfig validates itself.
+@flow(name="rolecall-audit", flow_run_name=_initial_run_name, log_prints=False,
+      validate_parameters=False)
+def audit(config: AuditConfig | dict[str, Any]) -> AuditResult:
+    """One audit run. Its one parameter is JSON, so a deployment can carry it (a served run
+    gets it as a dict); secrets travel by environment (the External ID) or by path (the
+    register, the signing key)."""
+    config = AuditConfig.model_validate(config)
+    log = progress.run_logger()
     register = load_register(config.exceptions_path) if config.exceptions_path else None
     identity = config.signing.identity()
     started_at = datetime.now(UTC)
     session = base_session(config.profile, config.region)
-    organization, tree_payloads = discover(session)
-    if on_account:
-        on_account("", len(organization.accounts))
+    organization, tree_payloads = discover.with_options(**_retrying(config))(session)
+    _name_run(organization.organization_id, started_at)
+    progress.accounts(log, progress.AccountsProgress(0, len(organization.accounts)))
     remove_stale_partials(config.out_dir)  # killed runs of more than a day ago: never evidence
     folder = RunFolder.create(config.out_dir, started_at)
+    log.info("run %s of organization %s: collecting into %s", folder.run_id,
+             organization.organization_id, folder.path)
     run_row = {
         "run_id": folder.run_id, "started_at": started_at, "tool_version": tool_version(),
         "organization_id": organization.organization_id,
@@ -266,8 +357,7 @@ def audit(
         writer = snapshot.SnapshotWriter(con)
         writer.add_account(snapshot.AccountData(organization.management_account_id),
                            tree_payloads)
-        account_rows = collect_all(session, organization, config, writer, folder.evidence,
-                                   on_account)
+        account_rows = collect_all(session, organization, config, writer, folder.evidence, log)
         writer.add("run", [run_row])
         writer.flush()
         if not any(row["collected"] for row in account_rows):
@@ -277,16 +367,27 @@ def audit(
             f"TO '{folder.evidence / 'raw_payloads.jsonl.gz'}' (FORMAT json, COMPRESSION gzip)"
         )
         summary = validate(con, register, folder)
+        log.info("validated: %s", "every control cross-checked by Great Expectations"
+                 if summary.cross_checked else f"cross-check failed for {'; '.join(summary.errors)}")
         run_row["finished_at"] = datetime.now(UTC)
         con.execute("UPDATE run SET finished_at = ?", [run_row["finished_at"]])
         report(con, folder, config, identity, summary)
+        seen = coverage(con)
         con.execute("CHECKPOINT")
     finally:
         con.close()
     (folder.evidence / "run.json").write_text(json.dumps(run_row, default=str, indent=2))
     sign(folder, identity, config, [row["account_id"] for row in account_rows])
+    run_dir = folder.finish()
+    counts = {c: s.counts for c, s in summary.controls.items()}
+    said = verdict(counts, complete=seen.complete)
+    log.info("signed run %s: %s (exit %d); evidence pack in %s", folder.run_id, said.word,
+             said.exit_code, run_dir)
+    create_markdown_artifact(key="rolecall-audit-summary",
+                             markdown=summary_markdown(run_dir, folder.run_id, counts, seen),
+                             description=f"rolecall audit {folder.run_id}: {said.word}")
     return AuditResult(
-        run_dir=folder.finish(), run_id=folder.run_id, summary=summary,
+        run_dir=run_dir, run_id=folder.run_id, summary=summary,
         accounts=len(organization.accounts),
         accounts_collected=sum(1 for row in account_rows if row["collected"]),
     )

@@ -412,6 +412,28 @@ def test_a_full_audit_through_several_faults_finishes_signed_with_errors_recorde
     assert (result.run_dir / "report.pdf").exists()
 
 
+def test_an_account_that_failed_only_on_transient_errors_is_collected_again_by_the_flow(
+    sim: SimulatedOrganization, clean: Run, tmp_path: Path, prefect_server: None,
+) -> None:
+    """Past botocore's three attempts a 5xx is recorded; the flow's collection task then runs
+    again (Prefect retry with back-off), and the second try's clean result stands."""
+    from flows.audit import run_audit
+
+    (dev,) = ids(sim, "dev")
+    faults = [Fault("5xx", "iam", "GetAccountSummary", dev, times=3)]  # every attempt of try one
+    with fault_proxy(sim.endpoint_url, faults, seed=3) as proxy, endpoint(proxy.endpoint_url):
+        result = run_audit(AuditConfig(out_dir=tmp_path, simulated=True, endpoint_url=proxy.endpoint_url,
+                                       collect_retry_delay=0.1))
+    summaries = [c for c in proxy.calls if c.operation == "GetAccountSummary" and c.account == dev]
+    assert len(proxy.faulted("5xx")) == 3 and len(summaries) == 4
+    assert result.accounts_collected == len(simulated.ACCOUNTS)
+    with duckdb.connect(str(result.run_dir / "snapshot.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM collection_errors").fetchone() == (0,)
+        rows = set(con.execute("SELECT account_id, control_id, resource_id, status "
+                               "FROM control_results").fetchall())
+    assert rows == set(clean.results)
+
+
 # --- what a run that could not see everything is -------------------------------------------------
 
 

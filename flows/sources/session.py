@@ -49,6 +49,35 @@ _XML_PROTOCOLS = ("query", "ec2", "rest-xml")
 _JSON_PROTOCOLS = ("json", "rest-json")
 
 
+def _names(*bases: type) -> frozenset[str]:
+    """Names of botocore exception classes and all their subclasses (their error_code in
+    collection_errors, flows/collect.py)."""
+    found, todo = set(), list(bases)
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return frozenset(found)
+
+
+# Errors a later try may not meet again: throttling past THROTTLE_ATTEMPTS, a service's 5xx
+# (its code, or the bare status botocore reports for an empty 5xx body), a connection that
+# failed or timed out. botocore's own lists, so the two layers of retry agree on what is
+# transient; AccessDenied, a missing service or a malformed body would fail the same way again.
+TRANSIENT_CODES = frozenset({
+    *standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES,
+    *standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES,
+    *(str(s) for s in standard.TransientRetryableChecker._TRANSIENT_STATUS_CODES),
+    "InternalError", "InternalFailure", "InternalServerError", "InternalServerException",
+    "ServiceUnavailable", "ServiceUnavailableException",
+    *_names(*standard.TransientRetryableChecker._TRANSIENT_EXCEPTION_CLS),
+})
+
+
+def transient(error_code: str | None) -> bool:
+    return error_code in TRANSIENT_CODES
+
+
 class DeadlineExceeded(RuntimeError):
     """The account's collection deadline passed before this request could be sent."""
 
