@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager  # noqa: E402
 from enum import StrEnum  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Annotated  # noqa: E402
+from typing import TYPE_CHECKING, Annotated, Any  # noqa: E402
 
 import duckdb  # noqa: E402
 import typer  # noqa: E402
@@ -33,6 +33,10 @@ from rich.text import Text  # noqa: E402
 from cli.query import Session, execute, statement_title  # noqa: E402
 from cli.query_formats import OutputFormat  # noqa: E402
 from store.run_folder import enclosing_run_folder  # noqa: E402
+
+if TYPE_CHECKING:  # imported where used: pyHanko takes seconds to import
+    from reports.evidence_store import S3Location, StoredRun
+    from reports.verify import Check
 
 app = typer.Typer(
     help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
@@ -49,6 +53,8 @@ DEFAULT_RUNS = Path("data/runs")
 # 0: every control passes; 1: a control fails or has an error row; 2: no run (bad input, no
 # access, nothing collected: nothing signed); 3: a signed run that could not see everything.
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+# audit --upload: the run is signed locally but could not be stored under Object Lock.
+EXIT_UPLOAD_FAILED = 4
 DEBUG = False  # --debug: show the traceback behind an expected error
 
 
@@ -87,61 +93,89 @@ def _restore_environment(saved: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
+# Options `audit` and `doctor` share: one definition each, so a run and its check agree.
+DEFAULT_ROLE_NAME = "rolecall-audit"  # the deployment kit's audit role (deploy/audit-role.yaml)
+DEFAULT_P12_PASSWORD_ENV = "ROLECALL_P12_PASSWORD"
+DEFAULT_KEYS_DIR = Path("data/keys")
+RoleNameOption = Annotated[str, typer.Option(
+    "--role-name", help="Audit role assumed in every member account; the default is the "
+    "deployment kit's (deploy/audit-role.yaml).")]
+ExternalIdOption = Annotated[str | None, typer.Option(
+    "--external-id", envvar="ROLECALL_EXTERNAL_ID",
+    help="External ID sent when assuming the audit role.")]
+ProfileOption = Annotated[str | None, typer.Option(
+    "--profile", help="AWS profile of the management (or delegated admin) account; "
+    "default: the standard boto3 credential chain.")]
+RegionOption = Annotated[str | None, typer.Option(
+    "--region", help="AWS region for API calls; default: the boto3 chain.")]
+MaxWorkersOption = Annotated[int, typer.Option(
+    "--max-workers", min=1, max=64, help="Accounts collected (doctor: checked) at the same time.")]
+ConnectTimeoutOption = Annotated[float, typer.Option(
+    "--connect-timeout", min=0.1, help="Seconds to wait for a connection to an AWS "
+    "endpoint, per attempt.")]
+ReadTimeoutOption = Annotated[float, typer.Option(
+    "--read-timeout", min=0.1, help="Seconds to wait for an AWS response, per attempt.")]
+SigningKeyOption = Annotated[Path | None, typer.Option(
+    "--signing-key", help="PEM private key that signs the PDF and the manifest "
+    "(with --signing-cert).")]
+SigningCertOption = Annotated[Path | None, typer.Option(
+    "--signing-cert", help="PEM certificate of --signing-key.")]
+SigningP12Option = Annotated[Path | None, typer.Option(
+    "--signing-p12", help="PKCS#12 file with key and certificate; its password is read "
+    "from the environment variable named by --p12-password-env.")]
+P12PasswordEnvOption = Annotated[str, typer.Option(
+    "--p12-password-env", help="Environment variable that holds the PKCS#12 password.")]
+KeysDirOption = Annotated[Path, typer.Option(
+    "--keys-dir", envvar="ROLECALL_KEYS_DIR",
+    help="Where the demo signing key is created once when no key is given.")]
+# reports.evidence_store.DEFAULT_RETENTION_DAYS, repeated so the CLI starts without importing
+# pyHanko (tests/test_evidence_store.py holds the two equal).
+DEFAULT_RETENTION_DAYS = 400
+RetentionDaysOption = Annotated[int, typer.Option(
+    "--retention-days", envvar="ROLECALL_RETENTION_DAYS", min=1, max=36_500,
+    help="Days each stored object stays under compliance-mode Object Lock: nobody, root "
+    "included, can delete it or shorten that. Default: an annual audit cycle plus a month.")]
+
+
 @app.command(help=(
     "Collect, snapshot, validate, report and sign.\n\n"
     "Exit 0: every control passes (excepted counts as passing); 1: a control fails or could not "
     "be evaluated; 2: no run was made (bad input, no access, nothing could be collected); 3: the "
-    "run is signed but some accounts or sources could not be collected (it says which)."))
+    "run is signed but some accounts or sources could not be collected (it says which); 4: with "
+    "--upload, the run is signed but could not be stored (the error says why)."))
 def audit(
     demo: Annotated[bool, typer.Option(
         "--demo", help="Audit the built-in simulated organization (moto on 127.0.0.1); "
         "no AWS account needed and nothing leaves this machine.")] = False,
     out: Annotated[Path, typer.Option(
         "--out", help="Folder that holds one sub-folder per run.")] = DEFAULT_RUNS,
-    role_name: Annotated[str, typer.Option(
-        "--role-name", help="Audit role assumed in every member account.")]
-        = "OrganizationAccountAccessRole",
-    external_id: Annotated[str | None, typer.Option(
-        "--external-id", envvar="ROLECALL_EXTERNAL_ID",
-        help="External ID sent when assuming the audit role.")] = None,
+    role_name: RoleNameOption = DEFAULT_ROLE_NAME,
+    external_id: ExternalIdOption = None,
     exceptions: Annotated[Path | None, typer.Option(
         "--exceptions", help="Exceptions register (YAML). Default: data/exceptions.yaml when it "
         "exists; the demo uses its own.")] = None,
-    profile: Annotated[str | None, typer.Option(
-        "--profile", help="AWS profile of the management (or delegated admin) account; "
-        "default: the standard boto3 credential chain.")] = None,
-    region: Annotated[str | None, typer.Option(
-        "--region", help="AWS region for API calls; default: the boto3 chain.")] = None,
-    max_workers: Annotated[int, typer.Option(
-        "--max-workers", min=1, max=64, help="Accounts collected at the same time.")] = 8,
-    connect_timeout: Annotated[float, typer.Option(
-        "--connect-timeout", min=0.1, help="Seconds to wait for a connection to an AWS "
-        "endpoint, per attempt.")] = 10.0,
-    read_timeout: Annotated[float, typer.Option(
-        "--read-timeout", min=0.1, help="Seconds to wait for an AWS response, per attempt.")]
-        = 30.0,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    max_workers: MaxWorkersOption = 8,
+    connect_timeout: ConnectTimeoutOption = 10.0,
+    read_timeout: ReadTimeoutOption = 30.0,
     account_deadline: Annotated[float, typer.Option(
         "--account-deadline", min=1, help="Seconds one account's collection may take; what is "
         "not collected by then is recorded as a Deadline error (its controls: error).")] = 300.0,
-    signing_key: Annotated[Path | None, typer.Option(
-        "--signing-key", help="PEM private key that signs the PDF and the manifest "
-        "(with --signing-cert).")] = None,
-    signing_cert: Annotated[Path | None, typer.Option(
-        "--signing-cert", help="PEM certificate of --signing-key.")] = None,
-    signing_p12: Annotated[Path | None, typer.Option(
-        "--signing-p12", help="PKCS#12 file with key and certificate; its password is read "
-        "from the environment variable named by --p12-password-env.")] = None,
-    p12_password_env: Annotated[str, typer.Option(
-        "--p12-password-env", help="Environment variable that holds the PKCS#12 password.")]
-        = "ROLECALL_P12_PASSWORD",
+    signing_key: SigningKeyOption = None,
+    signing_cert: SigningCertOption = None,
+    signing_p12: SigningP12Option = None,
+    p12_password_env: P12PasswordEnvOption = DEFAULT_P12_PASSWORD_ENV,
     baseline: Annotated[Path | None, typer.Option(
         "--baseline", exists=True, file_okay=False,
         help="Run folder to report changes against; default: the newest earlier complete run "
         "under --out.")] = None,
-    keys_dir: Annotated[Path, typer.Option(
-        "--keys-dir", envvar="ROLECALL_KEYS_DIR",
-        help="Where the demo signing key is created once when no key is given.")]
-        = Path("data/keys"),
+    keys_dir: KeysDirOption = DEFAULT_KEYS_DIR,
+    upload: Annotated[str | None, typer.Option(
+        "--upload", help="After a signed run, store it at s3://BUCKET/PREFIX/RUN-ID under S3 "
+        "Object Lock (compliance mode) and read it back, as `rolecall upload` does.",
+        show_default=False)] = None,
+    retention_days: RetentionDaysOption = DEFAULT_RETENTION_DAYS,
 ) -> None:
     """Collect, snapshot, validate, report and sign (exit codes in the command's help)."""
     from checks.exceptions import RegisterError, load_register
@@ -170,6 +204,7 @@ def audit(
     _check_writable(out)
     if not demo:
         _check_credentials(profile, region)
+    destination = _check_upload_destination(upload, profile, region) if upload else None
     started = time.monotonic()
     with ExitStack() as stack:
         # The Prefect API and the simulated organization boot in their own processes while
@@ -178,6 +213,7 @@ def audit(
         if demo:
             exceptions = stack.enter_context(simulated_environment())
         from flows.audit import EXTERNAL_ID_ENV, AuditConfig, NothingCollected, run_audit
+        from flows.progress import AccountsProgress, listening
 
         if external_id:  # the flow reads it from the environment: never a stored parameter
             os.environ[EXTERNAL_ID_ENV] = external_id
@@ -198,20 +234,23 @@ def audit(
                       console=console, transient=True) as progress:
             bar = progress.add_task("Collecting accounts", total=None)
 
-            def on_account(account_id: str, total: int) -> None:
-                progress.update(bar, total=total, advance=1 if account_id else 0,
-                                description=f"Collecting accounts {account_id}".rstrip())
+            def on_progress(step: AccountsProgress) -> None:
+                progress.update(bar, total=step.total, completed=step.done,
+                                description=f"Collecting accounts {step.account_id}".rstrip())
 
             try:
                 if api_url:
                     wait_until_healthy(api_url, float(
                         os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-                result = run_audit(config, on_account)
+                with listening(on_progress):
+                    result = run_audit(config)
             except NothingCollected as error:
                 _fail(str(error))
             except Exception as error:  # the flow's own error, shown without a traceback
                 _fail(f"the audit run failed: {type(error).__name__}: {error}")
     code = print_summary(result.run_dir, time.monotonic() - started)
+    if destination is not None:
+        code = _upload_after_audit(result.run_dir, destination, retention_days, profile, region, code)
     raise typer.Exit(code)
 
 
@@ -228,17 +267,12 @@ def _check_writable(out: Path) -> None:
 
 def _check_credentials(profile: str | None, region: str | None) -> None:
     """AWS credentials are found by the standard chain; without them no call can succeed."""
-    from botocore.exceptions import BotoCoreError
-
-    from flows.sources.session import base_session
+    from flows.doctor import CredentialsError, caller_session
 
     try:
-        credentials = base_session(profile, region).get_credentials()
-    except BotoCoreError as error:
-        _fail(f"AWS configuration: {error}")
-    if credentials is None:
-        _fail("no AWS credentials found (environment, --profile, ~/.aws/credentials, SSO or an "
-              "instance role); sign in to the management account first, or try --demo")
+        caller_session(profile, region)
+    except CredentialsError as error:
+        _fail(f"{error}; {error.fix}" if error.fix else str(error))
 
 
 def _quiet_prefect_console() -> None:
@@ -259,7 +293,7 @@ def _quiet_prefect_console() -> None:
 def print_summary(run_dir: Path, seconds: float) -> int:
     """The summary table of a finished run, read back from its snapshot; an incomplete run
     says so before anything else and exits EXIT_INCOMPLETE, whatever its results."""
-    from checks.counts import counts_by_control
+    from checks.counts import counts_by_control, verdict
     from store.coverage import coverage
 
     with duckdb.connect(str(run_dir / "snapshot.duckdb"), read_only=True) as con:
@@ -275,9 +309,7 @@ def print_summary(run_dir: Path, seconds: float) -> int:
     table = Table(title=f"rolecall — {run_dir.name}", title_justify="left")
     for name in ("control", "title", "population", "pass", "fail", "excepted", "error"):
         table.add_column(name, justify="right" if name not in ("control", "title") else "left")
-    failing = False
     for control_id, c in counts.items():
-        failing = failing or bool(c.failed or c.error)
         table.add_row(
             control_id, CONTROLS_BY_ID[control_id].title, str(c.population), str(c.passed),
             f"[red]{c.failed}[/red]" if c.failed else "0", str(c.excepted),
@@ -294,8 +326,107 @@ def print_summary(run_dir: Path, seconds: float) -> int:
         console.print(f"Incomplete: exit {EXIT_INCOMPLETE}. `rolecall sql{runs} --run {run_dir.name} "
                       "\"SELECT * FROM collection_errors\"` lists every error.", highlight=False,
                       soft_wrap=True)
-        return EXIT_INCOMPLETE
-    return EXIT_FAIL if failing else EXIT_PASS
+    return verdict(counts, complete=seen.complete).exit_code
+
+
+@app.command(help=(
+    "Check a configuration before a real run, collecting nothing.\n\nThe credentials (and whose "
+    "they are), the organization, its SCPs, IAM Identity Center in --region, IAM Access "
+    "Analyzer, the audit role in every account (one AssumeRole and one iam:GetAccountSummary "
+    "each), and the signing key.\n\n"
+    "One line per check and per failing account, with what to do. Exit 0 when every check "
+    "passes, 1 when one fails, 2 on bad usage. The External ID is never printed."))
+def doctor(
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Check the built-in simulated organization (moto on 127.0.0.1), the "
+        "one `audit --demo` audits.")] = False,
+    role_name: RoleNameOption = DEFAULT_ROLE_NAME,
+    external_id: ExternalIdOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    max_workers: MaxWorkersOption = 8,
+    connect_timeout: ConnectTimeoutOption = 10.0,
+    read_timeout: ReadTimeoutOption = 30.0,
+    signing_key: SigningKeyOption = None,
+    signing_cert: SigningCertOption = None,
+    signing_p12: SigningP12Option = None,
+    p12_password_env: P12PasswordEnvOption = DEFAULT_P12_PASSWORD_ENV,
+    keys_dir: KeysDirOption = DEFAULT_KEYS_DIR,
+) -> None:
+    """Check a configuration before a real run (see the command's help)."""
+    from flows.doctor import DoctorConfig, all_passed, run_doctor
+    from reports.signing_config import SigningConfig
+
+    config = DoctorConfig(
+        role_name=role_name, external_id=external_id, profile=profile, region=region,
+        max_workers=max_workers, connect_timeout=connect_timeout, read_timeout=read_timeout,
+        signing=SigningConfig(key=signing_key, cert=signing_cert, p12=signing_p12,
+                              p12_password_env=p12_password_env, keys_dir=keys_dir),
+    )
+    with ExitStack() as stack:
+        if demo:
+            stack.enter_context(simulated_environment())
+        checks = run_doctor(config)
+    for check in checks:
+        line = Text.assemble(("ok  " if check.ok else "FAIL", "green" if check.ok else "bold red"),
+                             f"  {check.name}  {check.detail}")
+        if check.fix and not check.ok:
+            line.append(f"  -> {check.fix}")
+        console.print(line, soft_wrap=True)
+    failed = sum(1 for c in checks if not c.ok)
+    console.print(f"{failed} of {len(checks)} checks failed." if failed else
+                  f"All {len(checks)} checks passed.", highlight=False)
+    raise typer.Exit(EXIT_PASS if all_passed(checks) else EXIT_FAIL)
+
+
+@app.command(help=(
+    "Serve the monthly audit deployment of prefect.yaml on its schedule until Ctrl-C.\n\n"
+    "Prefect's flow.serve. Each run is a Prefect flow run named audit-<organization>-<YYYY-MM>, with its "
+    "log and a summary artifact. Uses $PREFECT_API_URL, else a temporary local Prefect server "
+    "that lives as long as this command. The External ID is read from $ROLECALL_EXTERNAL_ID."))
+def serve(
+    prefect_yaml: Annotated[Path, typer.Option(
+        "--prefect-yaml", help="The deployment file.")] = Path("prefect.yaml"),
+    deployment: Annotated[str, typer.Option(
+        "--deployment", help="Name of the deployment in --prefect-yaml.")] = "monthly",
+    cron: Annotated[str | None, typer.Option(
+        "--cron", help="Override the schedule (five cron fields, e.g. '0 6 1 * *').")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        "--timezone", help="Override the schedule's IANA time zone, e.g. Europe/Berlin.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Override the runs folder of the deployment's parameters.")] = None,
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Serve audits of the built-in simulated organization (127.0.0.1 only).")]
+        = False,
+) -> None:
+    """Serve the monthly deployment (help above)."""
+    from flows.deployment import DeploymentError, load_deployment
+    from flows.deployment import serve as serve_deployment
+    from flows.prefect_api import prefect_api, wait_until_healthy
+    from reports.keys import SigningKeyError
+
+    overrides: dict[str, object] = {"out_dir": str(out)} if out else {}
+    with ExitStack() as stack:
+        if demo:
+            register = stack.enter_context(simulated_environment())
+            overrides.update(simulated=True, exceptions_path=str(register),
+                             endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+        try:
+            served = load_deployment(prefect_yaml, deployment, cron=cron, timezone=timezone,
+                                     overrides=overrides)
+            served.config.signing.identity()
+        except (DeploymentError, SigningKeyError) as error:
+            _fail(str(error))
+        _check_writable(served.config.out_dir)
+        if not demo:
+            _check_credentials(served.config.profile, served.config.region)
+        api_url = stack.enter_context(prefect_api())
+        if api_url:
+            wait_until_healthy(api_url, float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+        console.print(f"Serving {served.name!r}: cron {served.cron!r} ({served.timezone}), runs into "
+                      f"{served.config.out_dir}; Prefect API {os.environ.get('PREFECT_API_URL')}",
+                      highlight=False, soft_wrap=True)
+        serve_deployment(served)
 
 
 @app.command()
@@ -335,25 +466,139 @@ def simulate(
 @app.command(help=(
     "Check a run folder: the manifest's CMS signature, that the folder's name is the run id "
     "signed in the manifest, every file's hash, no file missing or added, and the PDF's "
-    "signature.\n\nExit 0 only when every check passes, 1 when one fails, 2 when --ca is not "
-    "a readable certificate."))
+    "signature.\n\nA stored run, s3://BUCKET/PREFIX/RUN-ID, is checked in place the same way, "
+    "plus that every object is under compliance-mode Object Lock and was written once.\n\n"
+    "Exit 0 only when every check passes, 1 when one fails, 2 when --ca is not a readable "
+    "certificate or there is no run to check."))
 def verify(
-    run_dir: Annotated[Path, typer.Argument(help="The run folder to check.", exists=True,
-                                            file_okay=False)],
+    run: Annotated[str, typer.Argument(
+        help="The run folder to check, or a stored run: s3://BUCKET/PREFIX/RUN-ID.")],
     ca: Annotated[Path | None, typer.Option(
         "--ca", help="CA (or the signer's own) certificate, PEM, that must vouch for the "
         "signer; without it the signer is reported as self-asserted.")] = None,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="With s3://: AWS profile; default: the standard boto3 chain.")] = None,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="With s3://: AWS region; default: the boto3 chain.")] = None,
 ) -> None:
-    """Check a run folder (see the command's help)."""
+    """Check a run folder or a stored run (see the command's help)."""
+    from reports.evidence_store import EvidenceStoreError, is_s3_url, parse_s3_url, verify_stored_run
     from reports.verify import all_passed, verify_run
 
     _check_ca(ca)
-    checks = verify_run(run_dir, ca)
+    if is_s3_url(run):
+        try:
+            location = parse_s3_url(run)
+            checks = verify_stored_run(_s3_client(profile, region), location, ca)
+        except EvidenceStoreError as error:
+            _fail(str(error))
+    elif Path(run).is_dir():
+        checks = verify_run(Path(run), ca)
+    else:
+        _fail(f"{run}: no such run folder (give a run folder or s3://BUCKET/PREFIX/RUN-ID)")
+    _print_checks(checks)
+    raise typer.Exit(EXIT_PASS if all_passed(checks) else EXIT_FAIL)
+
+
+def _print_checks(checks: list[Check], failed_only: bool = False) -> None:
     for check in checks:
+        if failed_only and check.ok:
+            continue
         colour = "green" if check.ok else "red"
         console.print(f"[{colour}]{'PASS' if check.ok else 'FAIL'}[/{colour}]  {check.name}: "
                       f"{check.detail}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_PASS if all_passed(checks) else EXIT_FAIL)
+
+
+def _s3_client(profile: str | None, region: str | None) -> Any:
+    """An S3 client from the standard boto3 chain, with the retries and timeouts of every client."""
+    from botocore.exceptions import BotoCoreError
+
+    from flows.sources.session import Limits, base_session
+    from reports.evidence_store import EvidenceStoreError
+
+    try:
+        return base_session(profile, region).client("s3", config=Limits().config())
+    except BotoCoreError as error:
+        raise EvidenceStoreError(f"AWS configuration: {error}") from error
+
+
+@app.command(help=(
+    "Store a finished, signed run in S3 where it cannot be altered.\n\nEvery file under "
+    "s3://BUCKET/PREFIX/RUN-ID with Object Lock retention in compliance mode, then read every "
+    "object back and check its SHA-256 against the signed manifest.\n\n"
+    "Refused, with nothing written: a bucket without Object Lock, a run that is not finished or "
+    "does not verify, a run already stored at that prefix. Exit 0 when every object reads back "
+    "as signed and locked, 1 when one does not, 2 when refused or S3 fails."))
+def upload(
+    run: Annotated[str, typer.Argument(help="Run id, 'latest', or a run folder's path.")],
+    destination: Annotated[str, typer.Argument(
+        help="s3://BUCKET/PREFIX: the run is stored under PREFIX/RUN-ID.")],
+    runs: Annotated[Path, typer.Option(
+        "--runs", "--out", help="Folder that holds the runs (audit's --out).")] = DEFAULT_RUNS,
+    retention_days: RetentionDaysOption = DEFAULT_RETENTION_DAYS,
+    ca: Annotated[Path | None, typer.Option(
+        "--ca", help="CA certificate (PEM) that must vouch for the signer before uploading.")]
+        = None,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="AWS profile; default: the standard boto3 chain.")] = None,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="AWS region; default: the boto3 chain.")] = None,
+) -> None:
+    """Store a signed run under S3 Object Lock (see the command's help)."""
+    from cli.query import QueryError, resolve_run
+    from reports.evidence_store import EvidenceStoreError, parse_s3_url, upload_run
+
+    _check_ca(ca)
+    try:
+        location = parse_s3_url(destination)
+        run_dir = resolve_run(runs, run)
+        stored = upload_run(_s3_client(profile, region), run_dir, location, retention_days, ca)
+    except (EvidenceStoreError, QueryError) as error:
+        _fail(str(error))
+    _print_checks(stored.checks)
+    _print_stored(stored)
+    raise typer.Exit(EXIT_PASS if stored.ok else EXIT_FAIL)
+
+
+def _print_stored(stored: StoredRun) -> None:
+    if stored.ok:
+        console.print(f"Stored {len(stored.checks)} objects at {stored.location.url}/, each read back "
+                      f"as signed and locked (COMPLIANCE) until {stored.retain_until:%Y-%m-%d}. "
+                      f"Check it any time: rolecall verify {stored.location.url}",
+                      highlight=False, soft_wrap=True)
+    else:
+        failed = sum(not c.ok for c in stored.checks)
+        err_console.print(Text.assemble(("error: ", "bold red"), (
+            f"{failed} of {len(stored.checks)} objects at {stored.location.url}/ do not read back as "
+            "signed and locked")), soft_wrap=True)
+
+
+def _check_upload_destination(upload: str, profile: str | None, region: str | None) -> S3Location:
+    """audit --upload: the URL parses and the bucket has Object Lock, found before collecting."""
+    from reports.evidence_store import EvidenceStoreError, parse_s3_url, require_object_lock
+
+    try:
+        location = parse_s3_url(upload)
+        require_object_lock(_s3_client(profile, region), location.bucket)
+    except EvidenceStoreError as error:
+        _fail(f"--upload: {error}")
+    return location
+
+
+def _upload_after_audit(run_dir: Path, destination: S3Location, retention_days: int,
+                        profile: str | None, region: str | None, code: int) -> int:
+    """The audit's own exit code when the run is stored and reads back; EXIT_UPLOAD_FAILED (the
+    run stays signed on disk) when it is not, so a CI gate never takes missing evidence for 0."""
+    from reports.evidence_store import EvidenceStoreError, upload_run
+
+    try:
+        stored = upload_run(_s3_client(profile, region), run_dir, destination, retention_days)
+    except EvidenceStoreError as error:
+        err_console.print(Text.assemble(("error: ", "bold red"), f"--upload: {error}"), soft_wrap=True)
+        return EXIT_UPLOAD_FAILED
+    _print_checks(stored.checks, failed_only=True)
+    _print_stored(stored)
+    return code if stored.ok else EXIT_UPLOAD_FAILED
 
 
 @app.command(help=(
