@@ -40,6 +40,7 @@ from flows.sources.session import (
     AccountClients,
     Payload,
     base_session,
+    error_code,
     transient,
 )
 from reports.keys import SigningIdentity
@@ -139,8 +140,16 @@ def _retry_or_keep(data: snapshot.AccountData, config: AuditConfig) -> None:
             "collecting it again")
 
 
+def _worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Prefect's retry condition: a collection task asked for another try, or the listing of
+    the organization failed on a transient error (AccessDenied would only fail again, slower)."""
+    error = state.data
+    return isinstance(error, TransientCollectionError) or (
+        isinstance(error, Exception) and transient(error_code(error)))
+
+
 def _retrying(config: AuditConfig) -> dict[str, Any]:
-    return {"retries": config.collect_retries,
+    return {"retries": config.collect_retries, "retry_condition_fn": _worth_retrying,
             "retry_delay_seconds": exponential_backoff(config.collect_retry_delay)
             if config.collect_retries else 0}
 

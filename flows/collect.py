@@ -37,6 +37,7 @@ from flows.sources.session import (
     DeadlineExceeded,
     Limits,
     assume_role_session,
+    error_code,
 )
 from store.coverage import DETAILS_SOURCE
 from store.snapshot import AccountData
@@ -269,13 +270,11 @@ def _keys_missing_from_report(
 def _error(account_id: str, source: str, operation: str, error: Exception) -> dict[str, Any]:
     """A collection_errors row: the service's code and message, else the exception's type and text."""
     operation = getattr(error, "operation_name", None) or operation  # the call that failed
+    code = error_code(error)
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code") or "ClientError"
         message = error.response.get("Error", {}).get("Message") or str(error)
-    elif isinstance(error, DeadlineExceeded):
-        code, message = error.code, str(error)
     else:
-        code, message = type(error).__name__, str(error) or repr(error)
+        message = str(error) or repr(error)
     return {
         "account_id": account_id, "source": source, "operation": operation,
         "error_code": code, "message": message, "occurred_at": datetime.now(UTC),

@@ -15,7 +15,14 @@ from typing import NamedTuple
 
 import pytest
 
-from flows.audit import AuditConfig, period_of, summary_markdown, transient_failures
+from flows.audit import (
+    AuditConfig,
+    TransientCollectionError,
+    _worth_retrying,
+    period_of,
+    summary_markdown,
+    transient_failures,
+)
 from flows.deployment import DeploymentError, load_deployment
 from store.snapshot import AccountData
 
@@ -99,6 +106,35 @@ def test_only_transient_failures_collect_an_account_again(case: Transient) -> No
     data = AccountData("222222222222", errors=[
         {"source": source, "error_code": code} for source, code in case.errors])
     assert bool(transient_failures(data)) is case.retried
+
+
+class RetryCase(NamedTuple):
+    name: str
+    error: Exception
+    retried: bool
+
+
+def _client_error(code: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": "m"}}, "ListAccounts")
+
+
+RETRY = [
+    RetryCase("collection-task-asks-again", TransientCollectionError("account 1: transient"), retried=True),
+    RetryCase("organizations-throttled", _client_error("TooManyRequestsException"), retried=True),
+    RetryCase("organizations-503", _client_error("ServiceUnavailable"), retried=True),
+    RetryCase("organizations-denied", _client_error("AccessDeniedException"), retried=False),
+    RetryCase("not-in-an-organization", _client_error("AWSOrganizationsNotInUseException"), retried=False),
+    RetryCase("a-bug", KeyError("Accounts"), retried=False),
+]
+
+
+@pytest.mark.parametrize("case", RETRY, ids=lambda c: c.name)
+def test_prefect_retries_a_task_only_for_a_transient_failure(case: RetryCase) -> None:
+    from prefect.states import Failed
+
+    assert _worth_retrying(None, None, Failed(data=case.error)) is case.retried
 
 
 def _wait_for(what: str, probe, timeout: float = 180):  # type: ignore[no-untyped-def]

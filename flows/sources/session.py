@@ -34,6 +34,7 @@ from xml.etree import ElementTree
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 from botocore.retries import standard
 
@@ -76,6 +77,16 @@ TRANSIENT_CODES = frozenset({
 
 def transient(error_code: str | None) -> bool:
     return error_code in TRANSIENT_CODES
+
+
+def error_code(error: BaseException) -> str:
+    """The service's error code of a ClientError, else the exception's type name (as
+    collection_errors records it)."""
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") or "ClientError"
+    if isinstance(error, DeadlineExceeded):
+        return error.code
+    return type(error).__name__
 
 
 class DeadlineExceeded(RuntimeError):
