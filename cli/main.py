@@ -204,7 +204,8 @@ def audit(
     _check_writable(out)
     if not demo:
         _check_credentials(profile, region)
-    destination = _check_upload_destination(upload, profile, region) if upload else None
+    # with --demo the bucket is the simulated organization's own, checked once it runs
+    destination = _check_upload_destination(upload, profile, region) if upload and not demo else None
     started = time.monotonic()
     with ExitStack() as stack:
         # The Prefect API and the simulated organization boot in their own processes while
@@ -212,6 +213,8 @@ def audit(
         api_url = stack.enter_context(prefect_api())
         if demo:
             exceptions = stack.enter_context(simulated_environment())
+            if upload:
+                destination = _check_upload_destination(upload, profile, region)
         from flows.audit import EXTERNAL_ID_ENV, AuditConfig, NothingCollected, run_audit
         from flows.progress import AccountsProgress, listening
 
@@ -248,9 +251,10 @@ def audit(
                 _fail(str(error))
             except Exception as error:  # the flow's own error, shown without a traceback
                 _fail(f"the audit run failed: {type(error).__name__}: {error}")
-    code = print_summary(result.run_dir, time.monotonic() - started)
-    if destination is not None:
-        code = _upload_after_audit(result.run_dir, destination, retention_days, profile, region, code)
+        code = print_summary(result.run_dir, time.monotonic() - started)
+        if destination is not None:  # while a demo's simulated organization still answers
+            code = _upload_after_audit(result.run_dir, destination, retention_days, profile, region,
+                                       code)
     raise typer.Exit(code)
 
 

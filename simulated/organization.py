@@ -836,6 +836,9 @@ def _analyzer_setup(sim: SimulatedOrganization) -> AnalyzerSetup:
     )
 
 
+EVIDENCE_BUCKET = "rolecall-demo-evidence"
+
+
 def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganization:
     """Create the organization in the (empty) moto server at endpoint_url."""
     now = now or datetime.now(UTC)
@@ -861,6 +864,9 @@ def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganizatio
         _create_g4_g6_roles(clients, account.name,
                             Facts(organization_id, account_ids, account_id), now)
         _set_root_credentials(account_id, account)
+    # an evidence bucket with Object Lock in the management account, so the demo can show
+    # `rolecall audit --demo --upload s3://EVIDENCE_BUCKET/runs` without leaving 127.0.0.1
+    base("s3").create_bucket(Bucket=EVIDENCE_BUCKET, ObjectLockEnabledForBucket=True)
     sim.scp_ids = _create_scps(base, root_id, ou_ids)
     sim.instance_arn, sim.permission_set_arn = _create_identity_center(base, account_ids)
     sim.analyzer_setup = _analyzer_setup(sim)

@@ -30,8 +30,8 @@ def run_cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def run_demo(out: Path) -> DemoRun:
-    code, output = run_cli("audit", "--demo", "--out", str(out))
+def run_demo(out: Path, *more: str) -> DemoRun:
+    code, output = run_cli("audit", "--demo", "--out", str(out), *more)
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1, (output, runs)
     return DemoRun(code, output, runs[0])

@@ -9,6 +9,7 @@ one is declared ("fail:high").
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from simulated import organization as simulated
-from simulated.organization import VerdictKey
+from simulated.organization import EVIDENCE_BUCKET, VerdictKey
 from tests.demo_run import DemoRun, run_cli, run_demo
 
 INTENDED = simulated.intended_verdicts()
@@ -30,7 +31,9 @@ CONTROLS = sorted({control for control, _, _ in INTENDED})
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> DemoRun:
-    return run_demo(tmp_path_factory.mktemp("runs"))
+    """The demo as a user runs it, storing the run in the simulated organization's Object Lock
+    bucket as `rolecall audit --upload` does (the upload changes nothing in the run folder)."""
+    return run_demo(tmp_path_factory.mktemp("runs"), "--upload", f"s3://{EVIDENCE_BUCKET}/runs")
 
 
 def _member(control: str, resource: str, exception_id: str | None, finding_type: str | None,
@@ -107,6 +110,16 @@ def test_demo_exits_1_because_controls_fail_and_prints_the_run_folder(demo: Demo
     assert demo.exit_code == 1, demo.output
     assert str(demo.run_dir) in demo.output.replace("\n", "")
     assert "RC-1.1" in demo.output
+
+
+def test_the_demo_run_is_stored_under_object_lock_and_keeps_the_audits_exit_code(demo: DemoRun) -> None:
+    stored = re.search(r"Stored (\d+) objects at (s3://\S+)/, each read back as signed and locked "
+                       r"\(COMPLIANCE\) until (\d{4}-\d{2}-\d{2})", demo.output)
+    assert stored, demo.output
+    manifest = json.loads((demo.run_dir / "manifest.json").read_text())
+    assert int(stored.group(1)) == len(manifest["files"]) + 2  # every file, the manifest, its signature
+    assert stored.group(2) == f"s3://{EVIDENCE_BUCKET}/runs/{demo.run_dir.name}"
+    assert demo.exit_code == 1  # the audit's own code: the upload succeeded
 
 
 def test_run_folder_holds_the_evidence_pack(demo: DemoRun) -> None:

@@ -440,3 +440,16 @@ def test_audit_upload_keeps_the_audits_exit_code_and_says_when_it_cannot_store(
     captured = capsys.readouterr()
     assert "already holds objects" in captured.err  # the second call found the run stored
     assert len(versions_under(s3, bucket)) == len(run_files(run))
+
+
+def test_demo_upload_to_a_bucket_the_simulated_organization_lacks_stops_before_collecting(
+    tmp_path: Path,
+) -> None:
+    """With --demo the bucket is looked up in the simulated organization (127.0.0.1), never in
+    AWS, and a missing one is one line and exit 2 before any account is collected."""
+    from tests.demo_run import run_cli
+
+    code, output = run_cli("audit", "--demo", "--out", str(tmp_path), "--upload", "s3://no-such-evidence/runs")
+    assert code == 2
+    assert "no-such-evidence" in output and "NoSuchBucket" in output
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]  # no run was made
