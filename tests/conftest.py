@@ -58,6 +58,20 @@ def simulated_org() -> Iterator[tuple]:
             os.environ["AWS_ENDPOINT_URL"] = saved
 
 
+@pytest.fixture(scope="module")
+def sim() -> Iterator[object]:
+    """One simulated organization for the module, with AWS_ENDPOINT_URL pointing at it."""
+    from simulated import organization as simulated
+
+    with simulated.serve() as organization:
+        saved = os.environ["AWS_ENDPOINT_URL"]
+        os.environ["AWS_ENDPOINT_URL"] = organization.endpoint_url
+        try:
+            yield organization
+        finally:
+            os.environ["AWS_ENDPOINT_URL"] = saved
+
+
 @pytest.fixture(scope="session")
 def history(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> object:
     """Three real audits of the simulated organization, changed between runs (shared by the

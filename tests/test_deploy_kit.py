@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -240,16 +239,6 @@ def _user_after_the_report(session: boto3.Session, iam: Callable[[], Any]) -> No
 
     session.events.register("after-call.iam.GetCredentialReport", create)
 
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[simulated.SimulatedOrganization]:
-    with simulated.serve() as organization:
-        saved = os.environ["AWS_ENDPOINT_URL"]
-        os.environ["AWS_ENDPOINT_URL"] = organization.endpoint_url
-        try:
-            yield organization
-        finally:
-            os.environ["AWS_ENDPOINT_URL"] = saved
 
 
 @pytest.fixture(scope="module")

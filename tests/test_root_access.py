@@ -9,7 +9,6 @@ HTTP; the feature is switched with the real API, as in AWS.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,16 +213,6 @@ def _strip_tags(html: str) -> str:
 
 # --- against the simulated organization ---------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatedOrganization]:
-    with simulated.serve() as organization:
-        saved = os.environ["AWS_ENDPOINT_URL"]
-        os.environ["AWS_ENDPOINT_URL"] = organization.endpoint_url
-        try:
-            yield organization
-        finally:
-            os.environ["AWS_ENDPOINT_URL"] = saved
 
 
 @pytest.fixture

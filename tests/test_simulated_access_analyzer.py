@@ -7,8 +7,6 @@ also show that botocore parses what the layer sends.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,17 +21,6 @@ from simulated import access_analyzer as simulated_access_analyzer
 from simulated import organization as simulated
 from simulated.access_analyzer import InvalidSimulatedResponse, render
 from simulated.organization import SimulatedOrganization
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatedOrganization]:
-    with simulated.serve() as organization:
-        saved = os.environ["AWS_ENDPOINT_URL"]
-        os.environ["AWS_ENDPOINT_URL"] = organization.endpoint_url
-        try:
-            yield organization
-        finally:
-            os.environ["AWS_ENDPOINT_URL"] = saved
 
 
 def _analyzer_client(sim: SimulatedOrganization, account: str) -> Any:
