@@ -422,7 +422,8 @@ def test_audit_upload_to_a_bucket_without_object_lock_stops_before_collecting(
 ) -> None:
     bucket = new_bucket(s3, object_lock=False)
     out_dir = tmp_path / "runs"
-    code, out, err = invoke("audit", "--demo", "--out", str(out_dir), "--upload", f"s3://{bucket}/a")
+    # not --demo: the demo looks its bucket up in the simulated organization (test below)
+    code, out, err = invoke("audit", "--out", str(out_dir), "--upload", f"s3://{bucket}/a")
     assert code == 2
     assert f"--upload: bucket {bucket} has no Object Lock" in one_error_line(err)
     assert list(out_dir.iterdir()) == []  # no run was started
