@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from prefect.client.schemas.schedules import CronSchedule
 from pydantic import ValidationError
 
 from flows.audit import AuditConfig
@@ -58,6 +59,11 @@ def load_deployment(path: Path = PREFECT_YAML, name: str = DEFAULT_DEPLOYMENT, *
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise DeploymentError(f"unknown time zone {timezone!r}") from error
+    try:  # Prefect's own reading of the schedule, so a served deployment cannot fail on it later
+        CronSchedule(cron=str(cron), timezone=timezone)
+    except ValidationError as error:
+        raise DeploymentError(f"{path}: deployment {name!r}: the schedule {cron!r} is not a cron "
+                              f"schedule Prefect accepts") from error
     parameters = {**((entry.get("parameters") or {}).get("config") or {}), **(overrides or {})}
     try:
         config = AuditConfig.model_validate(parameters)

@@ -56,6 +56,9 @@ BAD = [
                   "no single deployment named 'monthly'"),
     BadDeployment("cron-of-four-fields", "deployments: [{name: monthly, schedules: [{cron: '0 6 1 *'}],"
                   " parameters: {config: {out_dir: runs}}}]", "five-field cron"),
+    BadDeployment("cron-fields-that-are-not-cron", "deployments: [{name: monthly, schedules: [{cron: "
+                  "'a b c d e'}], parameters: {config: {out_dir: runs}}}]",
+                  "not a cron schedule Prefect accepts"),
     BadDeployment("unknown-time-zone", "deployments: [{name: monthly, schedules: [{cron: '0 6 1 * *', "
                   "timezone: Mars/Olympus}], parameters: {config: {out_dir: runs}}}]", "unknown time zone"),
     BadDeployment("misspelt-parameter", "deployments: [{name: monthly, schedules: [{cron: '0 6 1 * *'}], "
