@@ -386,7 +386,7 @@ def doctor(
 @app.command(help=(
     "Serve the monthly audit deployment of prefect.yaml on its schedule until Ctrl-C.\n\n"
     "Prefect's flow.serve. Each run is a Prefect flow run named audit-<organization>-<YYYY-MM>, with its "
-    "log and a summary artifact. Uses $PREFECT_API_URL, else a temporary local Prefect server "
+    "log and a summary artifact. Uses $PREFECT_API_URL, else a local Prefect server with its scheduler "
     "that lives as long as this command. The External ID is read from $ROLECALL_EXTERNAL_ID."))
 def serve(
     prefect_yaml: Annotated[Path, typer.Option(
@@ -404,17 +404,21 @@ def serve(
         = False,
 ) -> None:
     """Serve the monthly deployment (help above)."""
-    from flows.deployment import DeploymentError, load_deployment
-    from flows.deployment import serve as serve_deployment
     from flows.prefect_api import prefect_api, wait_until_healthy
-    from reports.keys import SigningKeyError
 
     overrides: dict[str, object] = {"out_dir": str(out)} if out else {}
     with ExitStack() as stack:
+        # Before Prefect is imported (flows.deployment imports it), so that Prefect takes this
+        # server and does not start an ephemeral one of its own, which has no scheduler.
+        api_url = stack.enter_context(prefect_api(services=True))
         if demo:
             register = stack.enter_context(simulated_environment())
             overrides.update(simulated=True, exceptions_path=str(register),
                              endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+        from flows.deployment import DeploymentError, load_deployment
+        from flows.deployment import serve as serve_deployment
+        from reports.keys import SigningKeyError
+
         try:
             served = load_deployment(prefect_yaml, deployment, cron=cron, timezone=timezone,
                                      overrides=overrides)
@@ -424,7 +428,6 @@ def serve(
         _check_writable(served.config.out_dir)
         if not demo:
             _check_credentials(served.config.profile, served.config.region)
-        api_url = stack.enter_context(prefect_api())
         if api_url:
             wait_until_healthy(api_url, float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
         console.print(f"Serving {served.name!r}: cron {served.cron!r} ({served.timezone}), runs into "

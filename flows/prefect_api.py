@@ -30,8 +30,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def prefect_api() -> Iterator[str | None]:
-    """Yield the API URL in force; start (and later stop) a local server when none is set."""
+def prefect_api(*, services: bool = False) -> Iterator[str | None]:
+    """Yield the API URL in force; start (and later stop) a local server when none is set.
+
+    services: run the server's background services too (its scheduler above all), as
+    `rolecall serve` needs; an audit run only needs the API, which starts faster."""
     if os.environ.get("PREFECT_API_URL"):
         yield os.environ["PREFECT_API_URL"]
         return
@@ -47,8 +50,8 @@ def prefect_api() -> Iterator[str | None]:
             "--factory", "prefect.server.api.server:create_app",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
         ],
-        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-             "PREFECT__SERVER_FINAL": "1"},
+        env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+             **({} if services else {"PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"})},
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/api"

@@ -224,3 +224,41 @@ def test_summary_markdown_says_incomplete_first() -> None:
     assert text.startswith("# rolecall audit x: incomplete (exit 3)")
     assert "INCOMPLETE RUN: 1 of 5 accounts not collected" in text
     assert "| RC-1.1 | " in text and "| 1 | 1 | 0 | 0 | 0 |" in text
+
+
+@pytest.mark.slow
+def test_serve_without_a_prefect_server_schedules_monthly_runs_and_leaves_nothing_when_killed(
+    tmp_path: Path,
+) -> None:
+    """Without $PREFECT_API_URL, `rolecall serve` starts its own server with the scheduler
+    running (an ephemeral one has none), and that server dies with it, even by SIGKILL."""
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    server = subprocess.Popen([ROLECALL, "serve", "--demo", "--out", str(tmp_path / "runs")],
+                              env=env, cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        match = re.search(r"Prefect API (http://127\.0\.0\.1:\d+/api)", first)
+        assert match, first
+        children = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children")
+                    .read_text().split()]
+
+        def scheduled() -> list[str]:
+            request = urllib.request.Request(
+                f"{match.group(1)}/flow_runs/filter", method="POST",
+                data=json.dumps({"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return sorted(run["expected_start_time"] for run in json.load(answer))
+
+        starts = _wait_for("scheduled runs", scheduled, timeout=120)
+        assert all(re.fullmatch(r"\d{4}-\d{2}-01T06:00:00Z", s) for s in starts), starts
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    time.sleep(10)  # the children see their pipe close and stop
+    assert children and not [pid for pid in children if Path(f"/proc/{pid}").exists()]
