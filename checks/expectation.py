@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks.settings import Settings
+
 TRUE, FALSE = 1, 0  # how flags are encoded in the facts dataframes
 
 
 class Expect:
     """The expectations of one control: `x.check(Expectation, counts, says, *where, **kwargs)`."""
 
-    def __init__(self, control_id: str) -> None:
+    def __init__(self, control_id: str, settings: Settings | None = None) -> None:
         import great_expectations as gx
         from great_expectations.expectations.row_conditions import Column
 
         self.control_id = control_id
+        self.settings = settings or Settings()  # the thresholds the rules were run with
         self.e = gx.expectations
         self.Column = Column
 

@@ -36,6 +36,7 @@ import duckdb
 import pandas as pd
 
 from checks.control import Rule
+from checks.settings import Settings
 
 # Every rule query returns these, then its facts.
 RULE_COLUMNS: tuple[str, ...] = (
@@ -53,9 +54,12 @@ ORG_LEVEL_SOURCES: tuple[str, ...] = ("organizations", "identity_center")
 
 
 def prepare(
-    con: duckdb.DuckDBPyConnection, now: datetime, valid_exceptions: Sequence[dict[str, Any]]
+    con: duckdb.DuckDBPyConnection, now: datetime, valid_exceptions: Sequence[dict[str, Any]],
+    settings: Settings | None = None,
 ) -> None:
-    """Create the temp tables every rule reads: clock, blocked accounts, valid exceptions."""
+    """Create the temp tables every rule reads (clock, blocked accounts, valid exceptions) and set
+    the thresholds the rules read as DuckDB variables (checks/settings.py)."""
+    (settings or Settings()).apply(con)
     today = now.astimezone(UTC).date()
     con.execute(
         "CREATE OR REPLACE TEMP TABLE clock AS SELECT ?::TIMESTAMPTZ AS now, ?::DATE AS today",

@@ -49,6 +49,7 @@ from checks.results import (
     run_date,
     write_results,
 )
+from checks.settings import Settings
 
 ALL_RULES: tuple[Rule, ...] = tuple(c.rule for c in CHECKS)  # in catalogue order
 GUIDANCE_ITEMS: tuple[str, ...] = tuple(g.id for g in GUIDANCE)
@@ -84,6 +85,12 @@ class ValidationSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     # Completeness (checks/completeness.py): reported, never turned into control_results.
     completeness: CompletenessSummary | None = None
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def not_run(self) -> tuple[str, ...]:
+        """Controls of the catalogue the settings left out."""
+        return tuple(r.control_id for r in ALL_RULES if r.control_id not in self.controls)
 
     @property
     def cross_checked(self) -> bool:
@@ -92,10 +99,17 @@ class ValidationSummary:
 
 
 def evaluate(
-    con: duckdb.DuckDBPyConnection, register: Register | None, gx_dir: Path
+    con: duckdb.DuckDBPyConnection, register: Register | None, gx_dir: Path,
+    settings: Settings | None = None,
 ) -> ValidationSummary:
     """Write `exceptions` and `control_results` for G1-G6 into `con`, GX results into gx_dir
-    (one <G>.json per guidance item, and completeness.json for the completeness suite)."""
+    (one <G>.json per guidance item, and completeness.json for the completeness suite).
+
+    `settings` holds the thresholds and which controls run; a control left out by it has no
+    rows, no expectation and no summary (the report lists it as not run).
+    """
+    settings = settings or Settings()
+    rules = selected_rules(settings)
     clock = perf_counter()
     seconds: dict[str, float] = {}
 
@@ -109,22 +123,22 @@ def evaluate(
     register = register or Register(entries=(), source="(no register)")
     con.execute("DELETE FROM control_results WHERE list_contains($ids, control_id)",
                 {"ids": list(IMPLEMENTED)})
-    prepare(con, now, valid_exception_rows(register, as_of))
+    prepare(con, now, valid_exception_rows(register, as_of), settings)
     judge_register(con, register, as_of)
     for load in FACT_LOADERS:
         load(con)
     lap("facts")
-    for rule in ALL_RULES:
+    for rule in rules:
         apply_rule(con, rule)
         write_results(con, rule)
     lap("rules")
 
-    summary = ValidationSummary(run_date=as_of)
-    counts = counts_by_control(con, [r.control_id for r in ALL_RULES])
-    suites = run_suites(con, gx_dir)
+    summary = ValidationSummary(run_date=as_of, settings=settings)
+    counts = counts_by_control(con, [r.control_id for r in rules])
+    suites = run_suites(con, gx_dir, settings)
     lap("gx")
 
-    for rule in ALL_RULES:
+    for rule in rules:
         control_id = rule.control_id
         got = counts[control_id]
         expected = {"fail": got.failed, "fail+excepted": got.failed + got.excepted}
@@ -156,6 +170,11 @@ def evaluate(
     return summary
 
 
+def selected_rules(settings: Settings) -> tuple[Rule, ...]:
+    """The rules the settings select, in catalogue order."""
+    return tuple(r for r in ALL_RULES if settings.selects(r.control_id, r.control.guidance_item))
+
+
 def run_started_at(con: duckdb.DuckDBPyConnection) -> datetime:
     """'Now' for every age rule: run.started_at, never the wall clock."""
     rows = con.execute("SELECT started_at FROM run").fetchall()
@@ -174,17 +193,20 @@ def fact_columns(item: str) -> tuple[str, ...]:
                                for f in c.gx_facts))
 
 
-def expectations(item: str) -> list[Any]:
-    """The suite of one guidance item: each control's rule restated on its facts."""
+def expectations(item: str, settings: Settings | None = None) -> list[Any]:
+    """The suite of one guidance item: each selected control's rule restated on its facts."""
+    settings = settings or Settings()
     return [e for c in CHECKS if c.control.guidance_item == item
-            for e in c.expect(Expect(c.control.id))]
+            and settings.selects(c.control.id, item)
+            for e in c.expect(Expect(c.control.id, settings))]
 
 
-def facts_frame(con: duckdb.DuckDBPyConnection, item: str) -> pd.DataFrame:
+def facts_frame(con: duckdb.DuckDBPyConnection, item: str,
+                settings: Settings | None = None) -> pd.DataFrame:
     """The long facts dataframe of one guidance item: `control_id` plus numeric facts."""
     columns = fact_columns(item)
     parts = []
-    for rule in ALL_RULES:
+    for rule in selected_rules(settings or Settings()):
         if rule.control.guidance_item != item:
             continue
         available = set(rule.facts) | {"covered_by_valid_exception"}
@@ -226,8 +248,12 @@ class SuiteResults:
         return found, problems
 
 
-def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path) -> SuiteResults:
-    """Run one GX suite per guidance item on its facts; write each result as gx_dir/<G>.json."""
+def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path,
+               settings: Settings | None = None) -> SuiteResults:
+    """Run one GX suite per guidance item on its facts; write each result as gx_dir/<G>.json.
+
+    A guidance item none of whose controls the settings select has no suite."""
+    settings = settings or Settings()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -240,11 +266,15 @@ def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path) -> SuiteResults:
     source = context.data_sources.add_pandas("rolecall_facts")
     out = SuiteResults()
     for item in GUIDANCE_ITEMS:
+        suite_expectations = expectations(item, settings)
+        if not suite_expectations:
+            continue
         batch_definition = source.add_dataframe_asset(item).add_batch_definition_whole_dataframe(
             item
         )
-        suite = context.suites.add(gx.ExpectationSuite(name=item, expectations=expectations(item)))
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": facts_frame(con, item)})
+        suite = context.suites.add(gx.ExpectationSuite(name=item, expectations=suite_expectations))
+        batch = batch_definition.get_batch(
+            batch_parameters={"dataframe": facts_frame(con, item, settings)})
         result = batch.validate(suite, result_format=RESULT_FORMAT)
         path = gx_dir / f"{item}.json"
         path.write_text(json.dumps(result.to_json_dict(), indent=2, sort_keys=True, default=str))

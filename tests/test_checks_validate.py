@@ -90,8 +90,8 @@ def test_gx_disagreement_turns_the_control_into_errors(
 
     original = validate.expectations
 
-    def wrong(item: str) -> list[Any]:
-        suite = original(item)
+    def wrong(item: str, settings: Any = None) -> list[Any]:
+        suite = original(item, settings)
         if item == "G1":  # RC-1.2 restated with the wrong limit: 300 days instead of 90
             suite = [e for e in suite if e.meta["control_id"] != "RC-1.2"] + [
                 gx.expectations.ExpectColumnValuesToBeBetween(
@@ -121,8 +121,8 @@ def test_gx_expectation_that_raises_is_an_error(
 
     original = validate.expectations
 
-    def broken(item: str) -> list[Any]:
-        suite = original(item)
+    def broken(item: str, settings: Any = None) -> list[Any]:
+        suite = original(item, settings)
         if item == "G3":
             suite.append(gx.expectations.ExpectColumnValuesToBeInSet(
                 column="no_such_column", value_set=[1],

@@ -18,8 +18,9 @@ PACKAGES = ("store", "simulated", "checks", "reports", "flows", "cli")
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("store", "simulated"),
     ("checks.iam",),
+    ("checks.settings",),
     ("checks.control", "checks.expectation", "checks.snapshot_sql", "checks.results",
-     "checks.role_trust"),
+     "checks.role_trust", "checks.frameworks"),
     ("checks.g1_no_iam_users", "checks.g2_identity_center", "checks.g3_service_roles",
      "checks.g4_external_id", "checks.g5_deployment_oidc", "checks.g6_scp_boundaries"),
     ("checks.catalogue", "checks.exceptions", "checks.register_facts", "checks.completeness",
