@@ -16,6 +16,32 @@ if TYPE_CHECKING:
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUSES = ("pass", "fail", "excepted", "error")
+COVERAGES = ("full", "partial")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A framework requirement a control gives evidence for (checks/frameworks.py registers the
+    frameworks and builds these from their requirement tables, so ids are never typed twice).
+
+    coverage: "full" when the control tests everything the requirement's text asks of an AWS
+      organization's IAM, "partial" when it tests only part (note says which part).
+    source: the published text or public mapping the id and title were taken from.
+    """
+
+    framework: str
+    id: str
+    title: str
+    coverage: str
+    source: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.coverage not in COVERAGES:
+            raise ValueError(f"{self.framework} {self.id}: coverage must be one of {COVERAGES}, "
+                             f"not {self.coverage!r}")
+        if not (self.framework and self.id and self.title and self.source):
+            raise ValueError(f"requirement {self!r} needs a framework, an id, a title and a source")
 
 
 @dataclass(frozen=True)
@@ -34,6 +60,7 @@ class Control:
     never_excepted: why no register entry can cover the control (loading such an entry fails).
     excepted_principal: what a register entry for the control names: an IAM user, or a role.
     scp_coverage: judged on the SCPs over each account (the report's coverage table).
+    requirements: the framework requirements the control gives evidence for (checks/frameworks.py).
     """
 
     id: str
@@ -47,6 +74,8 @@ class Control:
     never_excepted: str = ""
     excepted_principal: str = "user"
     scp_coverage: bool = False
+    settings: tuple[str, ...] = ()  # the settings (checks/settings.py) its verdicts depend on
+    requirements: tuple[Requirement, ...] = ()
 
     def severity_of(self, kind: str | None) -> str:
         return self.severity_when.get(kind or "", self.severity)
@@ -105,6 +134,9 @@ class Check:
     expect: Callable[[Expect], list[Any]]
     gx_facts: tuple[str, ...]
     population_count: str | None = None
+    # the GX restatement counts answers of concrete requests (checks/iam/requests.py), not the
+    # rule's own facts: the report's method section says so
+    requests_cross_check: bool = False
 
     @property
     def control(self) -> Control:

@@ -19,6 +19,7 @@ from typing import Any
 
 from checks.control import Check, Control, GuidanceItem, Rule
 from checks.expectation import FALSE, TRUE, Expect
+from checks.frameworks import cis, iso, nist, soc2
 from checks.snapshot_sql import day, text
 from store.snapshot import ROOT_USER
 
@@ -48,6 +49,14 @@ RC_2_1 = Control(
     "every IAM user",
     "it has a console password, unless an exception of kind break-glass names it",
     "Give people access through IAM Identity Center; remove the login profile.",
+    requirements=(
+        cis("1.21", "partial", "console passwords mark IAM users used by people; federation "
+            "itself is RC-2.3"),
+        nist("AC-2", "partial", "people's accounts are managed centrally, not as IAM users"),
+        soc2("CC6.1", "partial", "identification and authentication of people through the "
+             "central identity service"),
+        iso("A.5.16", "partial", "people's identities live in one managed store"),
+    ),
 )
 
 RULE_2_1 = Rule(
@@ -96,6 +105,14 @@ RC_2_2 = Control(
     "MFA is not active",
     "Enable MFA for the user now; then remove the console password.",
     never_excepted="a console password without MFA is never acceptable",
+    requirements=(
+        cis("1.10", "full"),
+        nist("IA-2(1)", "partial", "IAM users with a console password; Identity Center users are "
+             "not checked"),
+        nist("IA-2(2)", "partial", "IAM users with a console password; Identity Center users are "
+             "not checked"),
+        iso("A.8.5", "partial", "MFA for IAM console users"),
+    ),
 )
 
 RULE_2_2 = Rule(
@@ -143,6 +160,12 @@ RC_2_3 = Control(
     "no IAM Identity Center instance exists, or it has no permission set assigned to any "
     "account",
     "Enable IAM Identity Center and assign permission sets to accounts.",
+    requirements=(
+        cis("1.21", "partial", "identity federation exists and is assigned to accounts"),
+        nist("AC-2(1)", "partial", "a central, automated account service exists; how it is "
+             "operated is not checked"),
+        iso("A.5.16", "partial", "a central identity store is in use"),
+    ),
 )
 
 RULE_2_3 = Rule(

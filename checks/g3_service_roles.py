@@ -21,6 +21,7 @@ from typing import Any
 
 from checks.control import Check, Control, GuidanceItem, Rule
 from checks.expectation import FALSE, Expect
+from checks.frameworks import cis, iso, nist, pci, soc2
 from checks.snapshot_sql import ACCESS_ANALYZER_FINDINGS
 
 ITEM = GuidanceItem(
@@ -38,6 +39,15 @@ RC_3_1 = Control(
     "that needs the key",
     "Give the service an IAM role (instance profile, IRSA, Roles Anywhere, OIDC) and delete "
     "the key.",
+    requirements=(
+        nist("AC-2", "partial", "system accounts with long-lived keys are authorized by a named "
+             "external dependency"),
+        pci("7.2.5", "partial", "IAM users acting as application or system accounts are assigned "
+            "and managed (named dependency)"),
+        soc2("CC6.1", "partial", "point of focus: credentials for infrastructure and software are "
+             "authorized and documented"),
+        iso("A.5.17", "partial", "allocation of long-lived keys is controlled"),
+    ),
 )
 
 RULE_3_1 = Rule(
@@ -98,6 +108,12 @@ RC_3_2 = Control(
     "the finding is ACTIVE",
     "Remove the unused credential or role (or archive the finding with a documented "
     "reason when it is expected, e.g. a break-glass password).",
+    requirements=(
+        cis("1.12", "partial", "unused keys and passwords as IAM Access Analyzer reports them, "
+            "with the analyzer's own unused-access age"),
+        nist("AC-2(3)", "partial", "item d, inactive credentials and roles"),
+        pci("8.2.6", "partial", "inactive credentials and roles, by Access Analyzer's age"),
+    ),
 )
 
 UNUSED_ACCESS_TYPES = ("UnusedIAMUserAccessKey", "UnusedIAMUserPassword", "UnusedIAMRole")

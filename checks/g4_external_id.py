@@ -37,6 +37,7 @@ import duckdb
 
 from checks.control import Check, Control, GuidanceItem, Rule
 from checks.expectation import FALSE, Expect
+from checks.frameworks import cis, iso, nist, soc2
 from checks.iam import requests, trust
 from checks.iam.document import Policy
 from checks.role_trust import (
@@ -68,6 +69,12 @@ RC_4_1 = Control(
     "third party>\"}} to every statement that trusts an external account; for * pin "
     "aws:PrincipalOrgID to the organization, or name the account.",
     severity_when={trust.OPEN_TO_EVERYONE: "critical"},
+    requirements=(
+        nist("AC-3", "partial", "role trust policies enforce an External ID for principals outside "
+             "the organization"),
+        soc2("CC6.6", "partial", "access from outside the system boundary needs an additional "
+             "credential (the External ID)"),
+    ),
 )
 
 RC_4_4 = Control(
@@ -77,6 +84,9 @@ RC_4_4 = Control(
     "aws:SourceArn condition (confused deputy)",
     "Add \"Condition\": {\"StringEquals\": {\"aws:SourceAccount\": \"<account id>\"}} or "
     "ArnLike aws:SourceArn naming the resource that uses the role.",
+    requirements=(
+        nist("AC-3", "partial", "service trust is confined to the source account or resource"),
+    ),
 )
 
 # Which control each kind of finding of checks/iam/trust.py fails.
@@ -167,7 +177,8 @@ def _expect_4_1(x: Expect) -> list[Any]:
                     column="callers_admitted_without_external_id", max_value=0)]
 
 
-CHECK_4_1 = Check(RULE_4_1, _expect_4_1, ("callers_admitted_without_external_id",))
+CHECK_4_1 = Check(RULE_4_1, _expect_4_1, ("callers_admitted_without_external_id",),
+                  requests_cross_check=True)
 
 # RC-4.2 --------------------------------------------------------------------------------------------
 
@@ -177,6 +188,11 @@ RC_4_2 = Control(
     "the finding is ACTIVE and the role fails RC-4.1",
     "Require sts:ExternalId in the role's trust policy (see RC-4.1), or remove the external "
     "principal; archive the finding only once the access is intended and protected.",
+    requirements=(
+        nist("AC-3", "partial", "external access that Access Analyzer finds is protected by an "
+             "External ID"),
+        soc2("CC6.6", "partial", "external access found by Access Analyzer is protected"),
+    ),
 )
 
 RULE_4_2 = Rule(
@@ -250,6 +266,11 @@ RC_4_3 = Control(
     "ACCOUNT analyzer in the account",
     "Create an organization analyzer in the management or delegated administrator account "
     "(aws accessanalyzer create-analyzer --type ORGANIZATION), or an account analyzer.",
+    requirements=(
+        cis("1.20", "partial", "every account is covered by an active analyzer; CIS asks for one "
+            "in every region, which RC-4.3 does not check"),
+        iso("A.8.3", "partial", "external access to roles is monitored in every account"),
+    ),
 )
 
 RULE_4_3 = Rule(
@@ -315,7 +336,8 @@ def _expect_4_4(x: Expect) -> list[Any]:
                     column="services_admitted_from_any_source", max_value=0)]
 
 
-CHECK_4_4 = Check(RULE_4_4, _expect_4_4, ("services_admitted_from_any_source",))
+CHECK_4_4 = Check(RULE_4_4, _expect_4_4, ("services_admitted_from_any_source",),
+                  requests_cross_check=True)
 
 CHECKS: tuple[Check, ...] = (CHECK_4_1, CHECK_4_2, CHECK_4_3, CHECK_4_4)
 FACT_LOADERS = (load_g4_trust_facts,)

@@ -33,6 +33,7 @@ import duckdb
 
 from checks.control import Check, Control, GuidanceItem
 from checks.expectation import Expect
+from checks.frameworks import nist, soc2
 from checks.iam import requests, trust
 from checks.iam.document import Policy
 from checks.iam.grants import Finding
@@ -63,6 +64,11 @@ RC_5_1 = Control(
     "repo:my-org/my-repo:ref:refs/heads/main or repo:my-org/my-repo:environment:prod, in "
     "every statement that trusts the provider.",
     severity_when={trust.SUBJECT_ORG_WIDE: "high"},
+    requirements=(
+        nist("AC-3", "partial", "GitHub OIDC trust is enforced down to one repository"),
+        soc2("CC6.1", "partial", "point of focus: points of access by outside entities (CI "
+             "workflows) are identified and managed"),
+    ),
 )
 
 RC_5_2 = Control(
@@ -72,6 +78,9 @@ RC_5_2 = Control(
     "with ForAllValues (true when the claim is absent)",
     "Add StringEquals token.actions.githubusercontent.com:aud = sts.amazonaws.com and test "
     "claims with plain StringEquals/StringLike, not ForAllValues.",
+    requirements=(
+        nist("AC-3", "partial", "GitHub OIDC trust requires the STS audience"),
+    ),
 )
 
 RC_5_3 = Control(
@@ -81,6 +90,11 @@ RC_5_3 = Control(
     "the trust has no condition restricting that provider's subject claim (PROVIDER:sub)",
     "Add a StringEquals/StringLike condition on <provider>:sub naming the project, "
     "workspace or service account allowed to assume the role.",
+    requirements=(
+        nist("AC-3", "partial", "trust of other OIDC providers restricts the subject"),
+        soc2("CC6.1", "partial", "point of focus: points of access by outside entities are "
+             "identified and managed"),
+    ),
 )
 
 # Which control each kind of finding of checks/iam/trust.py fails.
@@ -202,7 +216,8 @@ def _expect_5_1(x: Expect) -> list[Any]:
                     column="github_admitting_other_repositories", max_value=0)]
 
 
-CHECK_5_1 = Check(RULE_5_1, _expect_5_1, ("github_admitting_other_repositories",))
+CHECK_5_1 = Check(RULE_5_1, _expect_5_1, ("github_admitting_other_repositories",),
+                  requests_cross_check=True)
 
 # RC-5.2 --------------------------------------------------------------------------------------------
 
@@ -227,7 +242,8 @@ def _expect_5_2(x: Expect) -> list[Any]:
 
 
 CHECK_5_2 = Check(RULE_5_2, _expect_5_2,
-                  ("github_admitting_other_audiences", "for_all_values_conditions"))
+                  ("github_admitting_other_audiences", "for_all_values_conditions"),
+                  requests_cross_check=True)
 
 # RC-5.3 --------------------------------------------------------------------------------------------
 
@@ -246,7 +262,8 @@ def _expect_5_3(x: Expect) -> list[Any]:
                     column="other_admitting_any_subject", max_value=0)]
 
 
-CHECK_5_3 = Check(RULE_5_3, _expect_5_3, ("other_admitting_any_subject",))
+CHECK_5_3 = Check(RULE_5_3, _expect_5_3, ("other_admitting_any_subject",),
+                  requests_cross_check=True)
 
 CHECKS: tuple[Check, ...] = (CHECK_5_1, CHECK_5_2, CHECK_5_3)
 FACT_LOADERS = (load_g5_trust_facts,)

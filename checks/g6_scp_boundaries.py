@@ -44,6 +44,7 @@ import duckdb
 
 from checks.control import Check, Control, GuidanceItem, Rule
 from checks.expectation import FALSE, TRUE, Expect
+from checks.frameworks import iso, nist, soc2
 from checks.iam import requests
 from checks.iam.document import Policy, parse_policy
 from checks.iam.scp import (
@@ -69,6 +70,9 @@ RC_6_1 = Control(
     "the SERVICE_CONTROL_POLICY policy type is not enabled on the root",
     "Enable service control policies on the root (aws organizations enable-policy-type "
     "--policy-type SERVICE_CONTROL_POLICY --root-id r-...).",
+    requirements=(
+        nist("AC-3", "partial", "the organization can enforce access policy on member accounts"),
+    ),
 )
 
 RC_6_2 = Control(
@@ -79,6 +83,11 @@ RC_6_2 = Control(
     "Attach to the root an SCP that denies iam:CreateUser and iam:CreateAccessKey on *, "
     "optionally with ArnNotLike aws:PrincipalArn for a named admin role.",
     scp_coverage=True,
+    requirements=(
+        nist("AC-3", "partial", "creating IAM users and access keys is denied by policy in every "
+             "member account"),
+        soc2("CC6.2", "partial", "credentials are not issued outside the approved path"),
+    ),
 )
 
 RC_6_3 = Control(
@@ -89,6 +98,10 @@ RC_6_3 = Control(
     "Attach an SCP denying iam:CreateRole when iam:PermissionsBoundary is not the approved "
     "boundary (StringNotEquals / Null), and denying iam:DeleteRolePermissionsBoundary.",
     scp_coverage=True,
+    requirements=(
+        nist("AC-6", "partial", "new roles are bounded by the approved permissions boundary"),
+        iso("A.8.2", "partial", "privileged rights of new roles are restricted by policy"),
+    ),
 )
 
 RC_6_4 = Control(
@@ -98,6 +111,11 @@ RC_6_4 = Control(
     "Attach the approved permissions boundary (aws iam put-role-permissions-boundary), or "
     "record an expiring exception naming the role.",
     excepted_principal="role",
+    requirements=(
+        nist("AC-6", "partial", "every role carries a permissions boundary"),
+        soc2("CC6.3", "partial", "least privilege through permissions boundaries on roles"),
+        iso("A.8.2", "partial", "the rights roles can hold are restricted"),
+    ),
 )
 
 
@@ -474,9 +492,11 @@ def _scp_expectations(x: Expect) -> list[Any]:
 
 _MEMBER_ACCOUNTS = "SELECT count(*) FROM accounts WHERE is_management IS NOT TRUE"
 CHECK_6_2 = Check(_scp_rule(RC_6_2), _scp_expectations,
-                  tuple(p.fact for p in PROBES[RC_6_2.id]), population_count=_MEMBER_ACCOUNTS)
+                  tuple(p.fact for p in PROBES[RC_6_2.id]), population_count=_MEMBER_ACCOUNTS,
+                  requests_cross_check=True)
 CHECK_6_3 = Check(_scp_rule(RC_6_3), _scp_expectations,
-                  tuple(p.fact for p in PROBES[RC_6_3.id]), population_count=_MEMBER_ACCOUNTS)
+                  tuple(p.fact for p in PROBES[RC_6_3.id]), population_count=_MEMBER_ACCOUNTS,
+                  requests_cross_check=True)
 
 # RC-6.4 --------------------------------------------------------------------------------------------
 

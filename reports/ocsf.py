@@ -16,8 +16,14 @@ count what was judged, not only what failed. Decisions:
   may name the same principal). Readable, stable for a given run, unique per run.
 - time = run.started_at in epoch milliseconds: every age rule measures from it.
 - finding_info.title = control title; finding_info.desc = the row's reason.
-- compliance: control = control id, standards = ["Do not use IAM Users"], requirements = the
-  guidance item (G1..G6), desc = when the control fails, status_code = rolecall's own status.
+- compliance: control = control id, desc = when the control fails, status_code = rolecall's own
+  status. standards = ["Do not use IAM Users"], then each framework the control maps to
+  (checks/frameworks.py), as "<name> <version>"; requirements = the guidance item (G1..G6), then
+  each mapped requirement as "<framework> <version> <id> - <title>", the form of OCSF's own
+  examples ("PCI DSS Requirement 8.2.3 - Passwords must ..."). Both are the string arrays of
+  OCSF 1.8.0's compliance object; its kb_article variants (compliance_standards,
+  compliance_references) are deprecated since 1.5.0. Whether the control covers a requirement
+  fully or partly has no OCSF attribute: it goes to unmapped.framework_requirements.
 - Status, as (compliance.status_id, finding status_id):
     pass     -> Pass (1),    New (1)
     fail     -> Fail (3),    New (1)
@@ -59,6 +65,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from checks.catalogue import Control
+from checks.frameworks import FRAMEWORKS_BY_ID
 
 OCSF_VERSION = "1.8.0"
 CLASS_NAME = "compliance_finding"
@@ -182,8 +189,9 @@ def compliance_finding(
         "finding_info": _without_none({"uid": uid, "title": control.title, "desc": reason}),
         "compliance": {
             "control": control.id,
-            "standards": [STANDARD],
-            "requirements": [row.get("guidance_item") or control.guidance_item],
+            "standards": [STANDARD, *framework_standards(control)],
+            "requirements": [row.get("guidance_item") or control.guidance_item,
+                             *framework_requirements(control)],
             "desc": f"Fails when {control.fails_when}.",
             "status": compliance_caption,
             "status_id": compliance_id,
@@ -201,6 +209,9 @@ def compliance_finding(
             "status": status,
             "guidance_item": row.get("guidance_item"),
             "exception_id": row.get("exception_id"),
+            "framework_requirements": [
+                {"framework": r.framework, "requirement": r.id, "coverage": r.coverage}
+                for r in control.requirements] or None,
         }),
     }
     detail = _status_detail(status, reason, row.get("exception_id"))
@@ -210,6 +221,17 @@ def compliance_finding(
     if evidence is not None:
         finding["evidences"] = [{"name": "rolecall facts", "data": evidence}]
     return finding
+
+
+def framework_standards(control: Control) -> list[str]:
+    """The frameworks the control maps to, in the order the catalogue names them."""
+    ids = dict.fromkeys(r.framework for r in control.requirements)
+    return [FRAMEWORKS_BY_ID[i].label for i in ids]
+
+
+def framework_requirements(control: Control) -> list[str]:
+    """Each mapped requirement as one readable string: framework, version, id and title."""
+    return [f"{FRAMEWORKS_BY_ID[r.framework].label} {r.id} - {r.title}" for r in control.requirements]
 
 
 def _product(tool_version: str | None) -> dict[str, Any]:

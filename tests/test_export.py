@@ -8,6 +8,7 @@ folder holds only the snapshot, so anything an export left there would show.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -338,8 +339,26 @@ def test_finding_content(findings: list[dict[str, Any]]) -> None:
         "desc": "IAM user alice exists",
     }
     assert f["metadata"]["uid"] == f["finding_info"]["uid"]
-    assert f["compliance"]["standards"] == ["Do not use IAM Users"]
-    assert f["compliance"]["requirements"] == ["G1"]
+    assert f["compliance"]["standards"] == [
+        "Do not use IAM Users", "CIS Amazon Web Services Foundations Benchmark 3.0.0",
+        "NIST SP 800-53 Rev. 5", "AICPA Trust Services Criteria (SOC 2) 2017 (revised points of "
+        "focus 2022)", "ISO/IEC 27001 Annex A 2022"]
+    assert f["compliance"]["requirements"] == [
+        "G1",
+        "CIS Amazon Web Services Foundations Benchmark 3.0.0 1.21 - Ensure IAM users are managed "
+        "centrally via identity federation or AWS Organizations for multi-account environments",
+        "NIST SP 800-53 Rev. 5 AC-2 - Account Management",
+        "AICPA Trust Services Criteria (SOC 2) 2017 (revised points of focus 2022) CC6.2 - Prior to "
+        "issuing system credentials and granting system access, the entity registers and "
+        "authorizes new internal and external users whose access is administered by the entity",
+        "ISO/IEC 27001 Annex A 2022 A.5.16 - Identity Management",
+    ]
+    assert f["unmapped"]["framework_requirements"] == [
+        {"framework": "cis-aws-3.0", "requirement": "1.21", "coverage": "partial"},
+        {"framework": "nist-800-53-r5", "requirement": "AC-2", "coverage": "partial"},
+        {"framework": "soc2-2017", "requirement": "CC6.2", "coverage": "partial"},
+        {"framework": "iso27001-2022", "requirement": "A.5.16", "coverage": "partial"},
+    ]
     assert f["cloud"] == {
         "provider": "AWS", "account": {"uid": PROD, "name": "prod", "type_id": 10, "type": "AWS Account"},
         "org": {"uid": ORG},
@@ -451,6 +470,27 @@ def test_mapping_without_account_organization_or_evidence_is_still_valid() -> No
     assert finding["time"] == STARTED_MS  # a naive time is UTC
     assert finding["metadata"]["product"] == {"name": "rolecall", "vendor_name": "rolecall"}
     assert required_field_problems(finding) == []
+
+
+def test_every_mapped_requirement_of_a_control_is_in_its_findings() -> None:
+    for control in CONTROLS_BY_ID.values():
+        finding = a_finding(control_id=control.id, guidance_item=control.guidance_item)
+        requirements = finding["compliance"]["requirements"]
+        assert len(requirements) == 1 + len(control.requirements)
+        for r in control.requirements:
+            assert any(f" {r.id} - {r.title}" in text for text in requirements), (control.id, r.id)
+        assert required_field_problems(finding) == []
+
+
+def test_a_control_without_mappings_keeps_the_guidance_standard_alone() -> None:
+    bare = dataclasses.replace(CONTROLS_BY_ID["RC-1.1"], requirements=())
+    finding = compliance_finding(RESULTS[1] | {"evidence": None}, {
+        "run_id": RUN_ID, "started_at": STARTED, "tool_version": "0.1.0", "organization_id": ORG},
+        "prod", bare)
+
+    assert finding["compliance"]["standards"] == ["Do not use IAM Users"]
+    assert finding["compliance"]["requirements"] == ["G1"]
+    assert "framework_requirements" not in finding["unmapped"]
 
 
 def test_arn_partition() -> None:
