@@ -25,6 +25,15 @@ Decisions where CONTROLS.md is silent:
 - Controls no exception can cover (`Control.never_excepted`, with the reason, in each control's
   home) are a load error, not a silent no-op.
 - Entries are numbered from 1 in error messages.
+- `ticket` (optional) is the approval's reference: an http(s) URL (at most MAX_TICKET_URL
+  characters, with a host, no user name or password in it) or an id (TICKET_ID: a letter, then
+  letters, digits and . _ - # /, at least one digit, at most 64 characters: SEC-1234,
+  CHG0030001, INC-2026-017). Anything else is a load error on `ticket`; blank is missing. A
+  missing ticket is a problem ("missing-ticket") only when the run's settings require one
+  (`require_exception_ticket`, a DuckDB variable read by checks/register_facts.py).
+- The 12-month term and the ticket requirement are a `RegisterPolicy`; the run's settings
+  (`exception_max_days`, `require_exception_ticket`) decide it, MAX_TERM_DAYS and "not required"
+  when unset.
 - A principal is an IAM user ARN, or an IAM role ARN for an entry that lists only controls on
   roles (`Control.excepted_principal == "role"`: a role that may run without a permissions
   boundary). Anything else is a load error on `principal`; so is a user entry listing one.
@@ -35,11 +44,12 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -69,10 +79,64 @@ USER_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):user/\S+$")
 ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/\S+$")
 # controls whose members are roles, not users
 ROLE_CONTROLS: tuple[str, ...] = tuple(c.id for c in CONTROLS if c.excepted_principal == "role")
+# An approval reference: a ticket id (SEC-1234, CHG0030001) or an http(s) URL to the ticket.
+TICKET_ID = re.compile(r"[A-Za-z][A-Za-z0-9._#/-]{0,62}[A-Za-z0-9]")
+MAX_TICKET_URL = 2048
 
 
-class RegisterError(ValueError):
+class StrictInputError(ValueError):
+    """A strictly loaded YAML file cannot be used; the message names the file, entry and field."""
+
+
+class RegisterError(StrictInputError):
     """The register cannot be used; the message names the entry and the field."""
+
+
+@dataclass(frozen=True)
+class RegisterPolicy:
+    """What the run's settings ask of an entry: its longest term and whether it needs a ticket."""
+
+    max_term_days: int = MAX_TERM_DAYS
+    require_ticket: bool = False
+
+
+def check_ticket(value: Any) -> str | None:
+    """The ticket as given (blank: None), or ValueError saying what a ticket may be."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"expected a ticket id or URL as text, got {_quote(value)}")
+    ticket = value.strip()
+    if not ticket:
+        return None
+    if ticket.lower().startswith(("http://", "https://")):
+        parts = urlsplit(ticket) if len(ticket) <= MAX_TICKET_URL else None
+        if parts is None:
+            raise ValueError(f"URL longer than {MAX_TICKET_URL} characters")
+        if not parts.hostname or any(c.isspace() or not c.isprintable() for c in ticket):
+            raise ValueError(f"not a usable URL {_quote(ticket)}")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("URL carries a user name or password; give the ticket's plain URL")
+        return ticket
+    if TICKET_ID.fullmatch(ticket) and any(c.isdigit() for c in ticket):
+        return ticket
+    raise ValueError(
+        f"not a ticket id or URL {_quote(ticket)}: expected an id such as SEC-1234 (a letter, "
+        "then letters, digits and . _ - # /, with a digit, at most 64 characters) or an "
+        "http(s) URL"
+    )
+
+
+def iso_date(value: Any) -> Any:
+    """A YYYY-MM-DD text as a date (the strict loaders keep dates as text), else ValueError."""
+    if value is None or isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise ValueError(f"invalid date {_quote(value)}, expected YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"invalid date {_quote(value)}") from None
 
 
 @dataclass(frozen=True)
@@ -100,6 +164,7 @@ class Entry(BaseModel):
     approved_by: str | None = None
     expires: date
     approved_on: date | None = None
+    ticket: str | None = None  # the approval's reference: an id or an http(s) URL
 
     @field_validator("dependency", "reason", "owner", "approved_by", mode="before")
     @classmethod
@@ -112,14 +177,12 @@ class Entry(BaseModel):
     @classmethod
     def _iso_date(cls, value: Any) -> Any:
         # The YAML loader keeps dates as text, so a bad date is reported here, by field.
-        if value is None or isinstance(value, date):
-            return value
-        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            raise ValueError(f"invalid date {_quote(value)}, expected YYYY-MM-DD")
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError(f"invalid date {_quote(value)}") from None
+        return iso_date(value)
+
+    @field_validator("ticket", mode="before")
+    @classmethod
+    def _ticket(cls, value: Any) -> Any:
+        return check_ticket(value)
 
     @field_validator("principal")
     @classmethod
@@ -273,43 +336,52 @@ _Loader = _loader_class()
 
 
 def load_register(path: Path | str) -> Register:
-    """Read and validate the register file; raise RegisterError on anything unreadable.
+    """Read and validate the register file; raise RegisterError on anything unreadable."""
+    name, text = read_bounded_text(path, MAX_REGISTER_BYTES, "an exceptions register",
+                                   RegisterError)
+    return parse_register(text, source=name)
 
-    The file is opened once and checked on its descriptor (a regular file, at most
-    MAX_REGISTER_BYTES) before a byte is read, so a folder, a FIFO or a 50 MB file is refused
-    at once; non-blocking open keeps a FIFO from hanging the open itself.
+
+def read_bounded_text(
+    path: Path | str, max_bytes: int, what: str, error: type[StrictInputError]
+) -> tuple[str, str]:
+    """(file name, UTF-8 text) of a small input file, or `error` naming the file.
+
+    The file is opened once and checked on its descriptor (a regular file, at most `max_bytes`)
+    before a byte is read, so a folder, a FIFO or a 50 MB file is refused at once; non-blocking
+    open keeps a FIFO from hanging the open itself. `what` names the file's kind in messages.
     """
     path = Path(path)
     name = path.name or str(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as error:
-        raise RegisterError(f"{name}: cannot read: {error.strerror or error}") from None
+    except OSError as oserror:
+        raise error(f"{name}: cannot read: {oserror.strerror or oserror}") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise RegisterError(f"{name}: cannot read: is a folder, not a file")
+            raise error(f"{name}: cannot read: is a folder, not a file")
         if not stat.S_ISREG(info.st_mode):
-            raise RegisterError(f"{name}: cannot read: not a regular file")
-        if info.st_size > MAX_REGISTER_BYTES:
-            raise RegisterError(_too_large(name, info.st_size))
+            raise error(f"{name}: cannot read: not a regular file")
+        if info.st_size > max_bytes:
+            raise error(_too_large(name, info.st_size, max_bytes, what))
         with os.fdopen(fd, "rb", closefd=False) as stream:
-            data = stream.read(MAX_REGISTER_BYTES + 1)  # the file may grow after fstat
-    except OSError as error:
-        raise RegisterError(f"{name}: cannot read: {error.strerror or error}") from None
+            data = stream.read(max_bytes + 1)  # the file may grow after fstat
+    except OSError as oserror:
+        raise error(f"{name}: cannot read: {oserror.strerror or oserror}") from None
     finally:
         os.close(fd)
-    if len(data) > MAX_REGISTER_BYTES:
-        raise RegisterError(_too_large(name, len(data)))
+    if len(data) > max_bytes:
+        raise error(_too_large(name, len(data), max_bytes, what))
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise RegisterError(
-            f"{name}: not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
-            f"(line {line}) cannot be decoded; save the register as UTF-8"
+        return name, data.decode("utf-8")
+    except UnicodeDecodeError as decode_error:
+        start = decode_error.start
+        line = data.count(b"\n", 0, start) + 1
+        raise error(
+            f"{name}: not UTF-8 text: byte 0x{data[start]:02x} at offset {start} "
+            f"(line {line}) cannot be decoded; save the file as UTF-8"
         ) from None
-    return parse_register(text, source=name)
 
 
 def parse_register(text: str, source: str = "exceptions.yaml") -> Register:
@@ -317,19 +389,10 @@ def parse_register(text: str, source: str = "exceptions.yaml") -> Register:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_REGISTER_BYTES:
         raise RegisterError(_too_large(source, size))
-    document = _load_yaml(text, source)
-    if not isinstance(document, dict) or "exceptions" not in document:
-        raise RegisterError(f"{source}: expected a top-level 'exceptions:' list")
-    unknown = sorted(_quote(k) if not isinstance(k, str) else _printable(k)
-                     for k in document if k != "exceptions")
-    if unknown:
-        raise RegisterError(f"{source}: unknown top-level key(s): {', '.join(unknown)}")
-    raw_entries = document["exceptions"] or []
-    if not isinstance(raw_entries, list):
-        raise RegisterError(f"{source}: exceptions: expected a list of entries")
-    if len(raw_entries) > MAX_ENTRIES:
-        raise RegisterError(f"{source}: exceptions: {len(raw_entries)} entries, more than the "
-                            f"limit of {MAX_ENTRIES}")
+    document = load_strict_yaml(text, source, entries_key="exceptions",
+                                entry_label=_entry_label, error=RegisterError)
+    raw_entries = top_level_entries(document, source, "exceptions", RegisterError, MAX_ENTRIES,
+                                    f"more than the limit of {MAX_ENTRIES}")
 
     errors: list[str] = []
     entries: list[Entry] = []
@@ -356,35 +419,69 @@ def parse_register(text: str, source: str = "exceptions.yaml") -> Register:
     return Register(entries=tuple(entries), source=source)
 
 
-def _load_yaml(text: str, source: str) -> Any:
-    """One YAML document, composed strictly (no anchors, aliases, duplicate keys) and built."""
+def top_level_entries(document: Any, source: str, key: str, error: type[StrictInputError],
+                      max_entries: int, too_many: str) -> list[Any]:
+    """The list under a file's one top-level key (`exceptions:`, `responses:`); any other
+    top-level key, a non-list or more than `max_entries` entries is refused with `error`."""
+    if not isinstance(document, dict) or key not in document:
+        raise error(f"{source}: expected a top-level '{key}:' list")
+    unknown = sorted(_quote(k) if not isinstance(k, str) else _printable(k)
+                     for k in document if k != key)
+    if unknown:
+        raise error(f"{source}: unknown top-level key(s): {', '.join(unknown)}")
+    raw_entries = document[key] or []
+    if not isinstance(raw_entries, list):
+        raise error(f"{source}: {key}: expected a list of entries")
+    if len(raw_entries) > max_entries:
+        raise error(f"{source}: {key}: {len(raw_entries)} entries, {too_many}")
+    return raw_entries
+
+
+def load_strict_yaml(
+    text: str, source: str, *, entries_key: str,
+    entry_label: Callable[[str, int, Any], str], error: type[StrictInputError],
+) -> Any:
+    """One YAML document, composed strictly (no anchors, aliases, duplicate keys, no implicit
+    dates, bounded depth and size) and built; anything else is `error` naming `source`.
+
+    `entries_key` is the top-level list of entries; `entry_label(source, number, raw)` names an
+    entry of it in duplicate-key messages (raw: the entry's scalar fields, or None).
+    """
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _refuse_duplicate_keys(loader, node, source, source)
+        _refuse_duplicate_keys(loader, node, source, source, entries_key, entry_label)
         return loader.construct_document(node)
-    except _Refused as error:
-        raise RegisterError(f"{source}: {error.problem}{_where(error.problem_mark)}") from None
-    except yaml.reader.ReaderError as error:
-        offset = text.find(chr(error.character))
+    except _Refused as refused:
+        raise error(f"{source}: {refused.problem}{_where(refused.problem_mark)}") from None
+    except yaml.reader.ReaderError as reader_error:
+        offset = text.find(chr(reader_error.character))
         line = text.count("\n", 0, offset) + 1 if offset >= 0 else 0
-        raise RegisterError(f"{source}: not valid YAML at line {line}: character "
-                            f"#x{error.character:04x} is not allowed ({error.reason})") from None
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or str(error)
-        context = getattr(error, "context", None)
+        raise error(f"{source}: not valid YAML at line {line}: character "
+                    f"#x{reader_error.character:04x} is not allowed "
+                    f"({reader_error.reason})") from None
+    except yaml.YAMLError as yaml_error:
+        problem = getattr(yaml_error, "problem", None) or str(yaml_error)
+        context = getattr(yaml_error, "context", None)
         problem = f"{context}, {problem}" if context else problem
-        where = _where(getattr(error, "problem_mark", None))
-        raise RegisterError(f"{source}: not valid YAML{where}: {problem}") from None
+        where = _where(getattr(yaml_error, "problem_mark", None))
+        raise error(f"{source}: not valid YAML{where}: {problem}") from None
+    except _DuplicateKey as duplicate:
+        raise error(str(duplicate)) from None
     except RecursionError:  # a safety net under MAX_DEPTH
-        raise RegisterError(f"{source}: nested too deeply") from None
+        raise error(f"{source}: nested too deeply") from None
     finally:
         loader.dispose()
 
 
-def _refuse_duplicate_keys(loader: Any, node: Node, source: str, label: str,
+class _DuplicateKey(ValueError):
+    """A key given twice in one mapping (the message names both lines)."""
+
+
+def _refuse_duplicate_keys(loader: Any, node: Node, source: str, label: str, entries_key: str,
+                           entry_label: Callable[[str, int, Any], str],
                            entries: bool = False) -> None:
     """Refuse a key given twice in one mapping, at any depth: YAML would keep the last silently.
 
@@ -393,9 +490,9 @@ def _refuse_duplicate_keys(loader: Any, node: Node, source: str, label: str,
     """
     if isinstance(node, SequenceNode):
         for number, item in enumerate(node.value, start=1):
-            item_label = (_entry_label(source, number, _node_id(item)) if entries
+            item_label = (entry_label(source, number, _node_fields(item)) if entries
                           else f"{label}[{number}]")
-            _refuse_duplicate_keys(loader, item, source, item_label)
+            _refuse_duplicate_keys(loader, item, source, item_label, entries_key, entry_label)
     elif isinstance(node, MappingNode):
         first_line: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -405,19 +502,19 @@ def _refuse_duplicate_keys(loader: Any, node: Node, source: str, label: str,
             line = key_node.start_mark.line + 1
             name = _printable(key) if isinstance(key, str) else _quote(key)
             if key in first_line:
-                raise RegisterError(f"{label}: {name}: duplicate key, at line {first_line[key]} "
+                raise _DuplicateKey(f"{label}: {name}: duplicate key, at line {first_line[key]} "
                                     f"and again at line {line}")
             first_line[key] = line
-            _refuse_duplicate_keys(loader, value_node, source, f"{label}: {name}",
-                                   entries=label == source and key == "exceptions")
+            _refuse_duplicate_keys(loader, value_node, source, f"{label}: {name}", entries_key,
+                                   entry_label, entries=label == source and key == entries_key)
 
 
-def _node_id(node: Node) -> dict[str, str] | None:
-    """The `id` of an entry node, for labels, before the entry is built."""
+def _node_fields(node: Node) -> dict[str, str] | None:
+    """The scalar fields of an entry node (its `id`, `control`...), for labels, before the entry
+    is built."""
     if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.value == "id" and isinstance(value_node, ScalarNode):
-                return {"id": value_node.value}
+        return {key_node.value: value_node.value for key_node, value_node in node.value
+                if isinstance(key_node, ScalarNode) and isinstance(value_node, ScalarNode)}
     return None
 
 
@@ -425,9 +522,14 @@ def _where(mark: Any) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
 
 
-def _too_large(name: str, size: int) -> str:
-    return (f"{name}: {size} bytes, more than the limit of {MAX_REGISTER_BYTES} bytes "
-            f"(1 MiB) for an exceptions register")
+def _too_large(name: str, size: int, limit: int = MAX_REGISTER_BYTES,
+               what: str = "an exceptions register") -> str:
+    return (f"{name}: {size} bytes, more than the limit of {limit} bytes "
+            f"({_size_words(limit)}) for {what}")
+
+
+def _size_words(size: int) -> str:
+    return f"{size // (1024 * 1024)} MiB" if size % (1024 * 1024) == 0 else f"{size // 1024} KiB"
 
 
 def _problem(code: str, message: str) -> Problem:
@@ -435,9 +537,10 @@ def _problem(code: str, message: str) -> Problem:
 
 
 def entry_problems(
-    entry: Entry, as_of: date, existing_user_arns: set[str] | None
+    entry: Entry, as_of: date, existing_user_arns: set[str] | None,
+    policy: RegisterPolicy = RegisterPolicy(),
 ) -> list[Problem]:
-    """Everything wrong with an entry on `as_of`.
+    """Everything wrong with an entry on `as_of`, under the run's `policy`.
 
     `existing_user_arns` (compared case-insensitively) is the users known to exist; None means
     existence is unknown (the account was not collected) and staleness is not judged.
@@ -458,10 +561,15 @@ def entry_problems(
         ))
     start, start_name = term_start(entry, as_of)
     term = (entry.expires - start).days
-    if term > MAX_TERM_DAYS:
+    if term > policy.max_term_days:
         problems.append(_problem("too-long",
             f"runs {term} days from {start} ({start_name}) to {entry.expires} "
-            f"(limit {MAX_TERM_DAYS})",
+            f"(limit {policy.max_term_days})",
+        ))
+    if policy.require_ticket and entry.ticket is None:
+        problems.append(_problem("missing-ticket",
+            "no ticket: the run's settings require the approval's reference "
+            "(require_exception_ticket)",
         ))
     if existing_user_arns is not None and not _exists(entry.principal, existing_user_arns):
         problems.append(_problem("stale", f"names {entry.principal}, which does not exist in the snapshot"
@@ -476,9 +584,9 @@ def term_start(entry: Entry, as_of: date) -> tuple[date, str]:
     return as_of, "the run date"
 
 
-def is_valid(entry: Entry, as_of: date) -> bool:
-    """Usable on `as_of`: not expired, complete, within 12 months (staleness is irrelevant)."""
-    return not entry_problems(entry, as_of, None)
+def is_valid(entry: Entry, as_of: date, policy: RegisterPolicy = RegisterPolicy()) -> bool:
+    """Usable on `as_of`: not expired, complete, within the term (staleness is irrelevant)."""
+    return not entry_problems(entry, as_of, None, policy)
 
 
 def valid_exception_for(
@@ -487,6 +595,7 @@ def valid_exception_for(
     control_id: str,
     as_of: date,
     kind: str | None = None,
+    policy: RegisterPolicy = RegisterPolicy(),
 ) -> Entry | None:
     """The valid entry that excepts `principal_arn` for `control_id`, if any.
 
@@ -497,21 +606,23 @@ def valid_exception_for(
     matches = [
         e for e in register.entries
         if e.principal_key == key and control_id in e.controls
-        and (kind is None or e.kind == kind) and is_valid(e, as_of)
+        and (kind is None or e.kind == kind) and is_valid(e, as_of, policy)
     ]
     if not matches:
         return None
     return sorted(matches, key=lambda e: (-e.expires.toordinal(), e.id))[0]
 
 
-def valid_exception_rows(register: Register, as_of: date) -> list[dict[str, Any]]:
+def valid_exception_rows(
+    register: Register, as_of: date, policy: RegisterPolicy = RegisterPolicy()
+) -> list[dict[str, Any]]:
     """One row per (valid entry, control): what the vectorised exception join matches on."""
     return [
         {
             "principal_key": e.principal_key, "control_id": control_id, "kind": e.kind,
             "exception_id": e.id, "expires": e.expires,
         }
-        for e in register.entries if is_valid(e, as_of)
+        for e in register.entries if is_valid(e, as_of, policy)
         for control_id in e.controls
     ]
 
@@ -560,3 +671,8 @@ def _printable(text: str, limit: int = 200) -> str:
     if not text.isprintable():
         text = text.encode("unicode_escape").decode("ascii")
     return text if len(text) <= limit else f"{text[:limit]}... ({length} characters)"
+
+
+# The message helpers, for the other strict loaders (reports/management_response.py).
+quote = _quote
+printable = _printable

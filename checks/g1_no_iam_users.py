@@ -32,7 +32,9 @@ Decisions where CONTROLS.md is silent:
   temp table register_facts); an entry whose account was not collected (authorization source
   failed) cannot be judged stale, and when it has no other problem its row is `error`, not
   pass. Role entries are stale when the role is not in iam_roles. "Runs longer than
-  12 months": expires - approved_on > MAX_TERM_DAYS; without `approved_on`, from the run date.
+  12 months": expires - approved_on > exception_max_days (default MAX_TERM_DAYS); without
+  `approved_on`, from the run date. With require_exception_ticket, an entry without a `ticket`
+  (the approval's reference) fails and excepts nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any
 
 from checks.control import Check, Control, GuidanceItem, Rule
 from checks.expectation import FALSE, TRUE, Expect
+from checks.frameworks import cis, iso, nist, pci, soc2
 from checks.snapshot_sql import day, text
 from store.snapshot import ROOT_USER
 
@@ -50,7 +53,6 @@ ITEM = GuidanceItem(
     "Unless there is an external dependency that relies on IAM Users and long lived "
     "credentials, move away from their use.",
 )
-LIMIT_DAYS = 90  # key age and key use (RC-1.2, RC-1.3)
 MAX_TERM_DAYS = 366  # "runs longer than 12 months" (RC-1.5)
 
 # RC-1.1 --------------------------------------------------------------------------------------------
@@ -61,6 +63,15 @@ RC_1_1 = Control(
     "the user exists and no valid exception names it",
     "Move the workload to an IAM role or the person to IAM Identity Center, then delete the "
     "user; or record an expiring exception naming the external dependency.",
+    requirements=(
+        cis("1.21", "partial", "CIS asks for no IAM users representing individuals outside the "
+            "central account; RC-1.1 fails every IAM user that no valid exception names"),
+        nist("AC-2", "partial", "accounts exist only as authorized: IAM users need an approved "
+             "exception"),
+        soc2("CC6.2", "partial", "IAM users are registered and authorized in the exceptions "
+             "register"),
+        iso("A.5.16", "partial", "the IAM-user part of the identity lifecycle"),
+    ),
 )
 
 RULE_1_1 = Rule(
@@ -93,10 +104,20 @@ CHECK_1_1 = Check(RULE_1_1, _expect_1_1, ("covered_by_valid_exception",),
 RC_1_2 = Control(
     "RC-1.2", "G1", "Access keys rotated within 90 days", "high",
     "every access key of every IAM user",
-    "the key is active and older than 90 days since creation or last rotation "
+    "the key is active and older than key_age_days (default 90) days since creation or last "
+    "rotation "
     "(exceptions do not cover this: excepted users still rotate)",
     "Create a new key, move the dependency to it, deactivate and delete the old key.",
     never_excepted="excepted users still rotate their keys",
+    settings=("key_age_days",),
+    requirements=(
+        cis("1.14", "full"),
+        nist("IA-5", "partial", "item f, refreshing authenticators after a set period: IAM access "
+             "keys only"),
+        pci("8.6.3", "partial", "periodic change of system-account credentials (access keys); PCI "
+            "sets the period by targeted risk analysis (key_age_days)"),
+        iso("A.5.17", "partial", "the rotation of IAM access keys"),
+    ),
 )
 
 _KEYS = f"""
@@ -105,7 +126,8 @@ _KEYS = f"""
            date_diff('day', {day("k.last_rotated")}, c.today) AS key_age_days,
            {day("k.last_used_date")} AS used_on,
            date_diff('day', {day("k.last_used_date")}, c.today) AS days_since_use,
-           {LIMIT_DAYS} AS limit_days
+           getvariable('key_age_days') AS key_age_limit,
+           getvariable('unused_credential_days') AS unused_limit
     FROM iam_access_keys k CROSS JOIN clock c
 """
 
@@ -119,7 +141,7 @@ RULE_1_2 = Rule(
         SELECT account_id, resource_id, user_arn AS principal_arn,
                CASE WHEN active IS NULL OR (active AND rotated_on IS NULL) THEN 'error'
                     WHEN NOT active THEN 'pass'
-                    WHEN rotated_on < today - {LIMIT_DAYS} THEN 'fail'
+                    WHEN rotated_on < today - key_age_limit THEN 'fail'
                     ELSE 'pass' END AS outcome,
                NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
                CASE WHEN active IS NULL
@@ -129,9 +151,10 @@ RULE_1_2 = Rule(
                         THEN format('access key {{}} is active; its creation or rotation date '
                                     'is unknown', key_slot)
                     ELSE format('access key {{}} last rotated {{}}, {{}} days before the snapshot '
-                                '(limit {LIMIT_DAYS})', key_slot, rotated_on, key_age_days)
+                                '(limit {{}})', key_slot, rotated_on, key_age_days, key_age_limit)
                END AS reason,
-               user_name, key_slot, access_key_id, active, rotated_on, key_age_days, limit_days
+               user_name, key_slot, access_key_id, active, rotated_on, key_age_days,
+               key_age_limit AS limit_days
         FROM ({_KEYS})
     """,
 )
@@ -139,8 +162,8 @@ RULE_1_2 = Rule(
 
 def _expect_1_2(x: Expect) -> list[Any]:
     return [x.check(x.e.ExpectColumnValuesToBeBetween, "fail",
-                    f"active keys are at most {LIMIT_DAYS} days old", x.flag("active"),
-                    column="key_age_days", max_value=LIMIT_DAYS)]
+                    f"active keys are at most {x.settings.key_age_days} days old", x.flag("active"),
+                    column="key_age_days", max_value=x.settings.key_age_days)]
 
 
 CHECK_1_2 = Check(RULE_1_2, _expect_1_2, ("active", "key_age_days"),
@@ -151,8 +174,18 @@ CHECK_1_2 = Check(RULE_1_2, _expect_1_2, ("active", "key_age_days"),
 RC_1_3 = Control(
     "RC-1.3", "G1", "Active access keys are in use", "medium",
     "every active access key",
-    "never used, or last used more than 90 days before the snapshot",
+    "never used, or last used more than unused_credential_days (default 90) days before the "
+    "snapshot",
     "Deactivate and delete keys nobody uses.",
+    settings=("unused_credential_days",),
+    requirements=(
+        cis("1.12", "partial", "access keys only (unused console passwords: G3's Access Analyzer "
+            "unused-access control); CIS's 45 days with the cis-aws-3.0 profile"),
+        nist("AC-2(3)", "partial", "item d, inactive for an organization-defined period: IAM "
+             "access keys rather than whole accounts"),
+        pci("8.2.6", "partial", "inactive IAM access keys, at unused_credential_days (90 by "
+            "default, as PCI asks)"),
+    ),
 )
 
 RULE_1_3 = Rule(
@@ -165,7 +198,7 @@ RULE_1_3 = Rule(
     query=f"""
         SELECT account_id, resource_id, user_arn AS principal_arn,
                CASE WHEN active IS NULL THEN 'error'
-                    WHEN used_on IS NULL OR used_on < today - {LIMIT_DAYS} THEN 'fail'
+                    WHEN used_on IS NULL OR used_on < today - unused_limit THEN 'fail'
                     ELSE 'pass' END AS outcome,
                NULL::VARCHAR AS severity, NULL::VARCHAR AS exception_id,
                CASE WHEN active IS NULL
@@ -174,11 +207,12 @@ RULE_1_3 = Rule(
                         THEN format('access key {{}} is active and has never been used '
                                     '(created or rotated {{}})', key_slot, {text("rotated_on")})
                     ELSE format('access key {{}} last used {{}} ({{}}), {{}} days before the '
-                                'snapshot (limit {LIMIT_DAYS})', key_slot, used_on,
-                                coalesce(last_used_service, 'service unknown'), days_since_use)
+                                'snapshot (limit {{}})', key_slot, used_on,
+                                coalesce(last_used_service, 'service unknown'), days_since_use,
+                                unused_limit)
                END AS reason,
                user_name, key_slot, access_key_id, active, used_on IS NULL AS never_used,
-               used_on, days_since_use, last_used_service, limit_days
+               used_on, days_since_use, last_used_service, unused_limit AS limit_days
         FROM ({_KEYS})
         WHERE active IS DISTINCT FROM false
     """,
@@ -188,14 +222,15 @@ RULE_1_3 = Rule(
 def _expect_1_3(x: Expect) -> list[Any]:
     active, uncovered = x.flag("active"), x.unflagged("covered_by_valid_exception")
     between, not_null = x.e.ExpectColumnValuesToBeBetween, x.e.ExpectColumnValuesToNotBeNull
+    limit = x.settings.unused_credential_days
     return [
         x.check(not_null, "fail+excepted", "active keys have been used", active, column="days_since_use"),
-        x.check(between, "fail+excepted", f"active keys used within {LIMIT_DAYS} days", active,
-                column="days_since_use", max_value=LIMIT_DAYS),
+        x.check(between, "fail+excepted", f"active keys used within {limit} days", active,
+                column="days_since_use", max_value=limit),
         x.check(not_null, "fail", "unexcepted active keys have been used", active, uncovered,
                 column="days_since_use"),
-        x.check(between, "fail", f"unexcepted keys used within {LIMIT_DAYS} days", active, uncovered,
-                column="days_since_use", max_value=LIMIT_DAYS),
+        x.check(between, "fail", f"unexcepted keys used within {limit} days", active, uncovered,
+                column="days_since_use", max_value=limit),
     ]
 
 
@@ -212,6 +247,13 @@ RC_1_4 = Control(
     "Delete root access keys; enable MFA (or centralize root access and remove root "
     "credentials from member accounts).",
     never_excepted="the root user is not an IAM user",
+    requirements=(
+        cis("1.4", "full"),
+        cis("1.5", "partial", "a member account's root with no credentials passes without MFA when "
+            "centralized root access is enabled; CIS 3.0 predates that feature"),
+        nist("IA-2(1)", "partial", "the root user, the most privileged account"),
+        iso("A.8.5", "partial", "root user MFA and no root access keys"),
+    ),
 )
 
 _ROOT_FACTS = f"""
@@ -365,10 +407,16 @@ RC_1_5 = Control(
     "RC-1.5", "G1", "Exceptions are complete, current and not stale", "medium",
     "every entry of the exceptions register",
     "the entry has expired, lacks an owner, a reason or the external dependency, runs "
-    "longer than 12 months, or names a user that no longer exists (stale: low)",
+    "longer than exception_max_days (default 366) days, lacks a ticket when "
+    "require_exception_ticket is set, or names a user that no longer exists (stale: low)",
     "Renew, complete or remove the entry in the exceptions register.",
     never_excepted="the register cannot except its own entries",
     severity_when={"stale": "low"},
+    requirements=(
+        nist("AC-2", "partial", "items c and j: approval of the IAM users the register allows and "
+             "periodic review (expiry, owner, stale entries)"),
+        soc2("CC6.2", "partial", "the register's approvals, owners and expiry for IAM users"),
+    ),
 )
 
 RULE_1_5 = Rule(
@@ -377,7 +425,8 @@ RULE_1_5 = Rule(
     per_account=False,
     facts=("kind", "controls", "expires", "approved_on", "days_to_expiry", "term_days",
            "term_from", "has_owner", "has_reason", "has_dependency", "dependency_required",
-           "has_required_dependency", "principal_exists", "problems"),
+           "has_required_dependency", "principal_exists", "problems", "term_limit_days",
+           "ticket", "has_ticket", "ticket_required"),
     query="SELECT * FROM register_facts",
 )
 
@@ -386,28 +435,38 @@ def _expect_1_5(x: Expect) -> list[Any]:
     """One problem after another, each on the entries without the earlier ones, so the
     unexpected counts add up to the entries that fail."""
     col, in_set = x.Column, x.e.ExpectColumnValuesToBeInSet
-    not_expired, in_term = col("days_to_expiry") >= 0, col("term_days") <= MAX_TERM_DAYS
+    max_days = x.settings.exception_max_days
+    not_expired, in_term = col("days_to_expiry") >= 0, col("term_days") <= max_days
     owned, reasoned = x.flag("has_owner"), x.flag("has_reason")
     complete = x.flag("has_required_dependency")
+    # with require_exception_ticket, a ticket is one more problem before staleness
+    ticketed = (x.flag("has_ticket"),) if x.settings.require_exception_ticket else ()
+    ticket_checks = [
+        x.check(in_set, "fail", "entries carry their approval ticket (require_exception_ticket)",
+                not_expired, in_term, owned, reasoned, complete, column="has_ticket",
+                value_set=[TRUE]),
+    ] if ticketed else []
     return [
         x.check(x.e.ExpectColumnValuesToBeBetween, "fail", "entries have not expired",
                 column="days_to_expiry", min_value=0),
-        x.check(x.e.ExpectColumnValuesToBeBetween, "fail", f"entries run at most {MAX_TERM_DAYS} days",
-                not_expired, column="term_days", max_value=MAX_TERM_DAYS),
+        x.check(x.e.ExpectColumnValuesToBeBetween, "fail", f"entries run at most {max_days} days",
+                not_expired, column="term_days", max_value=max_days),
         x.check(in_set, "fail", "entries name an owner", not_expired, in_term,
                 column="has_owner", value_set=[TRUE]),
         x.check(in_set, "fail", "entries give a reason", not_expired, in_term, owned,
                 column="has_reason", value_set=[TRUE]),
         x.check(in_set, "fail", "external-dependency entries name the dependency",
                 not_expired, in_term, owned, reasoned, column="has_required_dependency", value_set=[TRUE]),
+        *ticket_checks,
         x.check(in_set, "fail", "entries name a user that exists (else stale)",
-                not_expired, in_term, owned, reasoned, complete, column="principal_exists", value_set=[TRUE]),
+                not_expired, in_term, owned, reasoned, complete, *ticketed, column="principal_exists",
+                value_set=[TRUE]),
     ]
 
 
 CHECK_1_5 = Check(RULE_1_5, _expect_1_5,
                   ("days_to_expiry", "term_days", "has_owner", "has_reason", "has_required_dependency",
-                   "principal_exists"),
+                   "has_ticket", "principal_exists"),
                   population_count="SELECT count(*) FROM exceptions")
 
 CHECKS: tuple[Check, ...] = (CHECK_1_1, CHECK_1_2, CHECK_1_3, CHECK_1_4, CHECK_1_5)

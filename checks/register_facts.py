@@ -17,8 +17,10 @@ import duckdb
 from checks.exceptions import (
     MAX_TERM_DAYS,
     Register,
+    RegisterPolicy,
     entry_problems,
     term_start,
+    valid_exception_rows,
 )
 from checks.results import RULE_COLUMN_TYPES, load_facts
 from store.snapshot import insert_rows
@@ -30,7 +32,24 @@ _FACT_TYPES = {
     "has_owner": "BOOLEAN", "has_reason": "BOOLEAN", "has_dependency": "BOOLEAN",
     "dependency_required": "BOOLEAN", "has_required_dependency": "BOOLEAN",
     "principal_exists": "BOOLEAN", "problems": "VARCHAR[]",
+    "term_limit_days": "INTEGER", "ticket": "VARCHAR", "has_ticket": "BOOLEAN",
+    "ticket_required": "BOOLEAN",
 }
+
+
+def register_policy(con: duckdb.DuckDBPyConnection) -> RegisterPolicy:
+    """The run's policy for register entries, from the DuckDB variables its settings set."""
+    max_days, require_ticket = con.execute(
+        "SELECT getvariable('exception_max_days'), getvariable('require_exception_ticket')"
+    ).fetchone() or (None, None)
+    if max_days is None:
+        max_days = MAX_TERM_DAYS
+    if isinstance(max_days, bool) or not isinstance(max_days, int) or max_days < 1:
+        raise ValueError(f"exception_max_days must be a whole number of days, at least 1, "
+                         f"got {max_days!r}")
+    if require_ticket is not None and not isinstance(require_ticket, bool):
+        raise ValueError(f"require_exception_ticket must be true or false, got {require_ticket!r}")
+    return RegisterPolicy(max_term_days=max_days, require_ticket=bool(require_ticket))
 
 
 def judge_register(
@@ -38,8 +57,10 @@ def judge_register(
 ) -> list[dict[str, Any]]:
     """One member row per entry (RULE_COLUMNS + facts), stored as temp `register_facts`.
 
-    Also writes the snapshot's `exceptions` table. Needs the `blocked` temp table (prepare()).
+    Also writes the snapshot's `exceptions` table and refills the `valid_exceptions` temp table
+    under the run's policy. Needs the temp tables of prepare() (`blocked`, `valid_exceptions`).
     """
+    policy = register_policy(con)
     keys = sorted({e.principal_key for e in register.entries})
     existing = {
         row[0] for row in con.execute(
@@ -57,7 +78,7 @@ def judge_register(
     stored: list[dict[str, Any]] = []
     for entry in register.entries:
         known = entry.account_id not in unknown_accounts
-        problems = entry_problems(entry, as_of, existing if known else None)
+        problems = entry_problems(entry, as_of, existing if known else None, policy)
         serious = [p for p in problems if p.severity != "low"]
         start, start_name = term_start(entry, as_of)
         if problems:
@@ -71,9 +92,10 @@ def judge_register(
         else:
             outcome, severity = "pass", None
             reason = (f"complete, current and the {'role' if entry.is_role else 'user'} exists; "
-                      f"expires {entry.expires} "
+                      + (f"approved under {entry.ticket}; " if entry.ticket else "")
+                      + f"expires {entry.expires} "
                       f"({(entry.expires - start).days} days from {start_name}, "
-                      f"limit {MAX_TERM_DAYS})")
+                      f"limit {policy.max_term_days})")
         rows.append({
             "account_id": entry.account_id, "resource_id": entry.principal,
             "principal_arn": None, "outcome": outcome, "severity": severity, "reason": reason,
@@ -89,18 +111,21 @@ def judge_register(
             ),
             "principal_exists": (entry.principal_key in existing) if known else None,
             "problems": [p.message for p in problems],
+            "term_limit_days": policy.max_term_days, "ticket": entry.ticket,
+            "has_ticket": entry.ticket is not None, "ticket_required": policy.require_ticket,
         })
         stored.append({
             "exception_id": entry.id, "principal": entry.principal,
             "controls": list(entry.controls), "kind": entry.kind,
             "dependency": entry.dependency, "reason": entry.reason, "owner": entry.owner,
             "approved_by": entry.approved_by, "approved_on": entry.approved_on,
-            "expires": entry.expires, "valid": not serious,
+            "expires": entry.expires, "ticket": entry.ticket, "valid": not serious,
             "problems": [
                 {"code": p.code, "severity": p.severity, "message": p.message} for p in problems
             ],
         })
     _store(con, rows, stored)
+    _refill_valid_exceptions(con, valid_exception_rows(register, as_of, policy))
     return rows
 
 
@@ -108,5 +133,17 @@ def _store(
     con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], stored: list[dict[str, Any]]
 ) -> None:
     con.execute("DELETE FROM exceptions")
-    insert_rows(con, "exceptions", stored)
+    insert_rows(con, "exceptions", stored)  # `ticket` is stored once the table has the column
     load_facts(con, "register_facts", rows, _FACT_TYPES)
+
+
+def _refill_valid_exceptions(con: duckdb.DuckDBPyConnection, valid: list[dict[str, Any]]) -> None:
+    """The entries that except results under the run's policy (prepare() filled the table
+    before the settings were known to the register)."""
+    con.execute("DELETE FROM valid_exceptions")
+    if valid:
+        con.executemany(
+            "INSERT INTO valid_exceptions VALUES (?, ?, ?, ?, ?)",
+            [(r["principal_key"], r["control_id"], r["kind"], r["exception_id"], r["expires"])
+             for r in valid],
+        )

@@ -8,6 +8,7 @@ runs always give the same bytes.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
@@ -66,4 +67,22 @@ def trend_svg(points: list[TrendPoint], *, width_in: float = 7.0, height_in: flo
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]
+    return _with_title(svg[svg.index("<svg"):], _description(points))
+
+
+def _description(points: list[TrendPoint]) -> str:
+    """The chart in words: its alternative text in the tagged PDF and for screen readers."""
+    if not points:
+        return "Trend chart: no complete run to show."
+    last = points[-1]
+    values = ", ".join(f"{label} {getattr(last, attr):,}" for attr, label, *_ in SERIES)
+    return (f"Trend over {len(points)} run(s), from {_label(points[0].run_id)} to "
+            f"{_label(last.run_id)}; in the last run: {values}.")
+
+
+def _with_title(svg: str, text: str) -> str:
+    """The svg with role="img", an aria-label and a <title> right after its opening tag."""
+    escaped = html.escape(text, quote=True)
+    end = svg.index(">") + 1
+    opening = svg[:end].replace("<svg", f'<svg role="img" aria-label="{escaped}"', 1)
+    return f"{opening}<title>{escaped}</title>{svg[end:]}"

@@ -24,6 +24,7 @@ from checks import completeness as completeness_checks
 from checks.catalogue import SEVERITIES, STATUSES
 from checks.completeness import CompletenessSummary
 from reports.chart import trend_svg
+from reports.management_response import ManagementResponses
 from reports.view import (
     HTML_ROW_CAP,
     SEVERITY_RANK_SQL,
@@ -51,6 +52,11 @@ PDF_CHANGE_CAP = 20
 PDF_COMPLETENESS_CAP = 50
 FINDINGS_CSV = "findings.csv"
 PDF_VARIANT = "pdf/a-3b"
+# Tagged PDF (structure tree, /MarkInfo /Marked true): headings, tables, lists and reading order
+# for screen readers and text extraction. PDF/A-3b does not require it (3a would, and also asks
+# for things WeasyPrint does not promise); tagging is added to 3b. WeasyPrint takes the tags from
+# the HTML: real <h1>..<h4>, <table> with <thead>/<th>, lang on <html>, and a <title>.
+PDF_TAGS = True
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -85,6 +91,7 @@ def render_html(view: ReportView, *, medium: Literal["html", "pdf"] = "html") ->
         completeness_cap=PDF_COMPLETENESS_CAP if pdf else HTML_ROW_CAP,
         medium=medium,
         account_list_cap=PDF_ACCOUNT_LIST_CAP if pdf else None,
+        scope_cap=PDF_ACCOUNT_LIST_CAP if pdf else HTML_ROW_CAP,
         severities=SEVERITIES,
         statuses=STATUSES,
         findings_csv=FINDINGS_CSV,
@@ -124,7 +131,7 @@ class _SvgStyleNoise(logging.Filter):
 
 
 def write_pdf(html: str, path: Path, *, findings: bytes | None = None) -> Path:
-    """Lay out the HTML as an A4 PDF/A-3b, with the findings CSV attached when given.
+    """Lay out the HTML as an A4 PDF/A-3b, tagged, with the findings CSV attached when given.
 
     Fetching any URL is refused: the PDF is evidence and must depend on nothing but the snapshot.
     """
@@ -141,7 +148,7 @@ def write_pdf(html: str, path: Path, *, findings: bytes | None = None) -> Path:
     logger.addFilter(noise)
     try:
         weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(
-            path, pdf_variant=PDF_VARIANT, attachments=attachments)
+            path, pdf_variant=PDF_VARIANT, attachments=attachments, pdf_tags=PDF_TAGS)
     finally:
         logger.removeFilter(noise)
     return path
@@ -161,15 +168,17 @@ def render_report(
     history_runs: Sequence[Path] | None = None,
     signing: SignerLike | None = None,
     completeness: CompletenessSummary | None = None,
+    responses: ManagementResponses | None = None,
 ) -> tuple[Path, Path]:
     """Write run_dir/report.html and run_dir/report.pdf from a snapshot file or connection;
-    the keywords are build_view's."""
+    the keywords are build_view's (responses: reports/management_response.py load_responses)."""
     if isinstance(snapshot, duckdb.DuckDBPyConnection):
         _checkpoint(snapshot)
-        return _render(snapshot, run_dir, baseline, history_runs, signing, completeness)
+        return _render(snapshot, run_dir, baseline, history_runs, signing, completeness,
+                       responses)
     con = snapshot_db.connect(snapshot, read_only=True)
     try:
-        return _render(con, run_dir, baseline, history_runs, signing, completeness)
+        return _render(con, run_dir, baseline, history_runs, signing, completeness, responses)
     finally:
         con.close()
 
@@ -181,10 +190,11 @@ def _render(
     history_runs: Sequence[Path] | None,
     signing: SignerLike | None,
     completeness: CompletenessSummary | None,
+    responses: ManagementResponses | None = None,
 ) -> tuple[Path, Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     view = build_view(con, run_dir=run_dir, baseline=baseline, history_runs=history_runs,
-                      signing=signing, completeness=completeness)
+                      signing=signing, completeness=completeness, responses=responses)
     html_path = run_dir / "report.html"
     html_path.write_text(render_html(view, medium="html"), encoding="utf-8")
     pdf_path = write_pdf(render_html(view, medium="pdf"), run_dir / "report.pdf",

@@ -105,7 +105,7 @@ def test_not_utf8_names_file_offset_and_line(write: object) -> None:
     offset = data.index(b"\xe9")
     message = _refused(write(data))  # type: ignore[operator]
     assert message == (f"exceptions.yaml: not UTF-8 text: byte 0xe9 at offset {offset} (line 7) "
-                       "cannot be decoded; save the register as UTF-8")
+                       "cannot be decoded; save the file as UTF-8")
 
 
 def test_utf16_is_refused_as_not_utf8(write: object) -> None:
@@ -286,3 +286,15 @@ def test_pure_python_parser_is_as_strict(monkeypatch: pytest.MonkeyPatch) -> Non
         GOOD + "    principal: arn:aws:iam::111111111111:user/mallory\n")
     assert "expires: invalid date" in _refused(GOOD.replace("2027-01-31", "2027-13-31"))
     assert parse_register(GOOD).entries[0].expires.isoformat() == "2027-01-31"
+
+
+def test_hostile_ticket_is_refused_in_one_short_printable_line() -> None:
+    """A ticket is shown in the report and in messages: terminal escapes and huge values are
+    refused, and the message neither replays them nor grows with them."""
+    escape = GOOD.replace("approved_by: ciso", 'approved_by: ciso\n    ticket: "SEC-1\\e[2J"')
+    message = _refused(escape)
+    assert "\x1b" not in message and "\\x1b[2J" in message and "ticket: not a ticket id or URL" in message
+    huge = GOOD.replace("approved_by: ciso", "approved_by: ciso\n    ticket: SEC-" + "9" * 500_000)
+    message = _refused(huge)
+    assert "ticket: not a ticket id or URL" in message and len(message) < 600
+    assert "\n" not in message

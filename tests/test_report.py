@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import BooleanObject
 
 from reports.render import (
     PDF_ERROR_ROW_CAP,
@@ -459,3 +460,89 @@ def test_pdf_of_a_large_organization_counts_accounts_per_ou(
     assert sum(total for _, total, _, _ in data.accounts_by_ou) == len(data.accounts)
     for account in data.accounts_not_collected:  # still listed one by one in the PDF
         assert account.account_id in pdf_text
+
+
+# --- Tagged PDF/A-3b, tickets and the Sign-off chapter (issue 12, items 4, 7, 8) ----------------
+
+RESPONSES = """\
+responses:
+  - control: RC-1.1
+    owner: platform-team
+    action: Move deploy-bot to a GitHub OIDC role
+    due: 2027-01-31
+    ticket: SEC-1234
+"""
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The report of build_snapshot, with a ticket on a register entry and a response file."""
+    from reports.management_response import parse_responses
+
+    folder = tmp_path_factory.mktemp("tagged")
+    con = build_snapshot(folder / "snapshot.duckdb")
+    ticketed = _result("RC-1.5", "G1", PROD, f"arn:aws:iam::{PROD}:user/partner-sync", "pass",
+                       "medium", "complete and current", "EX-001")
+    ticketed["resource_type"] = "exception"
+    ticketed["evidence"] = {"ticket": "https://jira.example.com/browse/SEC-900"}
+    snapshot.insert_rows(con, "control_results", [ticketed])
+    con.execute("UPDATE exceptions SET ticket = 'https://jira.example.com/browse/SEC-900' "
+                "WHERE exception_id = 'EX-001'")
+    assert con.execute("SELECT count(*) FROM exceptions WHERE ticket IS NOT NULL").fetchone() == (1,)
+    try:
+        return render_report(con, folder / "run", responses=parse_responses(RESPONSES))
+    finally:
+        con.close()
+
+
+def _struct_types(reader: PdfReader) -> dict[str, int]:
+    """How many structure elements of each type (/H1, /Table, ...) the PDF's tree holds."""
+    counts: dict[str, int] = {}
+    todo = [reader.trailer["/Root"]["/StructTreeRoot"]["/K"]]
+    while todo:
+        node = todo.pop()
+        node = node.get_object() if hasattr(node, "get_object") else node
+        if isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, dict) and node.get("/Type") == "/StructElem":
+            counts[node["/S"]] = counts.get(node["/S"], 0) + 1
+            if "/K" in node:
+                todo.append(node["/K"])
+    return counts
+
+
+def test_pdf_is_tagged(tagged: tuple[Path, Path]) -> None:
+    reader = PdfReader(tagged[1])
+    root = reader.trailer["/Root"]
+    assert root["/MarkInfo"]["/Marked"] == BooleanObject(True)
+    assert root["/Lang"] == "en"
+    types = _struct_types(reader)
+    assert types["/Document"] == 1 and types["/H1"] == 1
+    assert types["/H2"] >= 8 and types["/H3"] >= 1  # one per chapter at least
+    assert types["/Table"] >= 5 and types["/TH"] >= 10 and types["/TD"] >= 50
+    assert types["/THead"] >= 1 and types["/TR"] >= 10
+
+
+def test_tagged_pdf_stays_pdf_a_3b_with_its_attachment(tagged: tuple[Path, Path]) -> None:
+    reader = PdfReader(tagged[1])
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode("utf-8")
+    assert re.search(r'pdfaid:part="3"', xmp) and re.search(r'pdfaid:conformance="B"', xmp)
+    assert list(reader.attachments) == ["findings.csv"]
+    (csv,) = reader.attachments["findings.csv"]
+    assert csv.startswith(b"control_id,") and FAILING_USER.encode() in csv
+    # PDF/A-3's associated file (WeasyPrint lists the one file spec twice, tagged or not)
+    specs = {ref.idnum: ref.get_object() for ref in reader.trailer["/Root"]["/AF"]}
+    assert [(s["/F"], s["/AFRelationship"]) for s in specs.values()] == [("findings.csv", "/Data")]
+
+
+def test_pdf_shows_exception_tickets_and_the_signoff(tagged: tuple[Path, Path]) -> None:
+    text = _flat(_pdf_text(tagged[1]))
+    squeezed = "".join(text.split())
+    assert "Ticket https://jira.example.com/browse/SEC-900" in text or (
+        "Tickethttps://jira.example.com/browse/SEC-900" in squeezed)
+    assert "none recorded" in text  # EX-002 has no ticket
+    signoff = text[text.index("Sign-off Management responses"):]
+    assert "Move deploy-bot to a GitHub OIDC role" in signoff and "SEC-1234" in signoff
+    assert "no response recorded" in signoff  # RC-1.3 and RC-1.4 failed without one
+    html = tagged[0].read_text(encoding="utf-8")
+    assert '<a href="https://jira.example.com/browse/SEC-900">' in html
