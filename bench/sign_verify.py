@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import random
 import shutil
 import subprocess
@@ -119,8 +120,10 @@ def measure(run_dir: Path, identity: SigningIdentity, ca: Path) -> dict[str, flo
 def demo_run(out: Path) -> Path | None:
     """The real demo's run folder, or None when the demo cannot run here."""
     cli = Path(sys.executable).with_name("rolecall")
+    # the bench's own keys folder, not the user's per-user one
+    env = {**os.environ, "ROLECALL_KEYS_DIR": str(out.parent / "keys")}
     done = subprocess.run([str(cli), "audit", "--demo", "--out", str(out)], capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, env=env)
     found = out.iterdir() if out.exists() else iter(())
     runs = [p for p in found if p.is_dir() and not p.name.endswith(".partial")]
     if not runs:

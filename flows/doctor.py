@@ -16,8 +16,8 @@ one result what it found and, if it failed, what to do about it:
   it proves the role may read IAM, is one small response, and has no side effect (unlike
   iam:GenerateCredentialReport). The management account is read with the caller's credentials,
   as the collector reads it. Accounts are checked concurrently (`max_workers`);
-- signing identity: the key the run would sign with loads (`SigningConfig.identity`, which
-  creates the demo key once when no key is given, as the audit would).
+- signing identity: the key the run would sign with loads (`SigningConfig.identity`: the given
+  key, else the organization key of `rolecall keys init`; only --demo signs with the demo key).
 
 The External ID is a secret: it is kept out of the configuration's repr and removed from every
 result's text, whatever an endpoint's error message says.
@@ -261,7 +261,8 @@ def check_signing(signing: SigningConfig) -> Check:
         identity = signing.identity()
     except SigningKeyError as error:
         return Check("signing identity", False, str(error),
-                     "check --signing-key and --signing-cert, or --signing-p12 and "
+                     "create the organization key once with `rolecall keys init`, or check "
+                     "--signing-key and --signing-cert, or --signing-p12 and "
                      f"${signing.p12_password_env}")
     if identity.demo:
         return Check("signing identity", True, f"the demo key in {signing.keys_dir} (self-signed, "

@@ -6,15 +6,21 @@ and the CMS signature over manifest.json go through pyHanko, so an HSM or smart 
 (`pyhanko.sign.pkcs11.PKCS11Signer`) drops in with `SigningIdentity(signer=..., demo=False)` and no
 private key ever has to exist as a file.
 
-The demo key is created once under data/keys/ (git-ignored) and reused, so every demo run is signed
-by the same certificate and an auditor can be handed that one certificate as the trust anchor.
+Where keys live: the per-user keys folder, `$ROLECALL_KEYS_DIR`, else `$XDG_DATA_HOME/rolecall/keys`,
+else `~/.local/share/rolecall/keys`; never relative to the working directory, so the same user gets
+the same key wherever a command is started. Two self-signed keys can live there: the organization
+key `rolecall keys init` creates (what a real run signs with when no key is given) and the demo key,
+created on first use by `--demo` runs and reused, so every demo run is signed by the same
+certificate and an auditor can be handed that one certificate as the trust anchor.
 """
 
 from __future__ import annotations
 
 import errno
+import getpass
 import hashlib
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -37,8 +43,11 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-DEFAULT_KEYS_DIR = Path("data/keys")
-KEYS_DIR_ENV = "ROLECALL_KEYS_DIR"  # where the demo key lives instead of data/keys
+KEYS_DIR_ENV = "ROLECALL_KEYS_DIR"  # the per-user keys folder, when set
+LEGACY_KEYS_DIR = Path("data/keys")  # where demo keys were kept, relative to the cwd, before
+ORG_KEY_FILE = "organization-signing-key.pem"
+ORG_CERT_FILE = "organization-signing-cert.pem"
+ORG_VALIDITY = timedelta(days=3 * 365)
 DEMO_KEY_FILE = "demo-signing-key.pem"
 DEMO_CERT_FILE = "demo-signing-cert.pem"
 DEMO_LOCK_FILE = ".demo-key.lock"
@@ -52,6 +61,24 @@ SIGNING_KEY_USAGES = frozenset({"digital_signature", "non_repudiation"})
 
 class SigningKeyError(ValueError):
     """Signing material that cannot be used; the message says which file and why."""
+
+
+def user_keys_dir() -> Path:
+    """The per-user keys folder without $ROLECALL_KEYS_DIR: $XDG_DATA_HOME/rolecall/keys, else
+    ~/.local/share/rolecall/keys (the XDG default)."""
+    data_home = os.environ.get("XDG_DATA_HOME")
+    base = Path(data_home) if data_home and Path(data_home).is_absolute() else Path.home() / ".local/share"
+    return base / "rolecall" / "keys"
+
+
+def default_keys_dir() -> Path:
+    """$ROLECALL_KEYS_DIR, else the per-user folder: read when called, not at import."""
+    configured = os.environ.get(KEYS_DIR_ENV)
+    return Path(configured).expanduser() if configured else user_keys_dir()
+
+
+# The per-user folder as found at import; `default_keys_dir()` is what signing uses.
+DEFAULT_KEYS_DIR = user_keys_dir()
 
 
 @dataclass(frozen=True)
@@ -169,13 +196,14 @@ def _password_from_env(name: str | None) -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
-def demo_signer(keys_dir: Path = DEFAULT_KEYS_DIR) -> SigningIdentity:
+def demo_signer(keys_dir: Path | None = None) -> SigningIdentity:
     """The demo's self-signed key, created on first use and reused afterwards.
 
     Its subject says it is a demo key, so a report signed with it cannot pass for real evidence.
     Two first runs starting together end with the same key: creation happens under a lock on the
     keys folder and the loser loads the winner's files.
     """
+    keys_dir = keys_dir or default_keys_dir()
     key_path, cert_path = keys_dir / DEMO_KEY_FILE, keys_dir / DEMO_CERT_FILE
     if not (key_path.is_file() and cert_path.is_file()):
         with _creation_lock(keys_dir):
@@ -196,7 +224,7 @@ def _cannot_create(keys_dir: Path, exc: OSError) -> SigningKeyError:
     if keys_dir.exists() and not keys_dir.is_dir():
         reason = "it is a file, not a folder"
     return SigningKeyError(
-        f"cannot create the demo signing key in {keys_dir} ({reason}); give --signing-key and "
+        f"cannot create a signing key in {keys_dir} ({reason}); give --signing-key and "
         "--signing-cert (or --signing-p12) to sign with your own key, or point --keys-dir "
         "(or ROLECALL_KEYS_DIR) at a writable folder"
     )
@@ -204,7 +232,7 @@ def _cannot_create(keys_dir: Path, exc: OSError) -> SigningKeyError:
 
 @contextmanager
 def _creation_lock(keys_dir: Path) -> Iterator[None]:
-    """An exclusive lock on keys_dir/.demo-key.lock while the demo key is checked and created,
+    """An exclusive lock on keys_dir/.demo-key.lock while a key is checked and created,
     so concurrent first runs (threads or processes) cannot both create one. POSIX flock; where
     there is none, os.link in `_publish` still refuses to overwrite a file."""
     try:
@@ -225,7 +253,18 @@ def _creation_lock(keys_dir: Path) -> Iterator[None]:
 
 
 def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
-    """Write a new self-signed demo certificate and its key (mode 0600) into keys_dir.
+    """Write a new self-signed demo certificate and its key (mode 0600) into keys_dir."""
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, DEMO_SUBJECT_CN),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rolecall demo (self-signed)"),
+    ])
+    return _create_self_signed(keys_dir, name, DEMO_KEY_FILE, DEMO_CERT_FILE, DEMO_VALIDITY)
+
+
+def _create_self_signed(
+    keys_dir: Path, name: x509.Name, key_file: str, cert_file: str, validity: timedelta
+) -> tuple[Path, Path]:
+    """Write a new self-signed signing certificate and its key (mode 0600) into keys_dir.
 
     The certificate is an end entity (CA:FALSE) with keyUsage digitalSignature + nonRepudiation and
     no extendedKeyUsage: OpenSSL then accepts it as its own trust anchor for
@@ -237,12 +276,6 @@ def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
     except OSError as exc:
         raise _cannot_create(keys_dir, exc) from exc
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, DEMO_SUBJECT_CN),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "rolecall demo (self-signed)"),
-        ]
-    )
     now = datetime.now(UTC)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
@@ -252,7 +285,7 @@ def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + DEMO_VALIDITY)
+        .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -266,7 +299,7 @@ def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path, cert_path = keys_dir / DEMO_KEY_FILE, keys_dir / DEMO_CERT_FILE
+    key_path, cert_path = keys_dir / key_file, keys_dir / cert_file
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -281,6 +314,60 @@ def create_demo_key(keys_dir: Path) -> tuple[Path, Path]:
         cert_path.unlink(missing_ok=True)  # ours, just made: leave no certificate without its key
         raise _cannot_create(keys_dir, exc) from exc
     return key_path, cert_path
+
+
+def default_org_subject() -> str:
+    """What `rolecall keys init` names the key when no --subject is given: who made it, where."""
+    return f"CN=rolecall evidence signing ({getpass.getuser()}@{socket.gethostname()})"
+
+
+def parse_subject(subject: str) -> x509.Name:
+    """An RFC 4514 name ("CN=Example Org evidence signing,O=Example Org") with a common name."""
+    try:
+        name = x509.Name.from_rfc4514_string(subject)
+    except ValueError as exc:
+        raise SigningKeyError(f"--subject {subject!r}: not a distinguished name like "
+                              f"'CN=Example Org evidence signing,O=Example Org' ({exc})") from exc
+    if not name.get_attributes_for_oid(NameOID.COMMON_NAME):
+        raise SigningKeyError(f"--subject {subject!r}: give a common name (CN=...)")
+    return name
+
+
+def create_organization_key(
+    keys_dir: Path | None = None, *, subject: str | None = None, force: bool = False
+) -> SigningIdentity:
+    """`rolecall keys init`: a self-signed organization key and certificate in the keys folder.
+
+    An existing pair is kept (SigningKeyError) unless `force`: replacing it silently would leave
+    the auditor holding a fingerprint no new run matches.
+    """
+    keys_dir = keys_dir or default_keys_dir()
+    name = parse_subject(subject or default_org_subject())
+    key_path, cert_path = keys_dir / ORG_KEY_FILE, keys_dir / ORG_CERT_FILE
+    with _creation_lock(keys_dir):
+        if key_path.exists() or cert_path.exists():
+            if not force:
+                raise SigningKeyError(
+                    f"an organization key already exists in {keys_dir}; give --force to replace it "
+                    "(runs signed with the old key still verify against the old certificate)"
+                )
+            key_path.unlink(missing_ok=True)  # the key first: never a key without its certificate
+            cert_path.unlink(missing_ok=True)
+        _create_self_signed(keys_dir, name, ORG_KEY_FILE, ORG_CERT_FILE, ORG_VALIDITY)
+    return load_signer(key_path, cert_path)
+
+
+def organization_signer(keys_dir: Path | None = None) -> SigningIdentity | None:
+    """The organization key `rolecall keys init` made in keys_dir, or None when there is none."""
+    keys_dir = keys_dir or default_keys_dir()
+    key_path, cert_path = keys_dir / ORG_KEY_FILE, keys_dir / ORG_CERT_FILE
+    if not key_path.exists() and not cert_path.exists():
+        return None
+    if not (key_path.is_file() and cert_path.is_file()):
+        present = key_path if key_path.exists() else cert_path
+        raise SigningKeyError(f"{present} exists without its pair in {keys_dir}; run "
+                              "`rolecall keys init --force` to create a new organization key")
+    return load_signer(key_path, cert_path)
 
 
 def _publish(path: Path, data: bytes, *, mode: int) -> None:

@@ -23,6 +23,9 @@ FORMAT = "rolecall-manifest/1"
 HASH = "sha256"
 # The manifest cannot list itself or the signature made over it.
 NOT_LISTED = frozenset({MANIFEST, SIGNATURE})
+# Countersignatures added after the run (`rolecall attest`) go here; the manifest, signed before
+# them, cannot list them: each is signed on its own and names the manifest's hash instead.
+ATTESTATIONS = "attestations"
 # Safety net for the "no secrets" rule: the caller passes a public configuration, but a key that
 # looks like a secret is redacted anyway rather than signed into evidence kept for years.
 _SECRET_KEY = re.compile(r"password|passphrase|secret|token|private[_-]?key", re.IGNORECASE)

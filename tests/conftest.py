@@ -32,6 +32,15 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def organization_key() -> object:
+    """The organization key `rolecall keys init` would create, once per session in
+    $ROLECALL_KEYS_DIR: a real (non-demo) run signs with it when no key is given."""
+    from reports.keys import create_organization_key, organization_signer
+
+    return organization_signer() or create_organization_key(subject="CN=rolecall test organization")
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """One temporary Prefect API for the whole session (starting one costs 10-20 s)."""
@@ -70,6 +79,17 @@ def sim() -> Iterator[object]:
             yield organization
         finally:
             os.environ["AWS_ENDPOINT_URL"] = saved
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> object:
+    """The demo as a user runs it, storing the run in the simulated organization's Object Lock
+    bucket as `rolecall audit --upload` does (the upload changes nothing in the run folder).
+    Shared by the test modules that read a real run; nothing may write to it."""
+    from simulated.organization import EVIDENCE_BUCKET
+    from tests.demo_run import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("runs"), "--upload", f"s3://{EVIDENCE_BUCKET}/runs")
 
 
 @pytest.fixture(scope="session")

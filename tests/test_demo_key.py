@@ -1,4 +1,6 @@
-"""The demo signing key under faults: a keys folder that cannot be written is a one-line
+"""Signing keys in the per-user keys folder: no silent demo key (a real run needs a configured key
+or the organization key of `rolecall keys init`), the folder never relative to the working
+directory, and the demo key under faults: a keys folder that cannot be written is a one-line
 SigningKeyError, and first runs creating the key at the same moment all end with one key."""
 
 from __future__ import annotations
@@ -17,10 +19,17 @@ from reports.keys import (
     DEMO_CERT_FILE,
     DEMO_KEY_FILE,
     DEMO_LOCK_FILE,
+    KEYS_DIR_ENV,
+    ORG_CERT_FILE,
+    ORG_KEY_FILE,
     SigningKeyError,
+    create_organization_key,
+    default_keys_dir,
     demo_signer,
     load_signer,
 )
+from reports.signing_config import SigningConfig
+from tests.demo_run import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,3 +139,76 @@ def test_an_existing_pair_is_loaded_not_replaced(tmp_path: Path) -> None:
     before = (keys_dir / DEMO_KEY_FILE).read_bytes()
     assert demo_signer(keys_dir).fingerprint == first
     assert (keys_dir / DEMO_KEY_FILE).read_bytes() == before
+
+
+# --- no silent demo key -------------------------------------------------------------------------
+
+
+def test_the_keys_folder_is_per_user_and_never_relative_to_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(KEYS_DIR_ENV, str(tmp_path / "configured"))
+    assert default_keys_dir() == tmp_path / "configured"
+    monkeypatch.delenv(KEYS_DIR_ENV)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_keys_dir() == tmp_path / "xdg" / "rolecall" / "keys"
+    assert SigningConfig().keys_dir == tmp_path / "xdg" / "rolecall" / "keys"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_keys_dir() == tmp_path / "home" / ".local" / "share" / "rolecall" / "keys"
+    assert default_keys_dir().is_absolute()
+
+
+def test_without_a_key_a_real_run_has_no_identity_and_says_how_to_get_one(tmp_path: Path) -> None:
+    with pytest.raises(SigningKeyError) as raised:
+        SigningConfig(keys_dir=tmp_path).identity()
+    message = str(raised.value)
+    assert "\n" not in message and str(tmp_path) in message
+    for way_out in ("rolecall keys init", "--signing-key", "--signing-cert", "--signing-p12"):
+        assert way_out in message
+    assert list(tmp_path.iterdir()) == []  # and no demo key was made behind the user's back
+
+
+def test_a_demo_signs_with_the_demo_key_even_beside_an_organization_key(tmp_path: Path) -> None:
+    organization = create_organization_key(tmp_path, subject="CN=Example Org evidence signing")
+    assert SigningConfig(keys_dir=tmp_path).identity().fingerprint == organization.fingerprint
+    demo = SigningConfig(keys_dir=tmp_path, demo=True).identity()
+    assert demo.demo and demo.fingerprint != organization.fingerprint
+
+
+def test_keys_init_creates_a_private_organization_key_and_prints_its_fingerprint(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    code, output = run_cli("keys", "init", "--keys-dir", str(keys), "--subject",
+                           "CN=Example Org evidence signing,O=Example Org")
+    assert code == 0, output
+    identity = load_signer(keys / ORG_KEY_FILE, keys / ORG_CERT_FILE)
+    flat = " ".join(output.split())
+    assert identity.fingerprint in flat and str(keys / ORG_CERT_FILE) in flat
+    assert identity.subject.startswith("Common Name: Example Org evidence signing")
+    assert stat.S_IMODE((keys / ORG_KEY_FILE).stat().st_mode) == 0o600
+    assert not identity.demo
+
+    code, output = run_cli("keys", "init", "--keys-dir", str(keys))
+    assert code == 2 and "--force" in output  # an existing key is never silently replaced
+    assert load_signer(keys / ORG_KEY_FILE, keys / ORG_CERT_FILE).fingerprint == identity.fingerprint
+    code, output = run_cli("keys", "init", "--keys-dir", str(keys), "--force")
+    assert code == 0
+    assert load_signer(keys / ORG_KEY_FILE, keys / ORG_CERT_FILE).fingerprint != identity.fingerprint
+
+
+def test_keys_init_refuses_a_subject_without_a_common_name(tmp_path: Path) -> None:
+    code, output = run_cli("keys", "init", "--keys-dir", str(tmp_path), "--subject", "O=Example Org")
+    assert code == 2 and "CN=" in output and not (tmp_path / ORG_KEY_FILE).exists()
+
+
+def test_a_real_audit_with_an_empty_keys_folder_exits_2_before_any_aws_call(tmp_path: Path) -> None:
+    """AWS_ENDPOINT_URL points at a closed port in tests: had the run reached AWS, the error
+    would be about credentials or the connection, not the signing key."""
+    empty = tmp_path / "keys"
+    empty.mkdir()
+    code, output = run_cli("audit", "--out", str(tmp_path / "runs"), "--keys-dir", str(empty))
+    flat = " ".join(output.split())
+    assert code == 2 and flat.count("error:") == 1, output
+    assert "no signing key" in flat and "rolecall keys init" in flat and str(empty) in flat
+    assert list(empty.iterdir()) == [] and not (tmp_path / "runs").exists()

@@ -39,7 +39,7 @@ def at(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
 
 
 def config(tmp_path: Path, **options: object) -> DoctorConfig:
-    return DoctorConfig(signing=SigningConfig(keys_dir=tmp_path / "keys"), **options)  # type: ignore[arg-type]
+    return DoctorConfig(signing=SigningConfig(keys_dir=tmp_path / "keys", demo=True), **options)  # type: ignore[arg-type]
 
 
 def failed(checks: list[Check]) -> list[Check]:
@@ -81,8 +81,7 @@ def test_an_account_whose_role_cannot_be_assumed_is_one_failing_line_and_exit_1(
     prod = sim.account_ids["prod"]
     with fault_proxy(sim.endpoint_url, [Fault("deny", "sts", "AssumeRole", prod)]) as proxy:
         at(proxy.endpoint_url)
-        code, output = run_cli("doctor", "--role-name", "rolecall-audit", "--external-id", SECRET,
-                               "--keys-dir", str(tmp_path / "keys"))
+        code, output = run_cli("doctor", "--role-name", "rolecall-audit", "--external-id", SECRET)
     assert code == 1, output
     lines = fail_lines(output)
     assert len(lines) == 1, output
@@ -171,7 +170,7 @@ def test_no_credentials_is_a_clear_failing_line(monkeypatch: pytest.MonkeyPatch,
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # the chain's last step, never asked here
-    code, output = run_cli("doctor", "--keys-dir", str(tmp_path / "keys"))
+    code, output = run_cli("doctor")
     assert code == 1 and "Traceback" not in output
     [line] = fail_lines(output)
     flat = " ".join(line.split())
@@ -181,7 +180,7 @@ def test_no_credentials_is_a_clear_failing_line(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_an_unknown_profile_is_a_failing_credentials_line(tmp_path: Path) -> None:
-    code, output = run_cli("doctor", "--profile", "no-such-profile", "--keys-dir", str(tmp_path / "keys"))
+    code, output = run_cli("doctor", "--profile", "no-such-profile")
     assert code == 1
     [line] = fail_lines(output)
     assert "credentials" in line and "no-such-profile" in line and "--profile" in line
