@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 # Prefect reads its settings at import: keep its own logs quiet and its local server patient.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -68,15 +69,21 @@ def main(
     DEBUG = debug
 
 
+DEMO_RESPONSES_FILE = "simulated-responses.yaml"
+
+
 @contextmanager
 def simulated_environment() -> Iterator[Path]:
     """The simulated organization on 127.0.0.1 (in a child process) and the AWS environment that
-    points boto3 at it; yields the path of its exceptions register."""
+    points boto3 at it; yields the path of its exceptions register (its management responses,
+    DEMO_RESPONSES_FILE, lie beside it)."""
+    from simulated.organization import DEMO_RESPONSES
     from simulated.process import FAKE_CREDENTIALS, simulated_subprocess
 
     with ExitStack() as stack:
         register_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rolecall-")))
         sim = stack.enter_context(simulated_subprocess(register_dir / "simulated-exceptions.yaml"))
+        (register_dir / DEMO_RESPONSES_FILE).write_text(DEMO_RESPONSES, encoding="utf-8")
         saved = {k: os.environ.get(k) for k in (*FAKE_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
         os.environ.update(FAKE_CREDENTIALS)
         os.environ["AWS_ENDPOINT_URL"] = sim.endpoint_url
@@ -96,7 +103,6 @@ def _restore_environment(saved: dict[str, str | None]) -> None:
 # Options `audit` and `doctor` share: one definition each, so a run and its check agree.
 DEFAULT_ROLE_NAME = "rolecall-audit"  # the deployment kit's audit role (deploy/audit-role.yaml)
 DEFAULT_P12_PASSWORD_ENV = "ROLECALL_P12_PASSWORD"
-DEFAULT_KEYS_DIR = Path("data/keys")
 RoleNameOption = Annotated[str, typer.Option(
     "--role-name", help="Audit role assumed in every member account; the default is the "
     "deployment kit's (deploy/audit-role.yaml).")]
@@ -125,12 +131,29 @@ SigningP12Option = Annotated[Path | None, typer.Option(
     "from the environment variable named by --p12-password-env.")]
 P12PasswordEnvOption = Annotated[str, typer.Option(
     "--p12-password-env", help="Environment variable that holds the PKCS#12 password.")]
-KeysDirOption = Annotated[Path, typer.Option(
-    "--keys-dir", envvar="ROLECALL_KEYS_DIR",
-    help="Where the demo signing key is created once when no key is given.")]
+KeysDirOption = Annotated[Path | None, typer.Option(
+    "--keys-dir", envvar="ROLECALL_KEYS_DIR", show_default=False,
+    help="The per-user keys folder: the organization key of `rolecall keys init`, used when "
+    "no key is given, and the demo key. Default: $XDG_DATA_HOME/rolecall/keys, else "
+    "~/.local/share/rolecall/keys.")]
+TsaUrlOption = Annotated[str | None, typer.Option(
+    "--tsa-url", envvar="ROLECALL_TSA_URL",
+    help="RFC 3161 time-stamping service: the signatures get trusted time (PDF: PAdES B-T; "
+    "manifest: a signature-time-stamp). Asked once before anything else; if it fails, nothing "
+    "is signed.")]
 # reports.evidence_store.DEFAULT_RETENTION_DAYS, repeated so the CLI starts without importing
 # pyHanko (tests/test_evidence_store.py holds the two equal).
 DEFAULT_RETENTION_DAYS = 400
+ResponsesOption = Annotated[Path | None, typer.Option(
+    "--responses", help="Management response file (YAML): per failing control the owner, the "
+    "planned action, the due date and the ticket; rendered in the Sign-off chapter. See "
+    "data/responses.example.yaml.", show_default=False)]
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help="Configuration file (TOML): thresholds, controls, framework profile, "
+    "signing; default: $ROLECALL_CONFIG. See rolecall.example.toml.", show_default=False)]
+FrameworkOption = Annotated[str | None, typer.Option(
+    "--framework", help="Framework profile whose settings apply (e.g. cis-aws-3.0: 45 days "
+    "unused); overrides the configuration file's.", show_default=False)]
 RetentionDaysOption = Annotated[int, typer.Option(
     "--retention-days", envvar="ROLECALL_RETENTION_DAYS", min=1, max=36_500,
     help="Days each stored object stays under compliance-mode Object Lock: nobody, root "
@@ -170,15 +193,30 @@ def audit(
         "--baseline", exists=True, file_okay=False,
         help="Run folder to report changes against; default: the newest earlier complete run "
         "under --out.")] = None,
-    keys_dir: KeysDirOption = DEFAULT_KEYS_DIR,
+    keys_dir: KeysDirOption = None,
+    tsa_url: TsaUrlOption = None,
     upload: Annotated[str | None, typer.Option(
         "--upload", help="After a signed run, store it at s3://BUCKET/PREFIX/RUN-ID under S3 "
         "Object Lock (compliance mode) and read it back, as `rolecall upload` does.",
         show_default=False)] = None,
     retention_days: RetentionDaysOption = DEFAULT_RETENTION_DAYS,
+    config_file: ConfigOption = None,
+    period: Annotated[str | None, typer.Option(
+        "--period", metavar="YYYY-MM", help="The month the run stands as evidence for; default: "
+        "the calendar month before today (UTC).", show_default=False)] = None,
+    framework: FrameworkOption = None,
+    responses: ResponsesOption = None,
 ) -> None:
     """Collect, snapshot, validate, report and sign (exit codes in the command's help)."""
     from checks.exceptions import RegisterError, load_register
+
+    file_config, settings = _load_configuration(config_file, framework=framework)
+    if exceptions is None and not demo and file_config is not None \
+            and file_config.exceptions.file is not None:
+        exceptions = file_config.exceptions.file
+    if period is not None:
+        _check_period(period)
+    _load_responses(responses)
 
     if demo and exceptions:
         _fail("--demo uses the simulated organization's own exceptions register; "
@@ -193,13 +231,18 @@ def audit(
             _fail(str(error))
     from flows.prefect_api import prefect_api, wait_until_healthy
     from reports.keys import SigningKeyError
-    from reports.signing_config import SigningConfig
 
-    signing = SigningConfig(key=signing_key, cert=signing_cert, p12=signing_p12,
-                            p12_password_env=p12_password_env, keys_dir=keys_dir)
+    # each option not given is taken from the configuration file's [signing] section
+    signing = _signing_config(file_config, key=signing_key, cert=signing_cert, p12=signing_p12,
+                              p12_password_env=p12_password_env, keys_dir=keys_dir, demo=demo,
+                              tsa_url=tsa_url)
     try:
         signing.identity()
-    except SigningKeyError as error:
+        if signing.tsa_url:
+            from reports.timestamps import probe
+
+            probe(signing.tsa_url)
+    except SigningKeyError as error:  # a TimestampError too: one line naming the URL
         _fail(str(error))
     _check_writable(out)
     if not demo:
@@ -213,6 +256,8 @@ def audit(
         api_url = stack.enter_context(prefect_api())
         if demo:
             exceptions = stack.enter_context(simulated_environment())
+            if responses is None:  # the simulated organization's own, as for the register
+                responses = exceptions.with_name(DEMO_RESPONSES_FILE)
             if upload:
                 destination = _check_upload_destination(upload, profile, region)
         from flows.audit import EXTERNAL_ID_ENV, AuditConfig, NothingCollected, run_audit
@@ -231,7 +276,8 @@ def audit(
             profile=profile, region=region, max_workers=max_workers, simulated=demo,
             baseline=baseline, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
             connect_timeout=connect_timeout, read_timeout=read_timeout,
-            account_deadline=account_deadline,
+            account_deadline=account_deadline, settings=settings, period=period,
+            responses_path=responses,
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       console=console, transient=True) as progress:
@@ -256,6 +302,31 @@ def audit(
             code = _upload_after_audit(result.run_dir, destination, retention_days, profile, region,
                                        code)
     raise typer.Exit(code)
+
+
+def _load_configuration(option: Path | None, **options: Any) -> tuple[Any, Any]:
+    """The configuration file (--config or $ROLECALL_CONFIG) and the run's settings; a bad file
+    or value is one line and exit 2, before any AWS call."""
+    from flows.configuration import ConfigError, config_path, load, settings_from
+
+    path = config_path(option)
+    try:
+        file_config = load(path) if path is not None else None
+        return file_config, settings_from(file_config, path, **options)
+    except ConfigError as error:
+        _fail(str(error))
+        raise  # unreachable: _fail exits
+
+
+def _check_period(period: str) -> None:
+    """YYYY-MM of a month that has begun (UTC)."""
+    from datetime import UTC, datetime
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        _fail(f"--period {period!r}: expected a month as YYYY-MM, e.g. 2026-11")
+    if period > datetime.now(UTC).strftime("%Y-%m"):
+        _fail(f"--period {period}: that month has not begun; a run can only stand for a month "
+              "that has started")
 
 
 def _check_writable(out: Path) -> None:
@@ -355,7 +426,7 @@ def doctor(
     signing_cert: SigningCertOption = None,
     signing_p12: SigningP12Option = None,
     p12_password_env: P12PasswordEnvOption = DEFAULT_P12_PASSWORD_ENV,
-    keys_dir: KeysDirOption = DEFAULT_KEYS_DIR,
+    keys_dir: KeysDirOption = None,
 ) -> None:
     """Check a configuration before a real run (see the command's help)."""
     from flows.doctor import DoctorConfig, all_passed, run_doctor
@@ -365,7 +436,7 @@ def doctor(
         role_name=role_name, external_id=external_id, profile=profile, region=region,
         max_workers=max_workers, connect_timeout=connect_timeout, read_timeout=read_timeout,
         signing=SigningConfig(key=signing_key, cert=signing_cert, p12=signing_p12,
-                              p12_password_env=p12_password_env, keys_dir=keys_dir),
+                              p12_password_env=p12_password_env, keys_dir=keys_dir, demo=demo),
     )
     with ExitStack() as stack:
         if demo:
@@ -422,7 +493,7 @@ def serve(
         try:
             served = load_deployment(prefect_yaml, deployment, cron=cron, timezone=timezone,
                                      overrides=overrides)
-            served.config.signing.identity()
+            served.config.signing_identity()
         except (DeploymentError, SigningKeyError) as error:
             _fail(str(error))
         _check_writable(served.config.out_dir)
@@ -473,7 +544,11 @@ def simulate(
 @app.command(help=(
     "Check a run folder: the manifest's CMS signature, that the folder's name is the run id "
     "signed in the manifest, every file's hash, no file missing or added, and the PDF's "
-    "signature.\n\nA stored run, s3://BUCKET/PREFIX/RUN-ID, is checked in place the same way, "
+    "signature.\n\nEvery signature is listed: who, which role (run signer, preparer, reviewer, "
+    "management), when (the signer's clock, and the trusted time of its timestamp, checked to "
+    "cover that signature), what it covers, and whether it was added after the report was "
+    "signed (`rolecall attest`).\n\n"
+    "A stored run, s3://BUCKET/PREFIX/RUN-ID, is checked in place the same way, "
     "plus that every object is under compliance-mode Object Lock and was written once.\n\n"
     "Exit 0 only when every check passes, 1 when one fails, 2 when --ca is not a readable "
     "certificate or there is no run to check."))
@@ -483,6 +558,10 @@ def verify(
     ca: Annotated[Path | None, typer.Option(
         "--ca", help="CA (or the signer's own) certificate, PEM, that must vouch for the "
         "signer; without it the signer is reported as self-asserted.")] = None,
+    tsa_ca: Annotated[Path | None, typer.Option(
+        "--tsa-ca", help="Certificate, PEM, of the time-stamping authority that must vouch for "
+        "every timestamp; without it the TSA's certificate in each token is self-asserted.")]
+        = None,
     profile: Annotated[str | None, typer.Option(
         "--profile", help="With s3://: AWS profile; default: the standard boto3 chain.")] = None,
     region: Annotated[str | None, typer.Option(
@@ -493,6 +572,7 @@ def verify(
     from reports.verify import all_passed, verify_run
 
     _check_ca(ca)
+    _check_ca(tsa_ca)
     if is_s3_url(run):
         try:
             location = parse_s3_url(run)
@@ -500,7 +580,7 @@ def verify(
         except EvidenceStoreError as error:
             _fail(str(error))
     elif Path(run).is_dir():
-        checks = verify_run(Path(run), ca)
+        checks = verify_run(Path(run), ca, tsa_ca)
     else:
         _fail(f"{run}: no such run folder (give a run folder or s3://BUCKET/PREFIX/RUN-ID)")
     _print_checks(checks)
@@ -653,7 +733,7 @@ def sql(
         resolve_run,
     )
     from cli.query_formats import parquet_staging_path
-    from reports.keys import DEFAULT_KEYS_DIR, KEYS_DIR_ENV
+    from reports.keys import DEFAULT_KEYS_DIR, KEYS_DIR_ENV, LEGACY_KEYS_DIR
 
     if history and run is not None:
         _fail("give either --run or --history, not both")
@@ -668,7 +748,7 @@ def sql(
         if fmt is not OutputFormat.table and len(statements) > 1:
             raise QueryError(f"--format {fmt.value} takes one statement; got {len(statements)}")
         # The demo signing key's folders are never readable, even inside an allowed folder.
-        keys_dirs = [DEFAULT_KEYS_DIR]
+        keys_dirs = [DEFAULT_KEYS_DIR, LEGACY_KEYS_DIR]
         if env_keys := os.environ.get(KEYS_DIR_ENV):
             keys_dirs.append(Path(env_keys))
         allow = allowed_folders(allow_path or [], protected=keys_dirs)
@@ -810,6 +890,96 @@ class RunsFormat(StrEnum):
     json = "json"
 
 
+@app.command(help=(
+    "Render a finished run's report again from its snapshot, without collecting: scoped to one "
+    "framework (--framework) and/or with the management's responses (--responses), signed as a "
+    "new artifact of that run in RUN.reports/STAMP-SCOPE/ (the run itself is never written "
+    "to). The run is verified first.\n\n"
+    "Exit 0 when the report is written, 2 when not (the error says why)."))
+def report(
+    run: Annotated[Path, typer.Argument(help="The finished run folder.")],
+    framework: Annotated[str | None, typer.Option(
+        "--framework", help="Only this framework's chapter: one of `rolecall report --help`'s "
+        "ids (cis-aws-3.0, nist-800-53-r5, soc2-2017, iso27001-2022, pci-dss-4.0.1).",
+        show_default=False)] = None,
+    responses: ResponsesOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for the new report folder; default: RUN.reports beside the run.",
+        show_default=False)] = None,
+    ca: Annotated[Path | None, typer.Option(
+        "--ca", help="CA certificate the run's signatures must chain to.")] = None,
+    signing_key: SigningKeyOption = None,
+    signing_cert: SigningCertOption = None,
+    signing_p12: SigningP12Option = None,
+    p12_password_env: P12PasswordEnvOption = DEFAULT_P12_PASSWORD_ENV,
+    keys_dir: KeysDirOption = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Render a run's report again (see the command's help)."""
+    from checks.frameworks import FRAMEWORKS_BY_ID
+    from flows.audit import tool_version
+    from flows.derived_report import SourceRunError, render_derived_report
+    from reports.keys import SigningKeyError
+
+    if framework is not None and framework not in FRAMEWORKS_BY_ID:
+        _fail(f"--framework {framework!r}: unknown; known: {', '.join(sorted(FRAMEWORKS_BY_ID))}")
+    if not (run / "snapshot.duckdb").is_file():
+        _fail(f"{run}: not a finished run folder (no snapshot.duckdb)")
+    _check_ca(ca)
+    loaded = _load_responses(responses)
+    file_config, _ = _load_configuration(config_file)
+    with duckdb.connect(str(run / "snapshot.duckdb"), read_only=True) as con:
+        simulated = con.execute("SELECT bool_or(simulated) FROM run").fetchone()
+    try:
+        signing = _signing_config(file_config, key=signing_key, cert=signing_cert, p12=signing_p12,
+                                  p12_password_env=p12_password_env, keys_dir=keys_dir,
+                                  demo=bool(simulated and simulated[0]))
+        identity = signing.identity()
+        folder = render_derived_report(run, identity, tool_version=tool_version(),
+                                       framework=framework, responses=loaded, out_root=out,
+                                       ca_cert=ca, timestamper=signing.timestamper())
+    except (SigningKeyError, SourceRunError) as error:
+        _fail(str(error))
+    console.print(f"Report written and signed: {folder / 'report.pdf'}\n"
+                  f"Check it: rolecall verify {folder}", highlight=False, soft_wrap=True)
+
+
+def _load_responses(path: Path | None) -> Any:
+    """The management response file, checked before anything else runs (exit 2 when bad)."""
+    if path is None:
+        return None
+    from reports.management_response import ResponseError, load_responses
+
+    try:
+        return load_responses(path)
+    except ResponseError as error:
+        _fail(str(error))
+
+
+def _signing_config(file_config: Any, **given: Any) -> Any:
+    """SigningConfig from the options, each option not given taken from the configuration
+    file's [signing] section; a value it refuses is one line and exit 2."""
+    from pydantic import ValidationError
+
+    from reports.signing_config import SigningConfig
+
+    section = file_config.signing if file_config is not None else None
+    values = {k: v for k, v in given.items() if v is not None}
+    if section is not None:
+        for name in ("key", "cert", "p12", "p12_password_env", "tsa_url"):
+            if values.get(name) is None and getattr(section, name) is not None:
+                values[name] = getattr(section, name)
+    if values.get("p12_password_env") == DEFAULT_P12_PASSWORD_ENV and section is not None \
+            and section.p12_password_env:
+        values["p12_password_env"] = section.p12_password_env
+    try:
+        return SigningConfig(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        _fail(f"signing: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        raise  # unreachable: _fail exits
+
+
 @app.command("runs", help=(
     "List the run folders and their states.\n\n"
     "Every folder under the runs folder with its state: complete (signed: "
@@ -886,3 +1056,8 @@ def _fail(message: str) -> None:
     # soft_wrap: a pipe gets the message on one line; Text: brackets in DuckDB's messages are not markup
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     raise typer.Exit(EXIT_ERROR)
+
+
+from cli.signing_commands import register as _register_signing_commands  # noqa: E402
+
+_register_signing_commands(app)  # rolecall attest, rolecall keys init

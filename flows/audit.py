@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ from prefect.runtime import flow_run
 from prefect.runtime import task_run as current_task
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checks.counts import Counts, verdict
 from checks.exceptions import Register, load_register
+from checks.settings import Settings
 from checks.validate import ValidationSummary, evaluate
 from flows import progress
 from flows.collect import collect_account, collect_organization, iam_collected
@@ -44,9 +45,11 @@ from flows.sources.session import (
     transient,
 )
 from reports.keys import SigningIdentity
+from reports.management_response import load_responses
 from reports.render import render_report
 from reports.sign import sign_run
 from reports.signing_config import SigningConfig
+from reports.timestamps import probe as probe_tsa
 from store import snapshot
 from store.coverage import EVIDENCE_ONLY_SOURCES, Coverage, coverage
 from store.run_folder import RunFolder, remove_stale_partials
@@ -66,7 +69,7 @@ class AuditConfig(BaseModel):
     out_dir: Path
     role_name: str = "rolecall-audit"  # the deployment kit's audit role (deploy/)
     exceptions_path: Path | None = None
-    signing: SigningConfig = SigningConfig()
+    signing: SigningConfig = Field(default_factory=SigningConfig)  # keys folder read per run
     profile: str | None = None
     region: str | None = None
     max_workers: int = 8
@@ -83,6 +86,25 @@ class AuditConfig(BaseModel):
     # collect_retry_delay seconds, each next one after twice as long; the last try's result stands.
     collect_retries: int = Field(default=2, ge=0, le=5)
     collect_retry_delay: float = Field(default=10.0, ge=0)
+    # Thresholds, the controls to run and the framework profile (rolecall.toml, options).
+    settings: Settings = Settings()
+    # Management responses to failing controls (YAML, reports/management_response.py), by path.
+    responses_path: Path | None = None
+    # The month the run stands as evidence for; None: the calendar month before the run (UTC).
+    period: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+
+    @field_validator("period")
+    @classmethod
+    def _not_future(cls, value: str | None) -> str | None:
+        if value is not None and value > datetime.now(UTC).strftime("%Y-%m"):
+            raise ValueError(f"period {value} has not begun yet: a run can only stand for a "
+                             "month that has started")
+        return value
+
+    def signing_identity(self) -> SigningIdentity:
+        """The run's signer: a simulated organization is a demo, which may use the demo key."""
+        signing = self.signing.model_copy(update={"demo": True}) if self.simulated else self.signing
+        return signing.identity()
 
     def public(self) -> dict[str, Any]:
         """The configuration as recorded in the run: whether an External ID was sent, never its value."""
@@ -229,8 +251,9 @@ def run_audit(config: AuditConfig) -> AuditResult:
 
 
 @task(cache_policy=NO_CACHE)
-def validate(con: Any, register: Register | None, folder: RunFolder) -> ValidationSummary:
-    summary = evaluate(con, register, folder.evidence / "gx")
+def validate(con: Any, register: Register | None, folder: RunFolder,
+             settings: Settings) -> ValidationSummary:
+    summary = evaluate(con, register, folder.evidence / "gx", settings)
     write_control_csvs(con, folder.evidence / "controls")
     return summary
 
@@ -239,8 +262,9 @@ def validate(con: Any, register: Register | None, folder: RunFolder) -> Validati
 def report(con: Any, folder: RunFolder, config: AuditConfig, identity: SigningIdentity,
            summary: ValidationSummary) -> None:
     """HTML and PDF; compared with config.baseline, else the newest earlier run in the folder."""
+    responses = load_responses(config.responses_path) if config.responses_path else None
     render_report(con, folder.path, baseline=config.baseline, signing=identity,
-                  completeness=summary.completeness)
+                  completeness=summary.completeness, responses=responses)
 
 
 @task(cache_policy=NO_CACHE)
@@ -251,7 +275,8 @@ def sign(folder: RunFolder, identity: SigningIdentity, config: AuditConfig,
     Runs last, on a closed snapshot: anything written afterwards would not be in the manifest.
     """
     sign_run(folder.path, identity, run_id=folder.run_id, tool_version=tool_version(),
-             configuration=config.public(), accounts=accounts)
+             configuration=config.public(), accounts=accounts,
+             timestamper=config.signing.timestamper())
 
 
 def _first_error(account_rows: list[dict[str, Any]]) -> str:
@@ -293,22 +318,25 @@ def collect_all(
     return account_rows
 
 
-def period_of(moment: datetime) -> str:
-    """The month a run's snapshot describes, as its flow run's name says it (UTC)."""
-    return moment.astimezone(UTC).strftime("%Y-%m")
+def period_of(moment: datetime, period: str | None = None) -> str:
+    """The month a run stands as evidence for: `period` when given, else the calendar month
+    before `moment` (UTC): the run of 1 December is November's evidence."""
+    if period:
+        return period
+    moment = moment.astimezone(UTC)
+    return (date(moment.year, moment.month, 1) - timedelta(days=1)).strftime("%Y-%m")
 
 
 def _initial_run_name() -> str:
     return f"audit-{period_of(datetime.now(UTC))}"
 
 
-def _name_run(organization_id: str | None, started_at: datetime) -> None:
+def _name_run(organization_id: str | None, period: str) -> None:
     """audit-<organization>-<period>: known only once the organization is listed."""
     if flow_run.id is None:
         return
     with get_client(sync_client=True) as client:
-        client.update_flow_run(flow_run.id, name=f"audit-{organization_id or 'unknown'}-"
-                                                  f"{period_of(started_at)}")
+        client.update_flow_run(flow_run.id, name=f"audit-{organization_id or 'unknown'}-{period}")
 
 
 def summary_markdown(run_dir: Path, run_id: str, counts: dict[str, Counts], seen: Coverage) -> str:
@@ -342,11 +370,14 @@ def audit(config: AuditConfig | dict[str, Any]) -> AuditResult:
     config = AuditConfig.model_validate(config)
     log = progress.run_logger()
     register = load_register(config.exceptions_path) if config.exceptions_path else None
-    identity = config.signing.identity()
+    identity = config.signing_identity()
+    if config.signing.tsa_url:  # an unreachable time-stamping service stops the run now, not at signing
+        probe_tsa(config.signing.tsa_url)
     started_at = datetime.now(UTC)
     session = base_session(config.profile, config.region)
     organization, tree_payloads = discover.with_options(**_retrying(config))(session)
-    _name_run(organization.organization_id, started_at)
+    period = period_of(started_at, config.period)
+    _name_run(organization.organization_id, period)
     progress.accounts(log, progress.AccountsProgress(0, len(organization.accounts)))
     remove_stale_partials(config.out_dir)  # killed runs of more than a day ago: never evidence
     folder = RunFolder.create(config.out_dir, started_at)
@@ -357,10 +388,12 @@ def audit(config: AuditConfig | dict[str, Any]) -> AuditResult:
         "organization_id": organization.organization_id,
         "management_account_id": organization.management_account_id,
         "endpoint_url": config.endpoint_url, "simulated": config.simulated,
-        "config": config.public(),
+        "config": config.public(), "period": period, "region": session.region_name,
     }
     if config.exceptions_path:
         shutil.copyfile(config.exceptions_path, folder.evidence / "exceptions.yaml")
+    if config.responses_path:
+        shutil.copyfile(config.responses_path, folder.evidence / "responses.yaml")
     con = snapshot.create(folder.path / "snapshot.duckdb")
     try:
         writer = snapshot.SnapshotWriter(con)
@@ -375,7 +408,7 @@ def audit(config: AuditConfig | dict[str, Any]) -> AuditResult:
             "COPY (SELECT * FROM raw_payloads ORDER BY account_id, operation, page) "
             f"TO '{folder.evidence / 'raw_payloads.jsonl.gz'}' (FORMAT json, COMPRESSION gzip)"
         )
-        summary = validate(con, register, folder)
+        summary = validate(con, register, folder, config.settings)
         log.info("validated: %s", "every control cross-checked by Great Expectations"
                  if summary.cross_checked else f"cross-check failed for {'; '.join(summary.errors)}")
         run_row["finished_at"] = datetime.now(UTC)

@@ -39,7 +39,7 @@ from flows.sources.session import (
     assume_role_session,
     error_code,
 )
-from store.coverage import DETAILS_SOURCE
+from store.coverage import CALLER_SOURCE, DETAILS_SOURCE
 from store.snapshot import AccountData
 
 MAX_CALLS_PER_ACCOUNT = 30
@@ -130,6 +130,9 @@ def _collect_account(
     run("access_keys", "ListAccessKeys",
         lambda: data.add("iam_access_keys", _keys_missing_from_report(iam, clients, data)))
     _collect_access_analyzer(clients, data)
+    if not account.is_management:  # the base session's identity is recorded with the organization
+        run(CALLER_SOURCE, "GetCallerIdentity", lambda: data.add(
+            "caller_identities", [caller_identity(clients, aid, "assumed-role")]))
     data.api_calls = clients.calls
     return data, clients
 
@@ -216,6 +219,8 @@ def collect_organization(
         except Exception as error:
             data.errors.append(_error(management, source, operation, error))
 
+    run(CALLER_SOURCE, "GetCallerIdentity",
+        lambda: {"caller_identities": [caller_identity(clients, management, "base")]})
     run("organizations", "ListRoots", lambda: organizations.tree_rows(organization))
     run("organizations", "ListPolicies",
         lambda: organizations.scps(clients.client("organizations", source="organizations")))
@@ -227,6 +232,14 @@ def collect_organization(
         lambda: identity_center.fetch(clients.client("sso-admin", source="identity_center")))
     data.api_calls = clients.calls
     return data, clients
+
+
+def caller_identity(clients: AccountClients, account_id: str, session: str) -> dict[str, Any]:
+    """Who is collecting in this account (sts:GetCallerIdentity): the scope section's evidence
+    that the audit role, not some other principal, read the data."""
+    found = clients.client("sts", source=CALLER_SOURCE).get_caller_identity()
+    return {"account_id": account_id, "session": session, "arn": found.get("Arn"),
+            "principal_id": found.get("UserId"), "identity_account": found.get("Account")}
 
 
 def _keys_missing_from_report(

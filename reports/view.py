@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,8 +26,12 @@ import duckdb
 from checks.catalogue import CONTROLS, GUIDANCE, IMPLEMENTED, SEVERITIES
 from checks.completeness import CompletenessSummary
 from checks.counts import Counts, counts_by_control, total
+from checks.settings import Settings
 from reports import history
+from reports.frameworks_view import FrameworkSection, framework_sections
 from reports.history import Changes, ControlChanges, TrendPoint
+from reports.management_response import ManagementResponses, Signoff, signoff_rows
+from reports.scope_view import ScopeAndMethod, run_settings, scope_and_method
 from store.coverage import Coverage, coverage
 from store.snapshot import ROOT_USER, table_names
 
@@ -188,6 +192,13 @@ class ExceptionEntry:
     covers: tuple[str, ...]
     applied: tuple[tuple[str, int], ...]  # (control id, excepted results)
     in_register: bool = True
+    ticket: str | None = None  # the approval's reference: an id or an http(s) URL
+
+    @property
+    def ticket_link(self) -> str | None:
+        """The ticket when it is an http(s) URL (the report links only those)."""
+        ticket = self.ticket
+        return ticket if ticket and ticket.lower().startswith(("http://", "https://")) else None
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,10 @@ class ReportView:
     evidence_files: tuple[EvidenceFile, ...] = ()
     signing: SignerLike | None = None
     scp_controls: tuple[str, ...] = SCP_CONTROLS
+    scope: ScopeAndMethod | None = None  # scope, method, settings and limitations
+    frameworks: tuple[FrameworkSection, ...] = ()  # requirement -> controls -> verdict
+    framework: str | None = None  # the one framework the report is scoped to, if any
+    signoff: Signoff | None = None  # management responses per failing control; the sign-off
 
     @property
     def accounts_collected(self) -> int:
@@ -313,6 +328,8 @@ def build_view(
     signing: SignerLike | None = None,
     completeness: CompletenessSummary | None = None,
     row_limit: int = HTML_ROW_CAP,
+    framework: str | None = None,
+    responses: ManagementResponses | None = None,
 ) -> ReportView:
     """The report of the snapshot behind `con`; per-control rows are limited to `row_limit`.
 
@@ -323,6 +340,9 @@ def build_view(
     history_runs: the runs of the trend chart; by default every complete run in that folder.
     signing: who will sign the report (subject, fingerprint, demo), stated on the cover.
     completeness: what the completeness suite found (checks/completeness.py); None: not checked.
+    framework: a framework id (checks/frameworks.py): the framework chapter shows only it.
+    responses: the management response file (reports/management_response.py); None: no file,
+      every failing control reads "no response recorded".
     """
     seen = coverage(con)
     if baseline is None and run_dir is not None:
@@ -332,8 +352,10 @@ def build_view(
         history.history_runs(run_dir) if run_dir is not None else [])
     exceptions = _exceptions(con)
     return ReportView(
-        run=_run(con),
-        guidance=_guidance(con, row_limit, exceptions, changes),
+        run=(run := _run(con)),
+        guidance=(guidance := _guidance(con, row_limit, exceptions, changes)),
+        frameworks=_frameworks(guidance, framework, run_settings(con)),
+        framework=framework,
         exceptions=exceptions,
         accounts=_accounts(con),
         collection_errors=_collection_errors(con),
@@ -341,13 +363,23 @@ def build_view(
         row_limit=row_limit,
         scp_coverage=_scp_coverage(con),
         coverage=seen,
+        scope=scope_and_method(con, seen, completeness),
         root_access=_root_access(con),
         changes=changes,
         trend=tuple(history.trend(con, runs)),
         completeness=completeness,
         evidence_files=evidence_index(run_dir) if run_dir is not None else (),
         signing=signing,
+        signoff=_signoff(run, guidance, responses),
     )
+
+
+def _signoff(run: RunInfo, guidance: Sequence[GuidanceSection],
+             responses: ManagementResponses | None) -> Signoff:
+    """The Sign-off chapter's rows: every failing control, with management's response if any."""
+    controls = [c for g in guidance for c in g.controls]
+    return signoff_rows(controls, {c.id: c.counts.failed for c in controls}, responses,
+                        run.started_at.date() if run.started_at else None)
 
 
 def _run(con: duckdb.DuckDBPyConnection) -> RunInfo:
@@ -383,6 +415,7 @@ def _guidance(
     fetched, so the cost does not grow with the number of passing members.
     """
     counts = counts_by_control(con)
+    settings = run_settings(con)
     result_item = dict(con.execute(
         "SELECT control_id, any_value(guidance_item) FROM control_results GROUP BY ALL").fetchall())
     failures = _first_rows(con, "fail", row_limit)
@@ -402,7 +435,8 @@ def _guidance(
             fails_when=catalogue.fails_when if catalogue else "",
             remediation=catalogue.remediation if catalogue else "",
             in_catalogue=catalogue is not None,
-            evaluated=control_id in counts or control_id in IMPLEMENTED,
+            evaluated=control_id in counts or (control_id in IMPLEMENTED
+                                               and settings.selects(control_id, item)),
             counts=counts.get(control_id, Counts()),
             failures=tuple(failures.get(control_id, ())),
             errors=tuple(errors.get(control_id, ())),
@@ -423,6 +457,20 @@ def _guidance(
             item_id, title, text, controls,
             changes.for_controls([c.id for c in controls]) if changes is not None else None))
     return tuple(out)
+
+
+def _frameworks(guidance: Sequence[GuidanceSection], framework: str | None,
+                settings: Settings) -> tuple[FrameworkSection, ...]:
+    """The framework chapter from the controls' counts as the controls chapter shows them, each
+    framework saying where the run's thresholds were not the ones its profile asks for."""
+    shown = [c for g in guidance for c in g.controls]
+    sections = framework_sections(CONTROLS, {c.id: c.counts for c in shown},
+                                  {c.id for c in shown if c.evaluated}, framework)
+    return tuple(replace(s, profile_gaps=tuple(
+        f"this run used {name} = {getattr(settings, name)} ({settings.origin(name)}), not the "
+        f"profile's {wanted}: the controls reading it were not judged at this framework's threshold"
+        for name, wanted in s.framework.profile.items() if getattr(settings, name) != wanted))
+        for s in sections)
 
 
 def _root_access(con: duckdb.DuckDBPyConnection) -> CentralizedRootAccess:
@@ -544,6 +592,7 @@ def _exceptions(con: duckdb.DuckDBPyConnection) -> tuple[ExceptionEntry, ...]:
                 problems=tuple(_json_list(row["problems"])),
                 covers=tuple(_json_list(row["controls"])),
                 applied=tuple(applied.pop(row["exception_id"] or "", [])),
+                ticket=row.get("ticket"),  # None in snapshots older than the column
             )
         )
     for exception_id, used in sorted(applied.items()):

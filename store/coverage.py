@@ -15,7 +15,9 @@ import duckdb
 
 # GetFindingV2: evidence beside external-access findings, read by no rule
 DETAILS_SOURCE = "access_analyzer_details"
-EVIDENCE_ONLY_SOURCES = (DETAILS_SOURCE,)
+# sts:GetCallerIdentity: who collected, for the report's scope section; no rule reads it
+CALLER_SOURCE = "caller_identity"
+EVIDENCE_ONLY_SOURCES = (DETAILS_SOURCE, CALLER_SOURCE)
 
 
 @dataclass(frozen=True)

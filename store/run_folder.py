@@ -149,7 +149,8 @@ def remove_stale_partials(root: Path, older_than: timedelta = STALE_AFTER,
 
 
 SIGNATURE_FILE = "manifest.json.p7s"
-RUN_STATES = ("complete", "unsigned", "partial", "stale", "not a run")
+RUN_STATES = ("complete", "unsigned", "partial", "stale", "reports", "not a run")
+REPORTS_SUFFIX = ".reports"  # RUN.reports/: reports rendered again from RUN (`rolecall report`)
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,10 @@ def list_runs(root: Path, older_than: timedelta = STALE_AFTER,
         elif (folder / SNAPSHOT_FILE).exists() or (folder / "manifest.json").exists():
             listings.append(_with_accounts(RunListing(folder, "unsigned", modified,
                                                       note=f"no {SIGNATURE_FILE}")))
+        elif folder.name.endswith(REPORTS_SUFFIX):
+            made = sum(1 for p in folder.iterdir() if (p / SIGNATURE_FILE).is_file())
+            listings.append(RunListing(folder, "reports", modified, note=(
+                f"{made} signed report(s) of run {folder.name.removesuffix(REPORTS_SUFFIX)}")))
         else:
             listings.append(RunListing(folder, "not a run", modified,
                                        note=f"no {SNAPSHOT_FILE} or manifest.json"))

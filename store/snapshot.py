@@ -34,6 +34,15 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("endpoint_url", "VARCHAR", "AWS_ENDPOINT_URL in force, NULL for real AWS"),
         ("simulated", "BOOLEAN", "true when the data comes from the built-in simulated organization"),
         ("config", "JSON", "the run's configuration (no secrets)"),
+        ("period", "VARCHAR", "the month (YYYY-MM) the run stands as evidence for"),
+        ("region", "VARCHAR", "region of the base session: STS, Identity Center, Access Analyzer"),
+    ],
+    "caller_identities": [
+        ("account_id", "VARCHAR", "account the identity acted in"),
+        ("session", "VARCHAR", "base (the caller's own credentials) or assumed-role (the audit role)"),
+        ("arn", "VARCHAR", "sts:GetCallerIdentity Arn: who collected"),
+        ("principal_id", "VARCHAR", "sts:GetCallerIdentity UserId (role id and session name)"),
+        ("identity_account", "VARCHAR", "sts:GetCallerIdentity Account"),
     ],
     "accounts": [
         ("account_id", "VARCHAR", "12-digit account id"),
@@ -208,6 +217,7 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("reason", "VARCHAR", "why the exception exists"),
         ("owner", "VARCHAR", "who answers for it"),
         ("approved_by", "VARCHAR", "who approved it"),
+        ("ticket", "VARCHAR", "the approval's reference: a ticket id or an http(s) URL, or NULL"),
         ("approved_on", "DATE", "day the exception was approved, NULL if not recorded"),
         ("expires", "DATE", "last day the exception is valid"),
         ("valid", "BOOLEAN", "usable on the run date (not expired, complete, within 12 months)"),

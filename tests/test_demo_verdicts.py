@@ -23,17 +23,10 @@ import pytest
 
 from simulated import organization as simulated
 from simulated.organization import EVIDENCE_BUCKET, VerdictKey
-from tests.demo_run import DemoRun, run_cli, run_demo
+from tests.demo_run import DemoRun, run_cli
 
 INTENDED = simulated.intended_verdicts()
 CONTROLS = sorted({control for control, _, _ in INTENDED})
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> DemoRun:
-    """The demo as a user runs it, storing the run in the simulated organization's Object Lock
-    bucket as `rolecall audit --upload` does (the upload changes nothing in the run folder)."""
-    return run_demo(tmp_path_factory.mktemp("runs"), "--upload", f"s3://{EVIDENCE_BUCKET}/runs")
 
 
 def _member(control: str, resource: str, exception_id: str | None, finding_type: str | None,

@@ -186,8 +186,10 @@ def test_served_deployment_runs_a_named_audit_with_its_log_and_artifact(
             run = run_deployment("rolecall-audit/monthly", timeout=600, poll_interval=2, as_subflow=False)
             assert run.state is not None and run.state.is_completed(), run.state
             (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-            organization = json.loads((run_dir / "evidence" / "run.json").read_text())["organization_id"]
-            assert run.name == f"audit-{organization}-{period_of(run.start_time or run.created)}"  # type: ignore[arg-type]
+            run_json = json.loads((run_dir / "evidence" / "run.json").read_text())
+            # a served monthly run stands for the month before it (the run of 1 December is November's)
+            assert run_json["period"] == period_of(run.start_time or run.created)  # type: ignore[arg-type]
+            assert run.name == f"audit-{run_json['organization_id']}-{run_json['period']}"
 
             def logs() -> list[str]:
                 found = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])))

@@ -300,7 +300,7 @@ def test_hung_calls_cost_a_read_timeout_per_attempt_and_the_account_stops_at_its
     # every source of security failed: each is recorded, nothing silently missing
     assert {source for source, _, _ in security_errors} == {
         "credential_report", "authorization", "identity_providers", "account_summary",
-        "access_analyzer"}
+        "access_analyzer", "caller_identity"}
     message = next(e["message"] for e in run.errors if e["error_code"] == "Deadline")
     assert f"account deadline of {deadline:g} s passed before" in message
     assert not run.accounts["security"]["collected"]
