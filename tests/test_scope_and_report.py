@@ -60,6 +60,7 @@ def test_the_report_states_scope_method_settings_and_limitations(demo: DemoRun) 
                      "The management account is not governed by SCPs"):
         assert expected in scope, expected
     assert "sts::&lt;account&gt;:assumed-role" in scope  # one line for the role in every account
+    assert f"<th>Period</th><td>{period} " in html  # on the cover too
 
 
 def test_report_renders_a_framework_scoped_signed_artifact_and_leaves_the_run_alone(
