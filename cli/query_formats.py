@@ -57,7 +57,7 @@ def write_table(result: Result, console: Console, title: str | None = None,
                 record.add_column(style="bold", no_wrap=True)
                 record.add_column(overflow="fold")
                 for name, cell in zip(result.columns, cells, strict=True):
-                    record.add_row(name, cell)
+                    record.add_row(Text(name), cell)
                 console.print(Text(f"-[ row {shown} ]-", style="dim"))
                 console.print(record)
     if table is not None:
@@ -70,7 +70,7 @@ def write_table(result: Result, console: Console, title: str | None = None,
 def _table(columns: list[str], widths: list[int], title: str | None) -> Table:
     table = Table(title=title, title_justify="left")
     for name, width in zip(columns, widths, strict=True):  # headers stay whole, values fold
-        table.add_column(name, overflow="fold", min_width=width)
+        table.add_column(Text(name), overflow="fold", min_width=width)
     return table
 
 
@@ -126,11 +126,11 @@ def write_parquet(session: Session, statement: str, output: Path) -> int:
     return int(rows[0]) if rows else 0
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
+    """The value as Rich Text: data is never read as markup ([bold]) or emoji codes (:id:)."""
     if value is None:
-        return "[dim]NULL[/dim]"
-    text = _csv_value(value)
-    return text.replace("[", r"\[")  # Rich markup in data is data
+        return Text("NULL", style="dim")
+    return Text(_csv_value(value))
 
 
 def _csv_value(value: Any) -> str:

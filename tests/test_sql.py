@@ -78,6 +78,22 @@ def test_table_format_shows_rows_and_a_count(history: History) -> None:
     assert "carol" not in out  # sorted: break-glass-admin, bob come first
 
 
+@pytest.mark.parametrize("expanded", [False, True])
+def test_table_format_prints_data_verbatim(history: History, expanded: bool) -> None:
+    """Rich would turn :x: and :id: into emoji and [bold] into markup; data must stay data."""
+    values = ["a:x:b", "user:id:1", "[bold]not-bold[/bold]", ":smile:"]
+    select = ", ".join(f"'{v}' AS c{i}" for i, v in enumerate(values))
+    if expanded:  # a result too wide for the screen: shown row by row
+        select += ", " + ", ".join(f"'w' AS a_column_name_long_enough_to_widen_{i}" for i in range(8))
+    code, out, _ = sql("--runs", str(history.runs_root), f"SELECT {select}")
+    assert code == 0, out
+    assert ("-[ row 1 ]-" in out) == expanded
+    flat = "".join(out.split())
+    for value in values:
+        assert value in flat, (value, out)
+    assert "❌" not in out and "🆔" not in out and "😄" not in out
+
+
 def test_a_result_too_wide_for_the_screen_is_shown_row_by_row_uncropped(history: History) -> None:
     code, out, _ = sql("--runs", str(history.runs_root), "SELECT * FROM iam_users ORDER BY arn")
     assert code == 0
