@@ -80,11 +80,29 @@ class Verdict:
     word: str
 
 
-def verdict(counts: Mapping[str, Counts], *, complete: bool) -> Verdict:
+def verdict(counts: Mapping[str, Counts], *, complete: bool,
+            fail_on: str | None = None) -> Verdict:
     """Incomplete outranks everything (a CI gate must never read a run that could not see
-    everything as a pass or a fail); then a fail or an error makes the run non-compliant."""
+    everything as a pass or a fail); then a fail or an error makes the run non-compliant.
+
+    `fail_on` (a severity) is a CI gate: only fails at or above it make the exit code 1; fails
+    below it leave 0, and the word says so. Errors still give 1: an unproven control is not a
+    pass at any gate. A fail of unknown severity counts as failing every gate.
+    """
     if not complete:
         return Verdict(3, "incomplete")
-    if any(c.failed or c.error for c in counts.values()):
+    if any(c.error for c in counts.values()) or any(
+            fails_at_or_above(c, fail_on) for c in counts.values()):
         return Verdict(1, "non-compliant")
+    if any(c.failed for c in counts.values()):
+        return Verdict(0, f"non-compliant below --fail-on {fail_on}")
     return Verdict(0, "compliant")
+
+
+def fails_at_or_above(counts: Counts, severity: str | None) -> int:
+    """Failures at `severity` or more severe (every failure when None)."""
+    if severity is None:
+        return counts.failed
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    gate = rank[severity]
+    return sum(n for s, n in counts.failed_by_severity if rank.get(s, -1) <= gate)

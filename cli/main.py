@@ -31,6 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  #
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
 
+from checks.control import SEVERITIES  # noqa: E402
 from cli.query import Session, execute, statement_title  # noqa: E402
 from cli.query_formats import OutputFormat  # noqa: E402
 from store.run_folder import enclosing_run_folder  # noqa: E402
@@ -43,7 +44,7 @@ app = typer.Typer(
     help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
     "an evidence pack (DuckDB snapshot, Great Expectations results, HTML and PDF report).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
 )
 # Not a terminal (CI, a pipe): Rich would assume 80 columns and fold the summary table.
 console = Console(width=None if Console().is_terminal else 120)
@@ -59,10 +60,19 @@ EXIT_UPLOAD_FAILED = 4
 DEBUG = False  # --debug: show the traceback behind an expected error
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"rolecall {version('rolecall')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show tracebacks and Prefect's own log lines behind an error.")] = False,
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print rolecall's version and exit.")] = False,
 ) -> None:
     """Audit an AWS organization against the guidance 'Do not use IAM Users'."""
     global DEBUG
@@ -144,6 +154,10 @@ TsaUrlOption = Annotated[str | None, typer.Option(
 # reports.evidence_store.DEFAULT_RETENTION_DAYS, repeated so the CLI starts without importing
 # pyHanko (tests/test_evidence_store.py holds the two equal).
 DEFAULT_RETENTION_DAYS = 400
+# The gates --fail-on offers: the catalogue's severities but info, which never gates a run.
+Severity = StrEnum("Severity", {s: s for s in SEVERITIES if s != "info"})  # type: ignore[misc]
+
+
 ResponsesOption = Annotated[Path | None, typer.Option(
     "--responses", help="Management response file (YAML): per failing control the owner, the "
     "planned action, the due date and the ticket; rendered in the Sign-off chapter. See "
@@ -206,11 +220,24 @@ def audit(
         "the calendar month before today (UTC).", show_default=False)] = None,
     framework: FrameworkOption = None,
     responses: ResponsesOption = None,
+    fail_on: Annotated[Severity | None, typer.Option(
+        "--fail-on", help="CI gate: exit 1 only for fails of this severity or above (and for "
+        "errors); fails below it exit 0. Default: any fail or error exits 1.",
+        show_default=False)] = None,
+    controls: Annotated[list[str] | None, typer.Option(
+        "--controls", help="Run only these controls or guidance items (repeat, or comma-"
+        "separated control ids or guidance items, e.g. G1,G4); overrides the configuration file.",
+        show_default=False)] = None,
+    exclude_controls: Annotated[list[str] | None, typer.Option(
+        "--exclude-controls", help="Leave these controls or guidance items out.",
+        show_default=False)] = None,
 ) -> None:
     """Collect, snapshot, validate, report and sign (exit codes in the command's help)."""
     from checks.exceptions import RegisterError, load_register
 
-    file_config, settings = _load_configuration(config_file, framework=framework)
+    file_config, settings = _load_configuration(
+        config_file, framework=framework, controls=_names(controls),
+        exclude_controls=_names(exclude_controls))
     if exceptions is None and not demo and file_config is not None \
             and file_config.exceptions.file is not None:
         exceptions = file_config.exceptions.file
@@ -297,7 +324,8 @@ def audit(
                 _fail(str(error))
             except Exception as error:  # the flow's own error, shown without a traceback
                 _fail(f"the audit run failed: {type(error).__name__}: {error}")
-        code = print_summary(result.run_dir, time.monotonic() - started)
+        code = print_summary(result.run_dir, time.monotonic() - started,
+                             fail_on.value if fail_on else None)
         if destination is not None:  # while a demo's simulated organization still answers
             code = _upload_after_audit(result.run_dir, destination, retention_days, profile, region,
                                        code)
@@ -316,6 +344,13 @@ def _load_configuration(option: Path | None, **options: Any) -> tuple[Any, Any]:
     except ConfigError as error:
         _fail(str(error))
         raise  # unreachable: _fail exits
+
+
+def _names(values: list[str] | None) -> tuple[str, ...] | None:
+    """Repeated or comma-separated option values as one tuple; None when not given."""
+    if not values:
+        return None
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
 
 
 def _check_period(period: str) -> None:
@@ -365,7 +400,7 @@ def _quiet_prefect_console() -> None:
                 handler.setLevel(logging.CRITICAL + 1)
 
 
-def print_summary(run_dir: Path, seconds: float) -> int:
+def print_summary(run_dir: Path, seconds: float, fail_on: str | None = None) -> int:
     """The summary table of a finished run, read back from its snapshot; an incomplete run
     says so before anything else and exits EXIT_INCOMPLETE, whatever its results."""
     from checks.counts import counts_by_control, verdict
@@ -401,7 +436,10 @@ def print_summary(run_dir: Path, seconds: float) -> int:
         console.print(f"Incomplete: exit {EXIT_INCOMPLETE}. `rolecall sql{runs} --run {run_dir.name} "
                       "\"SELECT * FROM collection_errors\"` lists every error.", highlight=False,
                       soft_wrap=True)
-    return verdict(counts, complete=seen.complete).exit_code
+    said = verdict(counts, complete=seen.complete, fail_on=fail_on)
+    if fail_on is not None:
+        console.print(f"Gate --fail-on {fail_on}: {said.word} (exit {said.exit_code})", highlight=False)
+    return said.exit_code
 
 
 @app.command(help=(
@@ -978,6 +1016,51 @@ def _signing_config(file_config: Any, **given: Any) -> Any:
         first = error.errors()[0]
         _fail(f"signing: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         raise  # unreachable: _fail exits
+
+
+class CatalogueFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command("controls", help=(
+    "List the control catalogue without a run: id, guidance item, severity, title, what fails, "
+    "the settings it reads, the framework requirements it maps to, and its home module."))
+def controls_command(
+    fmt: Annotated[CatalogueFormat, typer.Option("--format", "-f", help="Output format.")]
+        = CatalogueFormat.table,
+) -> None:
+    """List the catalogue (see the command's help)."""
+    import csv
+    import json
+
+    from checks.catalogue import CONTROLS, controls_markdown, home_of
+
+    rows = [{
+        "id": c.id, "guidance_item": c.guidance_item, "severity": c.severity, "title": c.title,
+        "population": c.population, "fails_when": c.fails_when, "settings": list(c.settings),
+        "requirements": [f"{r.framework} {r.id} ({r.coverage})" for r in c.requirements],
+        "home": home_of(c),
+    } for c in CONTROLS]
+    if fmt is CatalogueFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    elif fmt is CatalogueFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**r, "settings": " ".join(r["settings"]),
+                          "requirements": "; ".join(r["requirements"])} for r in rows)
+    elif fmt is CatalogueFormat.markdown:
+        sys.stdout.write(controls_markdown() + "\n")
+    else:
+        table = Table(title=f"rolecall controls ({len(rows)})", title_justify="left")
+        for name in ("control", "guidance", "severity", "title", "fails when"):
+            table.add_column(Text(name), overflow="fold")
+        for r in rows:
+            table.add_row(*(Text(str(r[k])) for k in ("id", "guidance_item", "severity", "title",
+                                                      "fails_when")))
+        console.print(table)
 
 
 @app.command("runs", help=(
