@@ -58,6 +58,8 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
 # audit --upload: the run is signed locally but could not be stored under Object Lock.
 EXIT_UPLOAD_FAILED = 4
 DEBUG = False  # --debug: show the traceback behind an expected error
+QUIET = False  # -q: no progress bar and no summary table, only the verdict and where the run is
+VERBOSE = False  # -v: Prefect's run log on the console
 
 
 def _print_version(value: bool) -> None:
@@ -73,10 +75,20 @@ def main(
     show_version: Annotated[bool, typer.Option(
         "--version", callback=_print_version, is_eager=True,
         help="Print rolecall's version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar and no summary table: one line with the verdict, "
+        "the exit code and the run folder (errors are still printed).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also print Prefect's run log (INFO) on stderr: every task, "
+        "retry and account as it is collected.")] = False,
 ) -> None:
     """Audit an AWS organization against the guidance 'Do not use IAM Users'."""
-    global DEBUG
-    DEBUG = debug
+    global DEBUG, QUIET, VERBOSE
+    if quiet and verbose:
+        _fail("--quiet and --verbose contradict each other; give one")
+    DEBUG, QUIET, VERBOSE = debug, quiet, verbose
+    if verbose:  # read by Prefect when it is first imported, which happens after this
+        os.environ["PREFECT_LOGGING_LEVEL"] = "INFO"
 
 
 DEMO_RESPONSES_FILE = "simulated-responses.yaml"
@@ -307,7 +319,7 @@ def audit(
             responses_path=responses,
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      console=console, transient=True) as progress:
+                      console=console, transient=True, disable=QUIET) as progress:
             bar = progress.add_task("Collecting accounts", total=None)
 
             def on_progress(step: AccountsProgress) -> None:
@@ -392,7 +404,7 @@ def _quiet_prefect_console() -> None:
 
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    if DEBUG:
+    if DEBUG or VERBOSE:
         return
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):  # "": where Prefect puts it
         for handler in logging.getLogger(name).handlers:
@@ -410,6 +422,12 @@ def print_summary(run_dir: Path, seconds: float, fail_on: str | None = None) -> 
         seen = coverage(con)
         counts = counts_by_control(con)
     from checks.catalogue import CONTROLS_BY_ID
+
+    said = verdict(counts, complete=seen.complete, fail_on=fail_on)
+    if QUIET:
+        console.print(f"{said.word} (exit {said.exit_code}): {run_dir}", highlight=False,
+                      soft_wrap=True)
+        return said.exit_code
 
     if not seen.complete:
         console.print(Text(seen.headline(), style="bold yellow"), soft_wrap=True)
@@ -436,7 +454,6 @@ def print_summary(run_dir: Path, seconds: float, fail_on: str | None = None) -> 
         console.print(f"Incomplete: exit {EXIT_INCOMPLETE}. `rolecall sql{runs} --run {run_dir.name} "
                       "\"SELECT * FROM collection_errors\"` lists every error.", highlight=False,
                       soft_wrap=True)
-    said = verdict(counts, complete=seen.complete, fail_on=fail_on)
     if fail_on is not None:
         console.print(f"Gate --fail-on {fail_on}: {said.word} (exit {said.exit_code})", highlight=False)
     return said.exit_code
@@ -878,6 +895,7 @@ def schema(
 class ExportFormat(StrEnum):
     parquet = "parquet"
     ocsf = "ocsf"
+    asff = "asff"
 
 
 @app.command(help=(
@@ -889,7 +907,8 @@ def export(
         help="Run id, 'latest', or a run folder's path.")] = "latest",
     fmt: Annotated[ExportFormat, typer.Option(
         "--format", "-f", help="parquet: one <table>.parquet per snapshot table; ocsf: every "
-        "control result as an OCSF Compliance Finding in findings.ocsf.json.")]
+        "control result as an OCSF Compliance Finding in findings.ocsf.json; asff: as AWS Security "
+        "Finding Format in findings.asff.json (what `rolecall publish securityhub` sends).")]
         = ExportFormat.parquet,
     runs: Annotated[Path, typer.Option(
         "--runs", "--out", help="Folder that holds the runs (audit's --out).")] = DEFAULT_RUNS,
@@ -913,6 +932,11 @@ def export(
         if fmt is ExportFormat.parquet:
             files = export_parquet(snapshot_path, target)
             what = f"{len(files)} tables as Parquet"
+        elif fmt is ExportFormat.asff:
+            from reports.asff import export_asff
+
+            files = [target / "findings.asff.json"]
+            what = f"{export_asff(snapshot_path, files[0])} ASFF findings"
         else:
             files = [target / "findings.ocsf.json"]
             what = f"{export_ocsf(snapshot_path, files[0])} OCSF Compliance Findings"
@@ -1144,3 +1168,7 @@ def _fail(message: str) -> None:
 from cli.signing_commands import register as _register_signing_commands  # noqa: E402
 
 _register_signing_commands(app)  # rolecall attest, rolecall keys init
+
+from cli.publish_command import publish_app  # noqa: E402
+
+app.add_typer(publish_app, name="publish")  # rolecall publish securityhub

@@ -82,3 +82,26 @@ def test_controls_lists_the_catalogue_in_every_format() -> None:
 def test_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"rolecall {version('rolecall')}"
+
+
+def test_quiet_prints_one_line_with_the_verdict(demo: DemoRun, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import cli.main
+
+    monkeypatch.setattr(cli.main, "QUIET", True)
+    code = print_summary(demo.run_dir, 0.0)
+    out = capsys.readouterr().out
+    assert code == 1 and out.strip() == f"non-compliant (exit 1): {demo.run_dir}"
+
+
+def test_verbose_turns_prefect_logs_on_and_contradicts_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cli.main
+
+    monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")  # both restored after the test
+    monkeypatch.setattr(cli.main, "VERBOSE", False)
+    assert CliRunner().invoke(app, ["-v", "controls", "-f", "json"]).exit_code == 0
+    import os
+
+    assert os.environ["PREFECT_LOGGING_LEVEL"] == "INFO" and cli.main.VERBOSE
+    result = CliRunner().invoke(app, ["-q", "-v", "controls"])
+    assert result.exit_code == 2 and "contradict" in result.output
