@@ -191,3 +191,20 @@ def test_export_asff_writes_every_result(demo: Any, tmp_path: Path) -> None:
     assert {f["SchemaVersion"] for f in written} == {asff.SCHEMA_VERSION}
     assert len({f["Id"] for f in written}) == len(written)
     assert (out / "provenance.json").exists()
+
+
+def test_publish_exits_1_and_lists_refused_findings(demo: Any, security_hub: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Security Hub refuses a finding without resources; the command names it and exits 1."""
+    real = asff.findings
+
+    def one_without_resources(con: Any, destination: Any = None) -> Iterator[dict[str, Any]]:
+        first, *rest = list(real(con, destination))
+        yield {**first, "Resources": []}
+        yield from rest
+
+    monkeypatch.setattr(asff, "findings", one_without_resources)
+    result = CliRunner().invoke(app, ["publish", "securityhub", str(demo.run_dir),
+                                      "--region", "us-east-1"], catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert "1 refused" in result.output
