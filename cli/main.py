@@ -915,8 +915,18 @@ def export(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Folder to write into; default: data/exports/RUN-ID/FORMAT.",
         show_default=False)] = None,
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", help="ocsf and asff: only results with these statuses (repeat, or comma-"
+        "separated: fail,error); default: every result.", show_default=False)] = None,
 ) -> None:
     """Export a run for other tools (see the command's help)."""
+    from checks.control import STATUSES
+
+    statuses = _names(status)
+    if statuses and (unknown := [s for s in statuses if s not in STATUSES]):
+        _fail(f"--status {', '.join(unknown)}: unknown; known: {', '.join(STATUSES)}")
+    if statuses and fmt is ExportFormat.parquet:
+        _fail("--status filters findings: give it with --format ocsf or asff")
     from cli.query import QueryError, resolve_run
     from reports.export import ExportError, export_ocsf, export_parquet
     from reports.export_provenance import ProvenanceError, snapshot_matches_manifest, write_provenance
@@ -936,11 +946,12 @@ def export(
             from reports.asff import export_asff
 
             files = [target / "findings.asff.json"]
-            what = f"{export_asff(snapshot_path, files[0])} ASFF findings"
+            what = f"{export_asff(snapshot_path, files[0], statuses)} ASFF findings"
         else:
             files = [target / "findings.ocsf.json"]
-            what = f"{export_ocsf(snapshot_path, files[0])} OCSF Compliance Findings"
-        provenance = write_provenance(run_dir, target, files, fmt.value, version("rolecall"), checked)
+            what = f"{export_ocsf(snapshot_path, files[0], statuses)} OCSF Compliance Findings"
+        provenance = write_provenance(run_dir, target, files, fmt.value, version("rolecall"), checked,
+                                      statuses)
     except (ExportError, ProvenanceError, duckdb.Error, OSError) as error:
         _fail(f"the export failed: {error}")
     console.print(f"{what} of run {run_dir.name} written to {target}/ "

@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -66,9 +66,10 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> Pat
     return path
 
 
-def export_ocsf(snapshot: Path, out_file: Path) -> int:
-    """Write every control_results row as an OCSF Compliance Finding into out_file, a JSON array
-    (one finding per line); return the number of findings.
+def export_ocsf(snapshot: Path, out_file: Path, statuses: Sequence[str] | None = None) -> int:
+    """Write every control_results row (or those whose status is in `statuses`) as an OCSF
+    Compliance Finding into out_file, a JSON array (one finding per line); return the number
+    of findings.
 
     Rows are read FETCH_ROWS at a time and written as they come, in a stable order (control,
     account, resource), so memory stays flat and the same snapshot gives the same bytes. Each
@@ -81,7 +82,7 @@ def export_ocsf(snapshot: Path, out_file: Path) -> int:
     staging = out_file.with_name(f".{out_file.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         with staging.open("x", encoding="utf-8") as out, _open(snapshot) as con:
-            count = _write_findings(con, out)
+            count = _write_findings(con, out, statuses)
             out.flush()
             os.fsync(out.fileno())
         os.replace(staging, out_file)
@@ -90,13 +91,14 @@ def export_ocsf(snapshot: Path, out_file: Path) -> int:
         staging.unlink(missing_ok=True)
 
 
-def _write_findings(con: duckdb.DuckDBPyConnection, out: TextIO) -> int:
+def _write_findings(con: duckdb.DuckDBPyConnection, out: TextIO,
+                    statuses: Sequence[str] | None = None) -> int:
     run = _run_row(con)
     _refuse_duplicate_results(con)
     names = dict(con.execute("SELECT account_id, name FROM accounts").fetchall())
     out.write("[")
     count = 0
-    for row in control_results(con):
+    for row in control_results(con, statuses):
         finding = _valid_finding(row, run, names.get(row["account_id"]))
         out.write(",\n" if count else "\n")
         out.write(json.dumps(finding, ensure_ascii=False, separators=(",", ":")))
@@ -105,12 +107,16 @@ def _write_findings(con: duckdb.DuckDBPyConnection, out: TextIO) -> int:
     return count
 
 
-def control_results(con: duckdb.DuckDBPyConnection) -> Iterator[dict[str, Any]]:
-    """control_results rows as dicts, FETCH_ROWS at a time, in a stable order (the columns of
-    the finding id, which _refuse_duplicate_results makes a total order)."""
+def control_results(con: duckdb.DuckDBPyConnection,
+                    statuses: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    """control_results rows (all, or those with `statuses`) as dicts, FETCH_ROWS at a time, in a
+    stable order (the columns of the finding id, which _refuse_duplicate_results makes a total
+    order)."""
+    where = "WHERE list_contains($statuses, status) " if statuses else ""
     cursor = con.execute(
-        f"SELECT {', '.join(RESULT_COLUMNS)} FROM control_results "
-        "ORDER BY control_id, account_id NULLS FIRST, resource_id, exception_id NULLS FIRST"
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM control_results {where}"
+        "ORDER BY control_id, account_id NULLS FIRST, resource_id, exception_id NULLS FIRST",
+        {"statuses": list(statuses)} if statuses else {},
     )
     while batch := cursor.fetchmany(FETCH_ROWS):
         for values in batch:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,14 @@ def snapshot_matches_manifest(run_dir: Path) -> dict[str, Any]:
 
 
 def write_provenance(run_dir: Path, out_dir: Path, files: list[Path], export_format: str,
-                     tool_version: str, checked: dict[str, Any]) -> Path:
-    """provenance.json in out_dir, naming the run and hashing every exported file."""
+                     tool_version: str, checked: dict[str, Any],
+                     statuses: Sequence[str] | None = None) -> Path:
+    """provenance.json in out_dir, naming the run, any status filter (a filtered export is not
+    the whole population) and hashing every exported file."""
     manifest = checked["manifest"]
     record = {
         "format": export_format,
+        "statuses": sorted(statuses) if statuses else "all",
         "run_id": manifest.get("run_id"),
         "source_run_folder": str(run_dir.resolve()),
         "snapshot_sha256": checked["snapshot_sha256"],

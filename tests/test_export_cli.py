@@ -60,6 +60,32 @@ def test_ocsf_export_gives_one_valid_finding_per_control_result(history: History
     assert fingerprint(history.runs_root) == before
 
 
+@pytest.mark.parametrize("fmt, file", [("ocsf", "findings.ocsf.json"), ("asff", "findings.asff.json")])
+def test_status_filters_the_findings_and_the_provenance_says_so(history: History, tmp_path: Path,
+                                                               fmt: str, file: str) -> None:
+    code, out, _ = export("latest", "--runs", str(history.runs_root), "-f", fmt, "-o", str(tmp_path),
+                          "--status", "fail,error")
+    assert code == 0, out
+    with duckdb.connect(str(history.run_dirs[-1] / "snapshot.duckdb"), read_only=True) as con:
+        (wanted,) = con.execute("SELECT count(*) FROM control_results "
+                                "WHERE status IN ('fail', 'error')").fetchone()
+        (every,) = con.execute("SELECT count(*) FROM control_results").fetchone()
+    findings = json.loads((tmp_path / file).read_text())
+    assert 0 < len(findings) == wanted < every
+    provenance = json.loads((tmp_path / "provenance.json").read_text())
+    assert provenance["statuses"] == ["error", "fail"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-f", "ocsf", "--status", "failed"], "--status failed: unknown; known: pass, fail"),
+    (["-f", "parquet", "--status", "fail"], "give it with --format ocsf or asff"),
+])
+def test_a_bad_status_filter_is_one_line(history: History, tmp_path: Path, args: list[str],
+                                         message: str) -> None:
+    code, out, err = export("latest", "--runs", str(history.runs_root), "-o", str(tmp_path), *args)
+    assert code == 2 and message in out + err and "Traceback" not in out + err
+
+
 def test_export_refuses_to_write_into_a_run_folder(history: History) -> None:
     before = fingerprint(history.runs_root)
     inside = history.run_dirs[0] / "exports"
