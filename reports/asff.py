@@ -31,9 +31,6 @@ it, so the Id must name what was judged, never the run. Decisions:
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +41,7 @@ from typing import Any
 import duckdb
 
 from checks.catalogue import CONTROLS_BY_ID, Control
-from reports.export import ExportError, _open, _refuse_run_folder
+from reports.export import ExportError, _open, _refuse_run_folder, write_findings
 from store.run_folder import complete_runs
 
 SCHEMA_VERSION = "2018-10-08"
@@ -253,28 +250,6 @@ def resolved_findings(con: duckdb.DuckDBPyConnection, previous: Path,
                                        destination)
     finally:
         con.execute("DETACH previous")
-
-
-def write_findings(items: Iterable[dict[str, Any]], out_file: Path, *, lines: bool = False) -> int:
-    """Write findings as a JSON array (one per line) or JSON lines, under a temporary name moved
-    in when complete; return how many."""
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_file.with_name(f".{out_file.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
-    count = 0
-    try:
-        with staging.open("x", encoding="utf-8") as out:
-            out.write("" if lines else "[")
-            for finding in items:
-                text = json.dumps(finding, ensure_ascii=False, separators=(",", ":"))
-                out.write(f"{text}\n" if lines else f"{',' if count else ''}\n{text}")
-                count += 1
-            out.write("" if lines else ("\n]\n" if count else "]\n"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staging, out_file)
-        return count
-    finally:
-        staging.unlink(missing_ok=True)
 
 
 def export_asff(snapshot: Path, output: Path, statuses: Iterable[str] | None = None, *,

@@ -13,9 +13,9 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import duckdb
 
@@ -77,34 +77,41 @@ def export_ocsf(snapshot: Path, out_file: Path, statuses: Sequence[str] | None =
     and resource) and no file is left.
     """
     _refuse_run_folder(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with _open(snapshot) as con:
+        return write_findings(_ocsf_findings(con, statuses), out_file)
+
+
+def _ocsf_findings(con: duckdb.DuckDBPyConnection,
+                   statuses: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    run = _run_row(con)
+    _refuse_duplicate_results(con)
+    names = dict(con.execute("SELECT account_id, name FROM accounts").fetchall())
+    for row in control_results(con, statuses):
+        yield _valid_finding(row, run, names.get(row["account_id"]))
+
+
+def write_findings(items: Iterable[dict[str, Any]], out_file: Path, *, lines: bool = False) -> int:
+    """Write findings as a JSON array (one per line) or JSON lines, under a temporary name moved
+    in when complete (OCSF and ASFF exports); return how many. An exception while the findings
+    are produced leaves no file, and any earlier output as it was."""
     # Not mkstemp: its 0600 mode would stay on the export; "x" refuses an existing file.
+    out_file.parent.mkdir(parents=True, exist_ok=True)
     staging = out_file.with_name(f".{out_file.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    count = 0
     try:
-        with staging.open("x", encoding="utf-8") as out, _open(snapshot) as con:
-            count = _write_findings(con, out, statuses)
+        with staging.open("x", encoding="utf-8") as out:
+            out.write("" if lines else "[")
+            for finding in items:
+                text = json.dumps(finding, ensure_ascii=False, separators=(",", ":"))
+                out.write(f"{text}\n" if lines else f"{',' if count else ''}\n{text}")
+                count += 1
+            out.write("" if lines else ("\n]\n" if count else "]\n"))
             out.flush()
             os.fsync(out.fileno())
         os.replace(staging, out_file)
         return count
     finally:
         staging.unlink(missing_ok=True)
-
-
-def _write_findings(con: duckdb.DuckDBPyConnection, out: TextIO,
-                    statuses: Sequence[str] | None = None) -> int:
-    run = _run_row(con)
-    _refuse_duplicate_results(con)
-    names = dict(con.execute("SELECT account_id, name FROM accounts").fetchall())
-    out.write("[")
-    count = 0
-    for row in control_results(con, statuses):
-        finding = _valid_finding(row, run, names.get(row["account_id"]))
-        out.write(",\n" if count else "\n")
-        out.write(json.dumps(finding, ensure_ascii=False, separators=(",", ":")))
-        count += 1
-    out.write("\n]\n" if count else "]\n")
-    return count
 
 
 def control_results(con: duckdb.DuckDBPyConnection,
