@@ -123,8 +123,13 @@ def _quoted(path: Path) -> str:
 def changes(con: duckdb.DuckDBPyConnection, baseline: Path, *, limit: int = 500) -> Changes:
     """Failures new, resolved and persisting since `baseline` (a run folder or its snapshot).
 
-    The baseline is ATTACHed READ_ONLY for the one query and detached afterwards. Lists are
-    sorted by severity, account, resource and cut at `limit` per control and kind; counts are whole.
+    The baseline is ATTACHed READ_ONLY and detached afterwards. Lists are sorted by severity,
+    account, resource and cut at `limit` per control and kind; counts are whole.
+
+    Built to stay within the snapshot connection's memory cap at any size (a 1,000-account run
+    compares ~900,000 failures with as many): the two failure sets are matched on their keys
+    alone into a temporary table that DuckDB can spill, counted with a GROUP BY, and only the
+    listed rows (at most `limit` per control and kind) are joined back to their wide columns.
     """
     path = _snapshot_of(baseline)
     if not path.exists():
@@ -133,66 +138,91 @@ def changes(con: duckdb.DuckDBPyConnection, baseline: Path, *, limit: int = 500)
     try:
         ids = con.execute(f"SELECT run_id FROM {BASELINE_ALIAS}.run").fetchall()
         baseline_run_id = ids[0][0] if ids else run_id_of(path.parent)
-        rows = con.execute(
-            f"""
-            WITH now_eval AS ({_EVALUATED.format(db="")}),
-            base_eval AS ({_EVALUATED.format(db=BASELINE_ALIAS + ".")}),
-            both_eval AS (SELECT * FROM now_eval INTERSECT SELECT * FROM base_eval),
-            now_fail AS (
-                SELECT control_id, resource_id, any_value(account_id) AS account_id,
-                       min({_SEVERITY_RANK}) AS rank, arg_min(severity, {_SEVERITY_RANK}) AS severity,
-                       any_value(reason) AS reason
-                FROM control_results WHERE status = 'fail' GROUP BY control_id, resource_id
-            ), base_fail AS (
-                SELECT control_id, resource_id, any_value(account_id) AS account_id,
-                       min({_SEVERITY_RANK}) AS rank, arg_min(severity, {_SEVERITY_RANK}) AS severity,
-                       any_value(reason) AS reason
-                FROM {BASELINE_ALIAS}.control_results WHERE status = 'fail'
-                GROUP BY control_id, resource_id
-            ), now_status AS (
-                SELECT control_id, resource_id, min(status) AS status
-                FROM control_results GROUP BY control_id, resource_id
-            ), joined AS (
-                SELECT control_id, resource_id,
-                       CASE WHEN b.resource_id IS NULL THEN 'new'
-                            WHEN n.resource_id IS NULL THEN 'resolved'
-                            ELSE 'persisting' END AS kind,
-                       coalesce(n.account_id, b.account_id) AS account_id,
-                       coalesce(n.severity, b.severity) AS severity,
-                       coalesce(n.rank, b.rank) AS rank,
-                       coalesce(n.reason, b.reason) AS reason
-                FROM now_fail n FULL OUTER JOIN base_fail b USING (control_id, resource_id)
-            ), classified AS (
-                SELECT j.* REPLACE (
-                    CASE WHEN e.control_id IS NULL THEN 'not_compared' ELSE j.kind END AS kind)
-                FROM joined j LEFT JOIN both_eval e
-                  ON e.control_id = j.control_id AND e.account_id = coalesce(j.account_id, '')
-            ), ranked AS (
-                SELECT j.*, s.status AS status_now,
-                       count(*) OVER (PARTITION BY j.control_id, j.kind) AS total,
-                       row_number() OVER (PARTITION BY j.control_id, j.kind
-                                          ORDER BY j.rank, j.account_id, j.resource_id) AS rn
-                FROM classified j LEFT JOIN now_status s USING (control_id, resource_id)
-            )
-            SELECT control_id, kind, total, resource_id, account_id, severity, reason, status_now, rn
-            FROM ranked WHERE rn = 1 OR rn <= $limit AND kind IN ('new', 'resolved')
-            ORDER BY control_id, kind, rn
-            """,
-            {"limit": limit, "controls": [c.id for c in CONTROLS]},
+        con.execute(_CLASSIFY.format(table=_CHANGES_TABLE, base=BASELINE_ALIAS,
+                                     now_eval=_EVALUATED.format(db=""),
+                                     base_eval=_EVALUATED.format(db=BASELINE_ALIAS + "."),
+                                     rank=_SEVERITY_RANK),
+                    {"controls": [c.id for c in CONTROLS]})
+        counts = con.execute(
+            f"SELECT control_id, kind, count(*) FROM {_CHANGES_TABLE} GROUP BY ALL ORDER BY ALL"
         ).fetchall()
+        listed = con.execute(_LISTED.format(table=_CHANGES_TABLE, base=BASELINE_ALIAS,
+                                            rank=_SEVERITY_RANK), {"limit": limit}).fetchall()
     finally:
+        con.execute(f"DROP TABLE IF EXISTS {_CHANGES_TABLE}")
         con.execute(f"DETACH {BASELINE_ALIAS}")
     controls: dict[str, ControlChanges] = {}
-    # The first row of each (control, kind) always comes back, carrying the whole count.
-    for control_id, kind, total, resource_id, account_id, severity, reason, status_now, rn in rows:
-        c = controls.setdefault(control_id, ControlChanges(control_id))
-        setattr(c, kind, total)
-        if kind not in ("new", "resolved") or rn > limit:
-            continue
+    for control_id, kind, total in counts:
+        setattr(controls.setdefault(control_id, ControlChanges(control_id)), kind, total)
+    for control_id, kind, resource_id, account_id, severity, reason, status_now in listed:
         change = Change(resource_id or "", account_id, severity, reason,
                         status_now if kind == "resolved" else None)
+        c = controls[control_id]
         (c.new_rows if kind == "new" else c.resolved_rows).append(change)
     return Changes(baseline_run_id, path.parent, controls)
+
+
+_CHANGES_TABLE = "rolecall_changes"
+
+# Every failure of either run, matched by (control_id, resource_id) on narrow rows (no reason):
+# new, resolved, persisting, or not_compared when its account is not in both runs' evaluated
+# pairs. A TEMP table: it spills under the memory cap and never lands in the snapshot file.
+_CLASSIFY = """
+    CREATE OR REPLACE TEMP TABLE {table} AS
+    WITH now_eval AS ({now_eval}),
+    base_eval AS ({base_eval}),
+    both_eval AS (SELECT * FROM now_eval INTERSECT SELECT * FROM base_eval),
+    now_fail AS (
+        SELECT control_id, resource_id, any_value(account_id) AS account_id, min({rank}) AS rank
+        FROM control_results WHERE status = 'fail' GROUP BY control_id, resource_id
+    ), base_fail AS (
+        SELECT control_id, resource_id, any_value(account_id) AS account_id, min({rank}) AS rank
+        FROM {base}.control_results WHERE status = 'fail' GROUP BY control_id, resource_id
+    ), joined AS (
+        SELECT control_id, resource_id,
+               CASE WHEN b.resource_id IS NULL THEN 'new'
+                    WHEN n.resource_id IS NULL THEN 'resolved'
+                    ELSE 'persisting' END AS kind,
+               coalesce(n.account_id, b.account_id) AS account_id,
+               coalesce(n.rank, b.rank) AS rank
+        FROM now_fail n FULL OUTER JOIN base_fail b USING (control_id, resource_id)
+    )
+    SELECT j.* REPLACE (CASE WHEN e.control_id IS NULL THEN 'not_compared' ELSE j.kind END AS kind)
+    FROM joined j LEFT JOIN both_eval e
+      ON e.control_id = j.control_id AND e.account_id = coalesce(j.account_id, '')
+"""
+
+# The listed rows: the first `limit` new and resolved failures of each control, then their
+# severity and reason (this run's for a new failure, the baseline's for a resolved one) and, for
+# a resolved one, what the resource is now.
+_LISTED = """
+    WITH listed AS (
+        SELECT control_id, kind, resource_id, account_id, rank
+        FROM {table} WHERE kind IN ('new', 'resolved')
+        QUALIFY row_number() OVER (PARTITION BY control_id, kind
+                                   ORDER BY rank, account_id, resource_id) <= $limit
+    ), detail AS (
+        SELECT l.control_id, l.kind, l.resource_id, l.account_id, l.rank,
+               arg_min(r.severity, {rank}) AS severity, any_value(r.reason) AS reason
+        FROM listed l
+        JOIN (SELECT 'new' AS kind, control_id, resource_id, severity, reason
+              FROM control_results WHERE status = 'fail'
+              UNION ALL
+              SELECT 'resolved', control_id, resource_id, severity, reason
+              FROM {base}.control_results WHERE status = 'fail') r
+          ON r.kind = l.kind AND r.control_id = l.control_id AND r.resource_id = l.resource_id
+        GROUP BY ALL
+    ), now_status AS (
+        SELECT control_id, resource_id, min(r.status) AS status
+        FROM control_results r
+        SEMI JOIN (SELECT control_id, resource_id FROM listed WHERE kind = 'resolved') l
+          USING (control_id, resource_id)
+        GROUP BY ALL
+    )
+    SELECT d.control_id, d.kind, d.resource_id, d.account_id, d.severity, d.reason, s.status
+    FROM detail d LEFT JOIN now_status s USING (control_id, resource_id)
+    ORDER BY d.control_id, d.kind, d.rank, d.account_id, d.resource_id
+"""
 
 
 # (control_id, account_id) pairs a run evaluated: the account is in the run and was collected (or
