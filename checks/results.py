@@ -33,7 +33,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from checks.control import Rule
 from checks.settings import Settings
@@ -176,6 +175,8 @@ def load_facts(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({columns})")
     if not rows:
         return
+    import pandas as pd  # here, not at the top: the catalogue (and every CLI command) imports
+    # this module, and pandas costs ~2 s of import where only a run's rules need it
     frame = pd.DataFrame({
         name: pd.Series(
             [_db_value(row.get(name), kind) for row in rows],
