@@ -128,9 +128,16 @@ def evaluate(
     for load in FACT_LOADERS:
         load(con)
     lap("facts")
-    for rule in rules:
-        apply_rule(con, rule)
-        write_results(con, rule)
+    # Written in parallel, without keeping row order: every reader of control_results sorts what
+    # it shows, and 1.5 M results of a 1,000-account run are written in half the time.
+    (keep_order,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        for rule in rules:
+            apply_rule(con, rule)
+            write_results(con, rule)
+    finally:
+        con.execute(f"SET preserve_insertion_order = {bool(keep_order)}")
     lap("rules")
 
     summary = ValidationSummary(run_date=as_of, settings=settings)
