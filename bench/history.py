@@ -11,6 +11,9 @@ first), then the best of 5 warm ones. Then the real CLI (`rolecall sql --history
 end, with its start-up alone. Goal: under 2 s on 2 cores.
 The build runs in a child process, so the peak RSS printed for the queries is theirs alone.
 Usage: .venv/bin/python bench/history.py [ACCOUNTS] [--keep]   (--keep leaves the runs folder)
+       .venv/bin/python bench/history.py --runs DIR   (queries only, on runs kept by --keep: a
+       10,000-account build takes tens of minutes, the queries seconds, so they can be timed again
+       on a quiet machine)
 """
 
 from __future__ import annotations
@@ -272,20 +275,25 @@ def run_cli(runs: Path, sql: str, out: Path) -> None:
           f"(files uncached), {max(len(lines) - 1, 0):,} rows, peak RSS {mb(usage.ru_maxrss):,.0f} MB")
 
 
-def main(accounts: int, keep: bool) -> None:
-    out = Path(tempfile.mkdtemp(prefix="rolecall-history-"))
-    runs = out / "runs"
+def main(accounts: int, keep: bool, kept: Path | None = None) -> None:
+    out = kept.parent if kept else Path(tempfile.mkdtemp(prefix="rolecall-history-"))
+    runs = kept or out / "runs"
+    if kept:
+        accounts = duckdb.connect(str(next(runs.glob("*/snapshot.duckdb"))), read_only=True).execute(
+            "SELECT count(*) FROM accounts").fetchone()[0]
     print(f"{len(MONTHS)} monthly runs of {accounts} accounts x ({USERS} users + {ROLES} roles); "
           f"folder {runs}")
     try:
-        child = multiprocessing.get_context("spawn").Process(target=build, args=(runs, accounts))
-        child.start()
-        child.join()
-        if child.exitcode != 0:
-            raise SystemExit(f"building the runs failed (exit {child.exitcode})")
+        if kept is None:
+            child = multiprocessing.get_context("spawn").Process(target=build, args=(runs, accounts))
+            child.start()
+            child.join()
+            if child.exitcode != 0:
+                raise SystemExit(f"building the runs failed (exit {child.exitcode})")
         build_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         sizes = [(p.name, (p / "snapshot.duckdb").stat().st_size) for p in sorted(runs.iterdir())]
-        print(f"  build peak RSS (child):                    {mb(build_rss):6,.0f} MB")
+        if kept is None:
+            print(f"  build peak RSS (child):                    {mb(build_rss):6,.0f} MB")
         print(f"  snapshot sizes: month 1 {sizes[0][1] / 1e6:,.0f} MB, "
               f"month 12 {sizes[-1][1] / 1e6:,.0f} MB, total {sum(s for _, s in sizes) / 1e6:,.0f} MB")
         print("Rows")
@@ -299,12 +307,15 @@ def main(accounts: int, keep: bool) -> None:
         print("CLI end to end (once)")
         run_cli(runs, QUERIES[HEADLINE], out)
     finally:
-        if keep:
-            print(f"kept {out}")
+        if keep or kept:
+            print(f"kept {runs}")
         else:
             shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if a != "--keep"]
-    main(int(arguments[0]) if arguments else 1000, "--keep" in sys.argv[1:])
+    if "--runs" in arguments:
+        main(0, True, Path(arguments[arguments.index("--runs") + 1]))
+    else:
+        main(int(arguments[0]) if arguments else 1000, "--keep" in sys.argv[1:])
