@@ -631,7 +631,8 @@ def verify(
     if is_s3_url(run):
         try:
             location = parse_s3_url(run)
-            checks = verify_stored_run(_s3_client(profile, region), location, ca)
+            checks = verify_stored_run(_s3_client(profile, region), location, ca,
+                                       tsa_cert=tsa_ca)
         except EvidenceStoreError as error:
             _fail(str(error))
     elif Path(run).is_dir():

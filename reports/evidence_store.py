@@ -305,7 +305,7 @@ def _when(moment: datetime) -> str:
 
 
 def verify_stored_run(s3: Any, location: S3Location, ca_cert: Path | None = None,
-                      now: datetime | None = None) -> list[Check]:
+                      now: datetime | None = None, tsa_cert: Path | None = None) -> list[Check]:
     """Every check of `rolecall verify` on the run's current objects, plus Object Lock and versions.
 
     The run's current objects are downloaded into a temporary folder named after the last segment
@@ -345,7 +345,8 @@ def verify_stored_run(s3: Any, location: S3Location, ca_cert: Path | None = None
             else:
                 locked.append(response["ObjectLockRetainUntilDate"])
         known = _known_paths(run_dir)
-        checks.extend(_named_in_s3(c, run_dir, location, known) for c in verify_run(run_dir, ca_cert))
+        checks.extend(_named_in_s3(c, run_dir, location, known)
+                      for c in verify_run(run_dir, ca_cert, tsa_cert))
     checks.extend(lock_checks)
     if not lock_checks:
         checks.append(Check("object lock", bool(locked), f"all {len(locked)} objects under {LOCK_MODE} "

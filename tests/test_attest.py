@@ -434,3 +434,31 @@ def test_demo_audit_with_trusted_time_then_attest_then_verify(tmp_path: Path, ho
     flip_byte(demo.run_dir / REPORT_PDF, 2000)
     code, output = run_cli("verify", str(demo.run_dir))
     assert code == 1 and "FAIL  file changed: report.pdf:" in output
+
+
+def test_a_stored_run_is_checked_against_tsa_ca_too(stamped_template: Path, tmp_path: Path,
+                                                    honest: TsaService,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rolecall verify s3://…` anchors the time-stamps like a local verify: --tsa-ca reaches it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from reports.evidence_store import S3Location, upload_run, verify_stored_run
+    from tests.test_evidence_store import new_bucket
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        s3 = boto3.client("s3")
+        run = Path(shutil.copytree(stamped_template, tmp_path / RUN_ID))
+        stored = upload_run(s3, run, S3Location(new_bucket(s3), "audits"), retention_days=7).location
+        checks = verify_stored_run(s3, stored, tsa_cert=honest.cert_pem)
+        assert all_passed(checks), lines(checks)
+        other_ca = tmp_path / "other-tsa.pem"
+        other_ca.write_bytes(make_ca("Some other TSA")[1].public_bytes(serialization.Encoding.PEM))
+        checks = verify_stored_run(s3, stored, tsa_cert=other_ca)
+        assert {c.name for c in failures(checks)} == {"manifest signature", "pdf signature"}
+    finally:
+        server.stop()
