@@ -20,15 +20,12 @@ from typing import Any
 import duckdb
 
 from checks.catalogue import CONTROLS_BY_ID
-from reports.ocsf import compliance_finding, required_field_problems
+from reports import ocsf
 from store import snapshot as snapshot_db
 from store.run_folder import enclosing_run_folder
 
-FETCH_ROWS = 10_000  # control_results rows held in memory at a time (1.5 M in a 1,000-account run)
-RESULT_COLUMNS = (
-    "control_id", "guidance_item", "account_id", "resource_id", "resource_type", "status",
-    "severity", "reason", "exception_id", "evidence",
-)
+FETCH_ROWS = 10_000  # findings held in Python at a time (1.5 M in a 1,000-account run)
+VALIDATE_EVERY = 10_000  # findings checked besides the first of every shape: one a batch
 
 
 class ExportError(RuntimeError):
@@ -71,41 +68,112 @@ def export_ocsf(snapshot: Path, out_file: Path, statuses: Sequence[str] | None =
     Compliance Finding into out_file, a JSON array (one finding per line); return the number
     of findings.
 
-    Rows are read FETCH_ROWS at a time and written as they come, in a stable order (control,
-    account, resource), so memory stays flat and the same snapshot gives the same bytes. Each
-    finding is validated first; an invalid one aborts the export (ExportError naming the control
-    and resource) and no file is left.
+    DuckDB writes each finding's text (reports.ocsf.FINDINGS_SQL) in a stable order (control,
+    account, resource), FETCH_ROWS at a time, so the same snapshot gives the same bytes and
+    Python never holds more than a batch. The first finding of every shape and every
+    VALIDATE_EVERY-th one are parsed back with py-ocsf-models; an invalid one aborts the export
+    (ExportError naming the control and resource) and no file is left.
     """
     _refuse_run_folder(out_file)
     with _open(snapshot) as con:
-        return write_findings(_ocsf_findings(con, statuses), out_file)
+        return write_json_texts(_ocsf_finding_texts(con, statuses), out_file)
 
 
-def _ocsf_findings(con: duckdb.DuckDBPyConnection,
-                   statuses: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
-    run = _run_row(con)
+def _ocsf_finding_texts(con: duckdb.DuckDBPyConnection,
+                        statuses: Sequence[str] | None = None) -> Iterator[Sequence[bytes]]:
+    """Batches of finding texts (UTF-8), checked as `export_ocsf` says, one control at a time:
+    DuckDB then sorts one control's rows, not the run's, and memory follows the largest control."""
+    run = _run_facts(con)
     _refuse_duplicate_results(con)
-    names = dict(con.execute("SELECT account_id, name FROM accounts").fetchall())
-    for row in control_results(con, statuses):
-        yield _valid_finding(row, run, names.get(row["account_id"]))
+    wanted, parameters = _status_filter(statuses)
+    shapes = {shape: ocsf.shape_fragments(_shape_finding(shape, resource_id, run))
+              for shape, resource_id in _shapes(con, f"WHERE {wanted}", parameters)}
+    fixed = parameters | ocsf.findings_parameters(shapes, run)
+    seen: set[int] = set()
+    count = 0
+    for control_id in sorted({shape.control_id for shape in shapes}):  # the order ORDER BY gives
+        one_control = f"WHERE {wanted} AND r.control_id = $control_id"
+        cursor = con.execute(ocsf.findings_sql(one_control), fixed | {"control_id": control_id})
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            texts, variants = zip(*batch, strict=True)  # column-wise, without a Python loop per row
+            new = set(variants) - seen
+            sample = range(-count % VALIDATE_EVERY, len(texts), VALIDATE_EVERY)
+            for i in sorted({variants.index(v) for v in new}.union(sample)):
+                _refuse_invalid(texts[i])
+            seen |= new
+            count += len(texts)
+            yield texts
+
+
+def _status_filter(statuses: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+    """The condition on control_results (as r) that keeps the wanted statuses, and its parameters."""
+    if not statuses:
+        return "true", {}
+    return "list_contains($statuses, r.status)", {"statuses": list(statuses)}
+
+
+def _shapes(con: duckdb.DuckDBPyConnection, where: str,
+            parameters: dict[str, Any]) -> Iterator[tuple[ocsf.Shape, str]]:
+    """Each shape of the rows to export, with one of its resources (for error messages)."""
+    rows = con.execute(
+        f"SELECT control_id, status, severity, guidance_item, min(resource_id) FROM control_results r "
+        f"{where} GROUP BY ALL ORDER BY ALL", parameters,
+    ).fetchall()
+    for control_id, status, severity, guidance_item, resource_id in rows:
+        yield ocsf.Shape(control_id, status, severity, guidance_item), resource_id
+
+
+def _shape_finding(shape: ocsf.Shape, resource_id: str, run: ocsf.RunFacts) -> ocsf.CloudComplianceFinding:
+    where = f"control {shape.control_id}, resource {resource_id}"
+    control = CONTROLS_BY_ID.get(shape.control_id)
+    if control is None:
+        raise ExportError(f"{where}: control is not in the catalogue")
+    try:
+        return ocsf.shape_finding(shape, control, run)
+    except ValueError as e:
+        raise ExportError(f"{where}: {e}") from e
+
+
+def _refuse_invalid(finding_text: bytes) -> None:
+    problems = ocsf.finding_problems(finding_text)
+    if problems:
+        raise ExportError(f"{_described(finding_text)}: not a valid OCSF Compliance Finding: "
+                          f"{'; '.join(problems)}")
+
+
+def _described(finding_text: bytes) -> str:
+    """The control and resource a finding names, as far as it names them."""
+    finding = json.loads(finding_text)
+    control = (finding.get("metadata") or {}).get("event_code")
+    resource = ((finding.get("resources") or [{}])[0] or {}).get("uid")
+    return f"control {control}, resource {resource}"
 
 
 def write_findings(items: Iterable[dict[str, Any]], out_file: Path, *, lines: bool = False) -> int:
-    """Write findings as a JSON array (one per line) or JSON lines, under a temporary name moved
-    in when complete (OCSF and ASFF exports); return how many. An exception while the findings
-    are produced leaves no file, and any earlier output as it was."""
+    """Write findings as a JSON array (one per line) or JSON lines (see write_json_texts)."""
+    texts = ([json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()] for item in items)
+    return write_json_texts(texts, out_file, lines=lines)
+
+
+def write_json_texts(batches: Iterable[Sequence[bytes]], out_file: Path, *, lines: bool = False) -> int:
+    """Write JSON texts (UTF-8), given in batches, as a JSON array (one per line) or JSON lines,
+    under a temporary name moved in when complete (OCSF and ASFF exports); return how many. An
+    exception while the texts are produced leaves no file, and any earlier output as it was."""
     # Not mkstemp: its 0600 mode would stay on the export; "x" refuses an existing file.
     out_file.parent.mkdir(parents=True, exist_ok=True)
     staging = out_file.with_name(f".{out_file.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     count = 0
     try:
-        with staging.open("x", encoding="utf-8") as out:
-            out.write("" if lines else "[")
-            for finding in items:
-                text = json.dumps(finding, ensure_ascii=False, separators=(",", ":"))
-                out.write(f"{text}\n" if lines else f"{',' if count else ''}\n{text}")
-                count += 1
-            out.write("" if lines else ("\n]\n" if count else "]\n"))
+        with staging.open("xb") as out:
+            out.write(b"" if lines else b"[")
+            for batch in batches:
+                if not batch:
+                    continue
+                out.write(b"" if lines else b",\n" if count else b"\n")
+                out.write((b"\n" if lines else b",\n").join(batch))
+                out.write(b"\n" if lines else b"")
+                count += len(batch)
+            out.write(b"" if lines else (b"\n]\n" if count else b"]\n"))
             out.flush()
             os.fsync(out.fileno())
         os.replace(staging, out_file)
@@ -114,35 +182,10 @@ def write_findings(items: Iterable[dict[str, Any]], out_file: Path, *, lines: bo
         staging.unlink(missing_ok=True)
 
 
-def control_results(con: duckdb.DuckDBPyConnection,
-                    statuses: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
-    """control_results rows (all, or those with `statuses`) as dicts, FETCH_ROWS at a time, in a
-    stable order (the columns of the finding id, which _refuse_duplicate_results makes a total
-    order)."""
-    where = "WHERE list_contains($statuses, status) " if statuses else ""
-    cursor = con.execute(
-        f"SELECT {', '.join(RESULT_COLUMNS)} FROM control_results {where}"
-        "ORDER BY control_id, account_id NULLS FIRST, resource_id, exception_id NULLS FIRST",
-        {"statuses": list(statuses)} if statuses else {},
-    )
-    while batch := cursor.fetchmany(FETCH_ROWS):
-        for values in batch:
-            yield dict(zip(RESULT_COLUMNS, values, strict=True))
-
-
-def _valid_finding(row: dict[str, Any], run: dict[str, Any], account_name: str | None) -> dict[str, Any]:
-    where = f"control {row['control_id']}, resource {row['resource_id']}"
-    control = CONTROLS_BY_ID.get(row["control_id"])
-    if control is None:
-        raise ExportError(f"{where}: control is not in the catalogue")
-    try:
-        finding = compliance_finding(row, run, account_name, control)
-    except ValueError as e:
-        raise ExportError(f"{where}: {e}") from e
-    problems = required_field_problems(finding)
-    if problems:
-        raise ExportError(f"{where}: not a valid OCSF Compliance Finding: {'; '.join(problems)}")
-    return finding
+def _run_facts(con: duckdb.DuckDBPyConnection) -> ocsf.RunFacts:
+    row = _run_row(con)
+    return ocsf.RunFacts(run_id=row["run_id"], started_at=row["started_at"],
+                         tool_version=row.get("tool_version"), organization_id=row.get("organization_id"))
 
 
 def _open(snapshot: Path) -> duckdb.DuckDBPyConnection:
@@ -153,7 +196,7 @@ def _open(snapshot: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _refuse_duplicate_results(con: duckdb.DuckDBPyConnection) -> None:
-    """Finding ids are built from these columns (reports.ocsf.finding_uid): they must be unique."""
+    """Finding ids are built from these columns (reports.ocsf.FINDINGS_SQL): they must be unique."""
     duplicate = con.execute(
         "SELECT control_id, account_id, resource_id, exception_id, count(*) FROM control_results "
         "GROUP BY ALL HAVING count(*) > 1 LIMIT 1"

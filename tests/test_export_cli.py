@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from reports.ocsf import required_field_problems
+from reports.ocsf import finding_problems
 from store.snapshot import SCHEMA
 from tests.simulated_history import History, fingerprint
 
@@ -50,7 +50,7 @@ def test_ocsf_export_gives_one_valid_finding_per_control_result(history: History
         results = con.execute("SELECT control_id, resource_id, status FROM control_results").fetchall()
         run_id = con.execute("SELECT run_id FROM run").fetchone()[0]
     assert len(findings) == len(results) and f"{len(results)} OCSF Compliance Findings" in out
-    assert all(required_field_problems(f) == [] for f in findings)
+    assert [p for f in findings for p in finding_problems(json.dumps(f))] == []
     assert {f["class_uid"] for f in findings} == {2003}
     assert all(f["metadata"]["uid"].startswith(f"rolecall:{run_id}:") for f in findings)
     carol = history.sim.user_arn("dev", "carol")
