@@ -186,6 +186,11 @@ RetentionDaysOption = Annotated[int, typer.Option(
     "included, can delete it or shorten that. Default: an annual audit cycle plus a month.")]
 
 
+class TaskRunnerChoice(StrEnum):
+    threads = "threads"
+    dask = "dask"
+
+
 @app.command(help=(
     "Collect, snapshot, validate, report and sign.\n\n"
     "Exit 0: every control passes (excepted counts as passing); 1: a control fails or could not "
@@ -243,9 +248,20 @@ def audit(
     exclude_controls: Annotated[list[str] | None, typer.Option(
         "--exclude-controls", help="Leave these controls or guidance items out.",
         show_default=False)] = None,
+    task_runner: Annotated[TaskRunnerChoice, typer.Option(
+        "--task-runner", help="Where the accounts are collected: threads of this process "
+        "(--max-workers), or the workers of a Dask cluster, each assuming the roles itself. "
+        "Validation, reports and signing stay on this machine.")] = TaskRunnerChoice.threads,
+    dask_address: Annotated[str | None, typer.Option(
+        "--dask-address", metavar="tcp://HOST:PORT", help="With --task-runner dask: the "
+        "scheduler of a running Dask cluster; default: a local cluster of worker processes.",
+        show_default=False)] = None,
 ) -> None:
     """Collect, snapshot, validate, report and sign (exit codes in the command's help)."""
     from checks.exceptions import RegisterError, load_register
+
+    if dask_address and task_runner is not TaskRunnerChoice.dask:
+        _fail("--dask-address goes with --task-runner dask")
 
     file_config, settings = _load_configuration(
         config_file, framework=framework, controls=_names(controls),
@@ -293,6 +309,7 @@ def audit(
         # The Prefect API and the simulated organization boot in their own processes while
         # this one imports its libraries.
         api_url = stack.enter_context(prefect_api())
+        _check_workers_reach(api_url, dask_address)
         if demo:
             exceptions = stack.enter_context(simulated_environment())
             if responses is None:  # the simulated organization's own, as for the register
@@ -331,7 +348,7 @@ def audit(
                     wait_until_healthy(api_url, float(
                         os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
                 with listening(on_progress):
-                    result = run_audit(config)
+                    result = run_audit(config, runner=task_runner.value, dask_address=dask_address)
             except NothingCollected as error:
                 _fail(str(error))
             except Exception as error:  # the flow's own error, shown without a traceback
@@ -374,6 +391,21 @@ def _check_period(period: str) -> None:
     if period > datetime.now(UTC).strftime("%Y-%m"):
         _fail(f"--period {period}: that month has not begun; a run can only stand for a month "
               "that has started")
+
+
+def _check_workers_reach(api_url: str | None, dask_address: str | None) -> None:
+    """Dask workers report their task runs to this run's Prefect API: workers on other machines
+    cannot reach one on 127.0.0.1 (the temporary one this command starts, without
+    $PREFECT_API_URL)."""
+    from urllib.parse import urlsplit
+
+    def local(url: str) -> bool:
+        host = urlsplit(url if "://" in url else f"tcp://{url}").hostname or ""
+        return host in ("localhost", "::1") or host.startswith("127.")
+
+    if dask_address and api_url and local(api_url) and not local(dask_address):
+        _fail(f"the Dask workers at {dask_address} cannot reach the Prefect API at {api_url}: "
+              "set PREFECT_API_URL to a Prefect server they can reach")
 
 
 def _check_writable(out: Path) -> None:

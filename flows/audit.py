@@ -5,31 +5,36 @@ Tasks are thin: each calls plain functions that the tests also call directly.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
+import math
 import os
 import shutil
+import socket
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.runtime import task_run as current_task
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from checks.counts import Counts, verdict
 from checks.exceptions import Register, load_register
 from checks.settings import Settings
-from checks.validate import ValidationSummary, evaluate
 from flows import progress
 from flows.collect import collect_account, collect_organization, iam_collected
 from flows.sources import organizations
@@ -44,15 +49,20 @@ from flows.sources.session import (
     error_code,
     transient,
 )
-from reports.keys import SigningIdentity
-from reports.management_response import load_responses
-from reports.render import render_report
-from reports.sign import sign_run
 from reports.signing_config import SigningConfig
-from reports.timestamps import probe as probe_tsa
 from store import snapshot
 from store.coverage import EVIDENCE_ONLY_SOURCES, Coverage, coverage
 from store.run_folder import RunFolder, remove_stale_partials
+
+if TYPE_CHECKING:
+    from checks.validate import ValidationSummary
+    from reports.keys import SigningIdentity
+
+# Imported where they are used, not with this module: a Dask worker imports this module to run
+# the collection tasks and needs none of them (WeasyPrint, matplotlib and pandas are most of
+# its import time). The flow imports them in a thread while the accounts are collected.
+_AFTER_COLLECTION = ("checks.validate", "reports.render", "reports.sign",
+                     "reports.management_response")
 
 # The External ID is a shared secret: it is read from the environment inside the collection task
 # and never travels as a flow parameter, which Prefect would store in its database.
@@ -117,6 +127,64 @@ def external_id() -> str | None:
     return os.environ.get(EXTERNAL_ID_ENV) or None
 
 
+@dataclass(frozen=True)
+class CollectionPlan:
+    """What a collection task needs and nothing more: names and numbers, small and picklable, so
+    it can travel in a Dask task graph. It holds no credential and no External ID: a Dask worker
+    opens its base session from its own boto3 chain (`profile`, `region`) and reads the External
+    ID from its own environment; `external_id_sent` only says whether one is sent (as the run
+    records it)."""
+
+    role_name: str
+    profile: str | None
+    region: str | None
+    endpoint_url: str | None  # the run's recorded endpoint, so every worker calls the same one
+    connect_timeout: float
+    read_timeout: float
+    account_deadline: float
+    collect_retries: int
+    external_id_sent: bool
+
+    @classmethod
+    def of(cls, config: AuditConfig, region: str | None = None) -> CollectionPlan:
+        """The plan of a run; `region`: the one the flow's session resolved, so workers agree."""
+        return cls(role_name=config.role_name, profile=config.profile,
+                   region=region or config.region, endpoint_url=config.endpoint_url,
+                   connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+                   account_deadline=config.account_deadline,
+                   collect_retries=config.collect_retries,
+                   external_id_sent=external_id() is not None)
+
+
+class WorkerMisconfigured(RuntimeError):
+    """A Dask worker lacks what the run needs from its own environment."""
+
+
+def _external_id(plan: CollectionPlan) -> str | None:
+    """This machine's External ID when the run sends one. A worker without it would meet
+    AccessDenied in every member account, which reads as an audit finding: it fails instead."""
+    if not plan.external_id_sent:
+        return None
+    found = external_id()
+    if found is None:
+        raise WorkerMisconfigured(
+            f"the run sends an External ID but ${EXTERNAL_ID_ENV} is not set on "
+            f"{socket.gethostname()}: set it in every Dask worker's environment")
+    return found
+
+
+def _base_session(session: boto3.Session | None, plan: CollectionPlan) -> boto3.Session:
+    """The flow's session when the task runs in the flow's process, else this worker's own."""
+    return session if session is not None else _worker_session(plan.profile, plan.region)
+
+
+@functools.cache
+def _worker_session(profile: str | None, region: str | None) -> boto3.Session:
+    """One base session per worker process, as the flow shares one among its threads: its
+    clients reuse the loaded service models and the resolved credentials."""
+    return base_session(profile, region)
+
+
 class NothingCollected(RuntimeError):
     """No account could be collected: there is nothing to audit, so nothing is signed."""
 
@@ -153,10 +221,10 @@ def transient_failures(data: snapshot.AccountData) -> list[str]:
     return [f"{e['source']}: {e['error_code']}" for e in counted]
 
 
-def _retry_or_keep(data: snapshot.AccountData, config: AuditConfig) -> None:
+def _retry_or_keep(data: snapshot.AccountData, plan: CollectionPlan) -> None:
     failures = transient_failures(data)
     # run_count: 1 on a task run's first try, 0 when the function is called outside a task run
-    if failures and 0 < current_task.run_count <= config.collect_retries:
+    if failures and 0 < current_task.run_count <= plan.collect_retries:
         raise TransientCollectionError(
             f"account {data.account_id or '(organization)'}: transient errors ({'; '.join(failures)}); "
             "collecting it again")
@@ -184,29 +252,34 @@ def discover(session: boto3.Session) -> tuple[Organization, list[Payload]]:
     return organization, clients.payloads
 
 
+# The collection tasks take the flow's session when they run in its process (thread pool), and
+# None on a Dask worker, which opens its own (CollectionPlan). They return rows and evidence
+# only: an account's clients hold its assumed-role session, which stays where it was made.
 @task(cache_policy=NO_CACHE)
 def collect_org(
-    session: boto3.Session, organization: Organization, config: AuditConfig
-) -> tuple[snapshot.AccountData, AccountClients]:
+    session: boto3.Session | None, organization: Organization, plan: CollectionPlan
+) -> tuple[snapshot.AccountData, list[Payload]]:
     data, clients = collect_organization(
-        session, organization, connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout, account_deadline=config.account_deadline,
+        _base_session(session, plan), organization, connect_timeout=plan.connect_timeout,
+        read_timeout=plan.read_timeout, account_deadline=plan.account_deadline,
+        endpoint_url=plan.endpoint_url,
     )
-    _retry_or_keep(data, config)
-    return data, clients
+    _retry_or_keep(data, plan)
+    return data, clients.payloads
 
 
 @task(cache_policy=NO_CACHE, task_run_name="collect-{account.account_id}")
 def collect(
-    session: boto3.Session, account: Account, config: AuditConfig
-) -> tuple[snapshot.AccountData, AccountClients | None]:
+    session: boto3.Session | None, account: Account, plan: CollectionPlan
+) -> tuple[snapshot.AccountData, list[Payload]]:
     data, clients = collect_account(
-        session, account, role_name=config.role_name, external_id=external_id(),
-        connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
-        account_deadline=config.account_deadline,
+        _base_session(session, plan), account, role_name=plan.role_name,
+        external_id=_external_id(plan), connect_timeout=plan.connect_timeout,
+        read_timeout=plan.read_timeout, account_deadline=plan.account_deadline,
+        endpoint_url=plan.endpoint_url,
     )
-    _retry_or_keep(data, config)
-    return data, clients
+    _retry_or_keep(data, plan)
+    return data, clients.payloads if clients else []
 
 
 def account_row(account: Account, data: snapshot.AccountData) -> dict[str, Any]:
@@ -244,15 +317,47 @@ def write_control_csvs(con: Any, folder: Path) -> None:
         )
 
 
-def run_audit(config: AuditConfig) -> AuditResult:
-    """Run the flow with as many collection threads as the configuration asks for."""
-    runner = ThreadPoolTaskRunner(max_workers=config.max_workers)
-    return audit.with_options(task_runner=runner)(config)
+TASK_RUNNERS = ("threads", "dask")
+
+
+def task_runner(kind: str, max_workers: int, dask_address: str | None = None) -> TaskRunner:
+    """Where the collection tasks run: a pool of `max_workers` threads in this process, or a
+    Dask cluster (the scheduler at `dask_address`, else a local one of worker processes with
+    `max_workers` threads in all). Only submitted tasks go there: the flow calls its other
+    tasks (discover, validate, report, sign) directly, which Prefect runs in the flow's thread."""
+    if kind not in TASK_RUNNERS:
+        raise ValueError(f"task runner {kind!r}: expected one of {', '.join(TASK_RUNNERS)}")
+    if kind == "threads":
+        if dask_address:
+            raise ValueError("a Dask address goes with the dask task runner")
+        return ThreadPoolTaskRunner(max_workers=max_workers)
+    from prefect_dask import DaskTaskRunner  # imports distributed: only when asked for
+
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs=local_cluster(max_workers))
+
+
+def local_cluster(max_workers: int) -> dict[str, Any]:
+    """distributed.LocalCluster's arguments: one worker process per core (at most
+    `max_workers`), `max_workers` threads in all, listening on 127.0.0.1 only, no dashboard."""
+    processes = max(1, min(os.cpu_count() or 1, max_workers))
+    return {"n_workers": processes, "threads_per_worker": math.ceil(max_workers / processes),
+            "processes": True, "host": "127.0.0.1", "dashboard_address": None}
+
+
+def run_audit(config: AuditConfig, *, runner: str = "threads",
+              dask_address: str | None = None) -> AuditResult:
+    """Run the flow, its collection on the task runner asked for (threads by default)."""
+    chosen = task_runner(runner, config.max_workers, dask_address)
+    return audit.with_options(task_runner=chosen)(config)
 
 
 @task(cache_policy=NO_CACHE)
 def validate(con: Any, register: Register | None, folder: RunFolder,
              settings: Settings) -> ValidationSummary:
+    from checks.validate import evaluate
+
     summary = evaluate(con, register, folder.evidence / "gx", settings)
     write_control_csvs(con, folder.evidence / "controls")
     return summary
@@ -262,6 +367,9 @@ def validate(con: Any, register: Register | None, folder: RunFolder,
 def report(con: Any, folder: RunFolder, config: AuditConfig, identity: SigningIdentity,
            summary: ValidationSummary) -> None:
     """HTML and PDF; compared with config.baseline, else the newest earlier run in the folder."""
+    from reports.management_response import load_responses
+    from reports.render import render_report
+
     responses = load_responses(config.responses_path) if config.responses_path else None
     render_report(con, folder.path, baseline=config.baseline, signing=identity,
                   completeness=summary.completeness, responses=responses)
@@ -274,6 +382,8 @@ def sign(folder: RunFolder, identity: SigningIdentity, config: AuditConfig,
 
     Runs last, on a closed snapshot: anything written afterwards would not be in the manifest.
     """
+    from reports.sign import sign_run
+
     sign_run(folder.path, identity, run_id=folder.run_id, tool_version=tool_version(),
              configuration=config.public(), accounts=accounts,
              timestamper=config.signing.timestamper())
@@ -299,14 +409,16 @@ def collect_all(
     """Collect accounts concurrently, writing each to the snapshot as it arrives."""
     accounts = {a.account_id: a for a in organization.accounts}
     account_rows = []
-    org_future = collect_org.with_options(**_retrying(config)).submit(session, organization, config)
+    plan = CollectionPlan.of(config, session.region_name)
+    shared = session if _tasks_run_here() else None  # a boto3 session never leaves this process
+    org_future = collect_org.with_options(**_retrying(config)).submit(shared, organization, plan)
     collect_account_task = collect.with_options(**_retrying(config))
-    futures = [collect_account_task.submit(session, account, config) for account in organization.accounts]
-    org_data, org_clients = org_future.result()
-    writer.add_account(org_data, org_clients.payloads)
+    futures = [collect_account_task.submit(shared, account, plan) for account in organization.accounts]
+    org_data, org_payloads = org_future.result()
+    writer.add_account(org_data, org_payloads)
     for done, future in enumerate(as_completed(futures), start=1):
-        data, clients = future.result()
-        writer.add_account(data, clients.payloads if clients else ())
+        data, payloads = future.result()
+        writer.add_account(data, payloads)
         row = account_row(accounts[data.account_id], data)
         account_rows.append(row)
         keep_download(data, evidence)
@@ -316,6 +428,17 @@ def collect_all(
     account_rows.sort(key=lambda r: r["account_id"])
     writer.add("accounts", account_rows)
     return account_rows
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
+def _tasks_run_here() -> bool:
+    """Submitted tasks run in this process (the thread pool), not on a Dask worker."""
+    context = FlowRunContext.get()
+    return context is None or isinstance(context.task_runner, ThreadPoolTaskRunner)
 
 
 def period_of(moment: datetime, period: str | None = None) -> str:
@@ -372,7 +495,10 @@ def audit(config: AuditConfig | dict[str, Any]) -> AuditResult:
     register = load_register(config.exceptions_path) if config.exceptions_path else None
     identity = config.signing_identity()
     if config.signing.tsa_url:  # an unreachable time-stamping service stops the run now, not at signing
-        probe_tsa(config.signing.tsa_url)
+        from reports.timestamps import probe
+
+        probe(config.signing.tsa_url)
+    threading.Thread(target=_import_all, args=(_AFTER_COLLECTION,), daemon=True).start()
     started_at = datetime.now(UTC)
     session = base_session(config.profile, config.region)
     organization, tree_payloads = discover.with_options(**_retrying(config))(session)

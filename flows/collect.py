@@ -61,13 +61,15 @@ def collect_account(
     connect_timeout: float = CONNECT_TIMEOUT,
     read_timeout: float = READ_TIMEOUT,
     account_deadline: float | None = ACCOUNT_DEADLINE,
+    endpoint_url: str | None = None,
 ) -> tuple[AccountData, AccountClients | None]:
     """The account's rows and errors; never raises (see the module docstring).
 
     `account_deadline` seconds after the start no request is sent any more: every source not
-    collected by then has a `Deadline` error. Timeouts apply to each attempt.
+    collected by then has a `Deadline` error. Timeouts apply to each attempt. `endpoint_url`:
+    every client's endpoint, when it must not be left to boto3's chain (Limits).
     """
-    limits = Limits.starting_now(connect_timeout, read_timeout, account_deadline)
+    limits = Limits.starting_now(connect_timeout, read_timeout, account_deadline, endpoint_url)
     try:
         return _collect_account(base, account, role_name, external_id, limits)
     except Exception as error:  # a bug or an odd response outside every source
@@ -197,6 +199,7 @@ def collect_organization(
     connect_timeout: float = CONNECT_TIMEOUT,
     read_timeout: float = READ_TIMEOUT,
     account_deadline: float | None = ACCOUNT_DEADLINE,
+    endpoint_url: str | None = None,
 ) -> tuple[AccountData, AccountClients]:
     """Organization-level data from the management account: OU tree, SCPs, the centralized root
     access features, Identity Center.
@@ -208,7 +211,7 @@ def collect_organization(
     """
     management = organization.management_account_id
     data = AccountData(management)
-    limits = Limits.starting_now(connect_timeout, read_timeout, account_deadline)
+    limits = Limits.starting_now(connect_timeout, read_timeout, account_deadline, endpoint_url)
     clients = AccountClients(base, management, limits)
 
     def run(source: str, operation: str, step: Callable[[], dict[str, list[dict[str, Any]]]]

@@ -28,7 +28,7 @@ import yaml
 from checks_fixtures import ACCOUNT, OTHER, add_role, judge, new_snapshot, role_arn, run, set_organization
 
 import flows.collect
-from flows.audit import AuditConfig, collect, collect_org, discover
+from flows.audit import AuditConfig, CollectionPlan, collect, collect_org, discover
 from flows.sources.session import base_session
 from simulated import organization as simulated
 from tests.simulated_iam import member_iam
@@ -271,7 +271,7 @@ def recorded(sim: simulated.SimulatedOrganization, tmp_path_factory: pytest.Temp
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(flows.collect, "assume_role_session", assume)
-        config = AuditConfig(out_dir=tmp_path_factory.mktemp("runs"))
+        config = CollectionPlan.of(AuditConfig(out_dir=tmp_path_factory.mktemp("runs")))
         organization, _ = discover.fn(session)
         org_data, _ = collect_org.fn(session, organization, config)
         errors = list(org_data.errors)

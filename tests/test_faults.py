@@ -29,7 +29,7 @@ import pytest
 from botocore.retries import standard
 
 from checks.validate import evaluate
-from flows.audit import AuditConfig, account_row, collect, collect_org, discover
+from flows.audit import AuditConfig, CollectionPlan, account_row, collect, collect_org, discover
 from flows.collect import DETAILS_SOURCE
 from flows.sources.session import base_session
 from simulated import organization as simulated
@@ -89,19 +89,20 @@ def collect_through(url: str, folder: Path, **limits: float) -> Run:
         session = base_session()
         organization, tree_payloads = discover.fn(session)
         with ThreadPoolExecutor(max_workers=config.max_workers) as pool:
-            org_future = pool.submit(collect_org.fn, session, organization, config)
-            futures = [pool.submit(collect.fn, session, a, config) for a in organization.accounts]
-            org_data, org_clients = org_future.result()
+            plan = CollectionPlan.of(config)
+            org_future = pool.submit(collect_org.fn, session, organization, plan)
+            futures = [pool.submit(collect.fn, session, a, plan) for a in organization.accounts]
+            org_data, org_payloads = org_future.result()
             collected = [f.result() for f in futures]
     seconds = time.monotonic() - started
     con = snapshot.create(folder / "snapshot.duckdb")
     writer = snapshot.SnapshotWriter(con)
     writer.add_account(snapshot.AccountData(organization.management_account_id), tree_payloads)
-    writer.add_account(org_data, org_clients.payloads)
+    writer.add_account(org_data, org_payloads)
     by_id = {a.account_id: a for a in organization.accounts}
     rows = []
-    for data, clients in collected:
-        writer.add_account(data, clients.payloads if clients else ())
+    for data, payloads in collected:
+        writer.add_account(data, payloads)
         rows.append(account_row(by_id[data.account_id], data))
     writer.add("accounts", rows)
     writer.add("run", [{"run_id": folder.name, "started_at": datetime.now(UTC),

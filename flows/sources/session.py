@@ -97,20 +97,25 @@ class DeadlineExceeded(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Timeouts of every attempt and the moment (time.monotonic()) no attempt may start after."""
+    """Timeouts of every attempt, the moment (time.monotonic()) no attempt may start after, and
+    the endpoint."""
 
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
     deadline: float | None = None
     budget: float | None = None  # the deadline's length in seconds, for its error message
+    # The run's endpoint when it must be explicit (a Dask worker does not share the flow
+    # machine's $AWS_ENDPOINT_URL); None: whatever boto3's own chain says.
+    endpoint_url: str | None = None
 
     @classmethod
     def starting_now(cls, connect_timeout: float = CONNECT_TIMEOUT,
                      read_timeout: float = READ_TIMEOUT,
-                     account_deadline: float | None = ACCOUNT_DEADLINE) -> Limits:
+                     account_deadline: float | None = ACCOUNT_DEADLINE,
+                     endpoint_url: str | None = None) -> Limits:
         """Limits whose deadline is `account_deadline` seconds from now (None: no deadline)."""
         deadline = None if account_deadline is None else time.monotonic() + account_deadline
-        return cls(connect_timeout, read_timeout, deadline, account_deadline)
+        return cls(connect_timeout, read_timeout, deadline, account_deadline, endpoint_url)
 
     def config(self) -> Config:
         return Config(
@@ -130,7 +135,7 @@ class Limits:
 
     def client(self, session: boto3.Session, service: str) -> Any:
         """A client of `session` with these timeouts, retries, deadline and body checks."""
-        client = session.client(service, config=self.config())
+        client = session.client(service, config=self.config(), endpoint_url=self.endpoint_url)
         events = client.meta.events
         service_id = client.meta.service_model.service_id.hyphenize()
         protocol = client.meta.service_model.resolved_protocol
