@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from checks.completeness import CompletenessSummary, summarize
 from reports.keys import SigningIdentity
 from reports.management_response import ManagementResponses
 from reports.manifest import MANIFEST
-from reports.render import findings_csv, render_html, write_pdf
+from reports.render import findings_csv, render_html, write_html, write_pdf
 from reports.sign import sign_run
 from reports.verify import verify_run
 from reports.view import build_view
@@ -68,7 +69,10 @@ def render_derived_report(
             view = build_view(con, run_dir=run_dir, signing=identity,
                               completeness=_completeness(run_dir), framework=framework,
                               responses=responses)
-            (partial / "report.html").write_text(render_html(view, medium="html"), encoding="utf-8")
+            # the explorer's evidence links lead back into the run folder, from where the
+            # report will be once renamed
+            back = Path(os.path.relpath(run_dir, final)).as_posix() + "/"
+            write_html(con, view, partial / "report.html", evidence_base=back)
             write_pdf(render_html(view, medium="pdf"), partial / "report.pdf",
                       findings=findings_csv(con))
             accounts = [a for (a,) in con.execute("SELECT account_id FROM accounts ORDER BY 1").fetchall()]

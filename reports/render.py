@@ -4,6 +4,8 @@ Rendering only: what the report says is reports/view.py's ReportView, built in o
 `render_html` turns it into a document, `write_pdf` lays that out, and `render_report` does
 both for one run folder. Failure tables are capped here, per medium: WeasyPrint's time grows with
 table rows, and every cap says how many rows it left out and where the complete list is.
+report.html also carries the findings explorer (reports/explorer.py): `write_html` streams its
+rows from DuckDB into the file, so the HTML of millions of results is never held in memory.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +26,7 @@ from checks import completeness as completeness_checks
 from checks.catalogue import SEVERITIES, STATUSES
 from checks.completeness import CompletenessSummary
 from reports.chart import trend_svg
+from reports.explorer import FindingsExplorer, findings_explorer
 from reports.management_response import ManagementResponses
 from reports.view import (
     HTML_ROW_CAP,
@@ -57,6 +60,11 @@ PDF_VARIANT = "pdf/a-3b"
 # for things WeasyPrint does not promise); tagging is added to 3b. WeasyPrint takes the tags from
 # the HTML: real <h1>..<h4>, <table> with <thead>/<th>, lang on <html>, and a <title>.
 PDF_TAGS = True
+# Where the explorer's row blocks go in report.html: an HTML comment no escaped value can contain
+# (autoescape turns every `<` of data into &lt;, and explorer JSON has no `<` at all).
+ROWS_MARKER = "<!-- rolecall: findings explorer rows -->"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -70,17 +78,29 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(view: ReportView, *, medium: Literal["html", "pdf"] = "html") -> str:
+def render_html(view: ReportView, *, medium: Literal["html", "pdf"] = "html",
+                explorer: FindingsExplorer | None = None) -> str:
     """The report as one self-contained HTML document (CSS inlined, no external resources).
 
     `medium` picks the row caps of the failure and error tables (HTML_ROW_CAP, or PDF_ROW_CAP and
     PDF_ERROR_ROW_CAP) and the wording that tells the reader which document they hold.
+    `explorer` (HTML only) adds the findings explorer with its rows; `write_html` streams the
+    same document to a file instead of building it in memory.
     """
+    return "".join(html_chunks(view, medium=medium, explorer=explorer))
+
+
+def html_chunks(view: ReportView, *, medium: Literal["html", "pdf"] = "html",
+                explorer: FindingsExplorer | None = None) -> Iterator[str]:
+    """The document in pieces: the template's text, and the explorer's row blocks in place of
+    ROWS_MARKER, one batch of rows at a time."""
     pdf = medium == "pdf"
+    if pdf:
+        explorer = None  # the PDF is the static report; the explorer needs a browser
     row_cap, error_row_cap = (PDF_ROW_CAP, PDF_ERROR_ROW_CAP) if pdf else (HTML_ROW_CAP, HTML_ROW_CAP)
     template = _environment().get_template("report.html.j2")
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
-    return template.render(
+    document = template.render(
         data=view,
         title=TITLE,
         css=Markup(css),
@@ -97,7 +117,40 @@ def render_html(view: ReportView, *, medium: Literal["html", "pdf"] = "html") ->
         findings_csv=FINDINGS_CSV,
         written_after=WRITTEN_AFTER_RENDER,
         gx_completeness=f"evidence/gx/{completeness_checks.RESULT_FILE}",
+        **_explorer_context(explorer),
     )
+    head, marker, tail = document.partition(ROWS_MARKER)
+    yield head
+    if marker and explorer is not None:
+        yield from explorer.blocks()
+    yield tail
+
+
+def _explorer_context(explorer: FindingsExplorer | None) -> dict[str, Markup | bool | None]:
+    """The explorer's template values: its metadata (already script-safe JSON), script and
+    style, or None everywhere so the template leaves it out."""
+    if explorer is None:
+        return {"explorer": None, "explorer_js": None, "explorer_css": None, "rows_marker": None,
+                "explorer_passes": False}
+    return {
+        "explorer": Markup(explorer.meta_json),
+        "explorer_js": Markup((TEMPLATES / "explorer.js").read_text(encoding="utf-8")),
+        "explorer_css": Markup((TEMPLATES / "explorer.css").read_text(encoding="utf-8")),
+        "rows_marker": Markup(ROWS_MARKER),
+        "explorer_passes": explorer.pass_listed,
+    }
+
+
+def write_html(con: duckdb.DuckDBPyConnection, view: ReportView, path: Path, *,
+               evidence_base: str = "") -> Path:
+    """Write report.html with the findings explorer of the snapshot behind `con`, streamed: the
+    rows go from DuckDB to the file a batch at a time. evidence_base: the run folder as seen from
+    `path` ("" when the report is in it)."""
+    explorer = findings_explorer(con, view, evidence_base=evidence_base)
+    with path.open("w", encoding="utf-8") as out:
+        for chunk in html_chunks(view, medium="html", explorer=explorer):
+            out.write(chunk)
+    return path
 
 
 def findings_csv(con: duckdb.DuckDBPyConnection) -> bytes:
@@ -195,8 +248,7 @@ def _render(
     run_dir.mkdir(parents=True, exist_ok=True)
     view = build_view(con, run_dir=run_dir, baseline=baseline, history_runs=history_runs,
                       signing=signing, completeness=completeness, responses=responses)
-    html_path = run_dir / "report.html"
-    html_path.write_text(render_html(view, medium="html"), encoding="utf-8")
+    html_path = write_html(con, view, run_dir / "report.html")
     pdf_path = write_pdf(render_html(view, medium="pdf"), run_dir / "report.pdf",
                          findings=findings_csv(con))
     return html_path, pdf_path

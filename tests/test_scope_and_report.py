@@ -87,6 +87,11 @@ def test_report_renders_a_framework_scoped_signed_artifact_and_leaves_the_run_al
     assert "iam-team@example.org" in html and "SEC-4242" in html
     # the demo run's own responses are not carried over: the file given is the one rendered
     assert "partner-integrations@example.com" not in html
+    # the findings explorer's evidence links lead back into the run folder
+    start = html.index('id="explorer-meta">') + len('id="explorer-meta">')
+    meta = json.loads(html[start:html.index("</script>", start)])
+    assert meta["evidence_base"] == f"../../{run.name}/"
+    assert (made / meta["evidence_base"] / "evidence" / "controls" / "RC-1.1.csv").is_file()
 
 
 def test_report_refuses_a_run_that_does_not_verify(demo: DemoRun, tmp_path: Path) -> None:
