@@ -10,6 +10,7 @@ import importlib
 import json
 import math
 import os
+import queue
 import shutil
 import socket
 import threading
@@ -25,7 +26,6 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
-from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.runtime import task_run as current_task
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -413,10 +413,24 @@ def collect_all(
     shared = session if _tasks_run_here() else None  # a boto3 session never leaves this process
     org_future = collect_org.with_options(**_retrying(config)).submit(shared, organization, plan)
     collect_account_task = collect.with_options(**_retrying(config))
-    futures = [collect_account_task.submit(shared, account, plan) for account in organization.accounts]
+    # At most `window` accounts submitted and not yet written: a finished account's rows and
+    # payloads are dropped once written, so memory stays flat whatever the organization's size.
+    window = 4 * max(1, config.max_workers)
+    waiting = iter(organization.accounts)
+    finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def submit_next() -> None:
+        account = next(waiting, None)
+        if account is not None:
+            collect_account_task.submit(shared, account, plan).add_done_callback(finished.put)
+
+    for _ in range(window):
+        submit_next()
     org_data, org_payloads = org_future.result()
     writer.add_account(org_data, org_payloads)
-    for done, future in enumerate(as_completed(futures), start=1):
+    for done in range(1, len(accounts) + 1):
+        future = finished.get()
+        submit_next()
         data, payloads = future.result()
         writer.add_account(data, payloads)
         row = account_row(accounts[data.account_id], data)

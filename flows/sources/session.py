@@ -37,6 +37,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 from botocore.retries import standard
+from botocore.utils import parse_timestamp as botocore_timestamp
+from dateutil.tz import tzutc
 
 # Attempts (first one included) for 5xx, timeouts and connection errors: botocore's default.
 TRANSIENT_ATTEMPTS = 3
@@ -133,7 +135,7 @@ class Limits:
                 f"account deadline of {self.budget:g} s passed before {what}"
             )
 
-    def client(self, session: boto3.Session, service: str) -> Any:
+    def client(self, session: boto3.Session | AssumedSession, service: str) -> Any:
         """A client of `session` with these timeouts, retries, deadline and body checks."""
         client = session.client(service, config=self.config(), endpoint_url=self.endpoint_url)
         events = client.meta.events
@@ -211,13 +213,28 @@ def _well_formed(protocol: str, body: bytes) -> bool:
 
 def base_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
     """The caller's own session: credentials, region, profile and AWS_ENDPOINT_URL as boto3 finds them."""
-    return boto3.Session(profile_name=profile, region_name=region or None)
+    session = boto3.Session(profile_name=profile, region_name=region or None)
+    session._session.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=_timestamp)
+    return session
+
+
+def _timestamp(value: Any) -> datetime:
+    """ISO 8601 by datetime.fromisoformat (microseconds), else botocore's own (dateutil: about
+    a millisecond each, a GetAccountAuthorizationDetails page holds hundreds)."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return botocore_timestamp(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=tzutc())
+    return botocore_timestamp(value)
 
 
 def assume_role_session(
     base: boto3.Session, account_id: str, role_name: str, external_id: str | None,
     limits: Limits | None = None,
-) -> tuple[boto3.Session, dict[str, Any]]:
+) -> tuple[AssumedSession, dict[str, Any]]:
     """A session in a member account through the audit role (with an External ID when given)."""
     partition = base.get_partition_for_region(base.region_name or "us-east-1")
     params: dict[str, Any] = {
@@ -229,13 +246,29 @@ def assume_role_session(
         params["ExternalId"] = external_id
     response = (limits or Limits()).client(base, "sts").assume_role(**params)
     creds = response["Credentials"]
-    session = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=base.region_name,
-    )
+    session = AssumedSession(base, creds["AccessKeyId"], creds["SecretAccessKey"],
+                             creds["SessionToken"])
     return session, response
+
+
+@dataclass(frozen=True)
+class AssumedSession:
+    """An assumed role's clients, made by the base session: its loaded service models and
+    endpoint data are shared, where a boto3.Session per account loads and parses them again."""
+
+    base: boto3.Session
+    access_key_id: str
+    secret_access_key: str = field(repr=False)  # never in a log line or a traceback
+    session_token: str = field(repr=False)
+
+    @property
+    def region_name(self) -> str | None:
+        return self.base.region_name
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        return self.base.client(service, aws_access_key_id=self.access_key_id,
+                                aws_secret_access_key=self.secret_access_key,
+                                aws_session_token=self.session_token, **kwargs)
 
 
 @dataclass
@@ -251,7 +284,7 @@ class Payload:
 class AccountClients:
     """Clients for one account that count calls, keep every response and share its limits."""
 
-    session: boto3.Session
+    session: boto3.Session | AssumedSession
     account_id: str
     limits: Limits = field(default_factory=Limits)
     calls: int = 0
