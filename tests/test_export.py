@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -591,3 +591,38 @@ def test_validation_reports_a_broken_finding(
     problems = finding_problems(json.dumps(finding))
     assert any(expected in p for p in problems), problems
     assert list(full_schema_validator.iter_errors(finding)), "the official schema accepts it too"
+
+
+def test_a_failing_disk_write_stops_the_export_and_leaves_the_earlier_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The findings file is written by a thread of its own: its error still reaches the export."""
+    target = tmp_path / "findings.json"
+    target.write_bytes(b"earlier export\n")
+    produced: list[int] = []
+
+    def batches() -> Iterator[list[bytes]]:
+        for i in range(1000):
+            produced.append(i)
+            yield [b'{"n":%d}' % i] * 100
+
+    class FullDisk:
+        def __init__(self, real: Any) -> None:
+            self.real, self.written = real, 0
+
+        def write(self, chunk: bytes) -> int:
+            self.written += len(chunk)
+            if self.written > 10_000:
+                raise OSError(28, "No space left on device")
+            return self.real.write(chunk)
+
+    original = export._BackgroundWriter.__init__
+
+    def failing(self: Any, out: Any) -> None:
+        original(self, FullDisk(out))
+
+    monkeypatch.setattr(export._BackgroundWriter, "__init__", failing)
+    with pytest.raises(OSError, match="No space left"):
+        export.write_json_texts(batches(), target)
+    assert target.read_bytes() == b"earlier export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["findings.json"]  # no staging file left
+    assert len(produced) < 1000  # the producer stopped at the error, not at the end
