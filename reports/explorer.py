@@ -63,8 +63,8 @@ class Dictionaries:
 
 def reads_credential_report(check: Check) -> bool:
     """Whether a control's verdicts come from the credential report: it names the source, or its
-    query reads the table itself (RC-1.4 falls back on the account summary, so it does not
-    block on the source, but its root facts are the report's)."""
+    query reads the table itself (the root-keys control falls back on the account summary, so
+    it does not block on the source, but its root facts are the report's)."""
     return ("credential_report" in check.rule.sources
             or re.search(r"\bcredential_report\b", check.rule.query) is not None)
 

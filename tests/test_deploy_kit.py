@@ -217,9 +217,10 @@ class Recorder:
     assumed: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def watch(self, session: boto3.Session, side: str) -> None:
-        """Hook every client the session creates from now on: botocore's before-parameter-build
-        event comes once per API call (each page too) with the operation and its parameters."""
+    def watch(self, events: Any, side: str) -> None:
+        """Hook every client made from now on with these events (a session's, or one client's):
+        botocore's before-parameter-build event comes once per API call (each page too) with the
+        operation and its parameters."""
 
         def record(model: Any, params: Mapping[str, Any], **_: Any) -> None:
             action = f"{model.service_model.signing_name}:{model.name}"
@@ -228,10 +229,10 @@ class Recorder:
                 if action == "sts:AssumeRole":
                     self.assumed.append(params["RoleArn"])
 
-        session.events.register("before-parameter-build", record)
+        events.register("before-parameter-build", record, unique_id=f"record-{side}")
 
 
-def _user_after_the_report(session: boto3.Session, iam: Callable[[], Any]) -> None:
+def _user_after_the_report(events: Any, side: str, iam: Callable[[], Any]) -> None:
     """A user created right after the credential report was read, as happens in AWS when a
     report up to four hours old is reused: only ListAccessKeys can then describe its keys."""
 
@@ -240,8 +241,29 @@ def _user_after_the_report(session: boto3.Session, iam: Callable[[], Any]) -> No
         client.create_user(UserName="created-after-the-report")
         client.create_access_key(UserName="created-after-the-report")
 
-    session.events.register("after-call.iam.GetCredentialReport", create)
+    events.register("after-call.iam.GetCredentialReport", create, unique_id=f"late-user-{side}")
 
+
+@dataclass(frozen=True)
+class WatchedMember:
+    """A member account's session whose clients carry the member side's hooks. Its clients are
+    made by the base session (flows.sources.session.AssumedSession) and so start with a copy of
+    the management side's hooks, which are swapped here for the member's."""
+
+    inner: Any
+    hook: Callable[[Any], None]
+
+    @property
+    def region_name(self) -> str | None:
+        return self.inner.region_name
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        client = self.inner.client(service, **kwargs)
+        client.meta.events.unregister("before-parameter-build", unique_id="record-management")
+        client.meta.events.unregister("after-call.iam.GetCredentialReport",
+                                      unique_id="late-user-management")
+        self.hook(client.meta.events)
+        return client
 
 
 @pytest.fixture(scope="module")
@@ -259,15 +281,18 @@ def recorded(sim: simulated.SimulatedOrganization, tmp_path_factory: pytest.Temp
             "Action": "sts:AssumeRole",
             "Condition": {"StringEquals": {"sts:ExternalId": simulated.EXTERNAL_ID}}}]}))
     session = base_session()
-    recorder.watch(session, "management")
-    _user_after_the_report(session, lambda: boto3.client("iam"))
+    recorder.watch(session.events, "management")
+    _user_after_the_report(session.events, "management", lambda: boto3.client("iam"))
     original = flows.collect.assume_role_session
 
     def assume(base: boto3.Session, account_id: str, *args: Any, **kwargs: Any) -> Any:
         member, response = original(base, account_id, *args, **kwargs)
-        recorder.watch(member, "member")
-        _user_after_the_report(member, lambda: member_iam(sim, names[account_id]))
-        return member, response
+
+        def hook(events: Any) -> None:
+            recorder.watch(events, "member")
+            _user_after_the_report(events, "member", lambda: member_iam(sim, names[account_id]))
+
+        return WatchedMember(member, hook), response
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(flows.collect, "assume_role_session", assume)
