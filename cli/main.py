@@ -11,11 +11,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-import importlib  # noqa: E402
+import atexit  # noqa: E402
+import gc  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import ExitStack, contextmanager  # noqa: E402
@@ -34,11 +34,18 @@ from rich.text import Text  # noqa: E402
 from checks.control import SEVERITIES  # noqa: E402
 from cli.query import Session, execute, statement_title  # noqa: E402
 from cli.query_formats import OutputFormat  # noqa: E402
+from flows.warm_imports import import_in_background  # noqa: E402
 from store.run_folder import enclosing_run_folder  # noqa: E402
 
 if TYPE_CHECKING:  # imported where used: pyHanko takes seconds to import
     from reports.evidence_store import S3Location, StoredRun
     from reports.verify import Check
+
+# At exit the interpreter's last garbage collections walk every object the libraries made
+# (Great Expectations, WeasyPrint, Prefect): 1.5-3 s after the run is already written. Frozen,
+# they are skipped; memory goes back to the system with the process. Registered first, so it
+# runs after every other exit handler (Prefect's log shipping, temporary folders' clean-up).
+atexit.register(gc.freeze)
 
 app = typer.Typer(
     help="Audit an AWS organization against the guidance 'Do not use IAM Users' and produce "
@@ -310,6 +317,9 @@ def audit(
         # this one imports its libraries.
         api_url = stack.enter_context(prefect_api())
         _check_workers_reach(api_url, dask_address)
+        # The flow's modules (Prefect's client among them) import while the simulated
+        # organization seeds; the import below then finds them loaded.
+        import_in_background("flows.audit", "flows.progress")
         if demo:
             exceptions = stack.enter_context(simulated_environment())
             if responses is None:  # the simulated organization's own, as for the register
@@ -324,8 +334,7 @@ def audit(
 
         _quiet_prefect_console()
         # Great Expectations takes 5-10 s to import; do it while the accounts are collected.
-        threading.Thread(target=importlib.import_module, args=("great_expectations",),
-                         daemon=True).start()
+        import_in_background("great_expectations")
 
         config = AuditConfig(
             out_dir=out, role_name=role_name, exceptions_path=exceptions, signing=signing,

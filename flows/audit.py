@@ -6,14 +6,12 @@ Tasks are thin: each calls plain functions that the tests also call directly.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import math
 import os
 import queue
 import shutil
 import socket
-import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -49,6 +47,7 @@ from flows.sources.session import (
     error_code,
     transient,
 )
+from flows.warm_imports import import_in_background
 from reports.signing_config import SigningConfig
 from store import snapshot
 from store.coverage import EVIDENCE_ONLY_SOURCES, Coverage, coverage
@@ -444,11 +443,6 @@ def collect_all(
     return account_rows
 
 
-def _import_all(names: tuple[str, ...]) -> None:
-    for name in names:
-        importlib.import_module(name)
-
-
 def _tasks_run_here() -> bool:
     """Submitted tasks run in this process (the thread pool), not on a Dask worker."""
     context = FlowRunContext.get()
@@ -512,7 +506,7 @@ def audit(config: AuditConfig | dict[str, Any]) -> AuditResult:
         from reports.timestamps import probe
 
         probe(config.signing.tsa_url)
-    threading.Thread(target=_import_all, args=(_AFTER_COLLECTION,), daemon=True).start()
+    import_in_background(*_AFTER_COLLECTION)
     started_at = datetime.now(UTC)
     session = base_session(config.profile, config.region)
     organization, tree_payloads = discover.with_options(**_retrying(config))(session)
