@@ -57,6 +57,11 @@ app = typer.Typer(
 console = Console(width=None if Console().is_terminal else 120)
 err_console = Console(stderr=True)
 
+# The modules an audit run imports, the heaviest last (Great Expectations 5-10 s, WeasyPrint,
+# pyHanko): the flow first, then validation, the report and its signature.
+RUN_MODULES = ("flows.audit", "flows.progress", "great_expectations", "checks.validate",
+               "reports.render", "reports.sign")
+
 DEFAULT_EXCEPTIONS = Path("data/exceptions.yaml")
 DEFAULT_RUNS = Path("data/runs")
 # 0: every control passes; 1: a control fails or has an error row; 2: no run (bad input, no
@@ -317,9 +322,10 @@ def audit(
         # this one imports its libraries.
         api_url = stack.enter_context(prefect_api())
         _check_workers_reach(api_url, dask_address)
-        # The flow's modules (Prefect's client among them) import while the simulated
-        # organization seeds; the import below then finds them loaded.
-        import_in_background("flows.audit", "flows.progress")
+        # While the Prefect API and the simulated organization boot in their own processes,
+        # this one would only wait: it imports what the run needs, in the order it needs it
+        # (the imports below then find the modules loaded, or wait for them to be).
+        import_in_background(*RUN_MODULES)
         if demo:
             exceptions = stack.enter_context(simulated_environment())
             if responses is None:  # the simulated organization's own, as for the register
@@ -333,8 +339,6 @@ def audit(
             os.environ[EXTERNAL_ID_ENV] = external_id
 
         _quiet_prefect_console()
-        # Great Expectations takes 5-10 s to import; do it while the accounts are collected.
-        import_in_background("great_expectations")
 
         config = AuditConfig(
             out_dir=out, role_name=role_name, exceptions_path=exceptions, signing=signing,
