@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from checks.catalogue import CONTROLS_BY_ID
+from checks.control import SEVERITIES
 from reports.explorer import CREDENTIAL_REPORT_CONTROLS
 from reports.render import write_html
 from reports.view import build_view
@@ -61,7 +62,7 @@ def column(opened: OpenReport, index: int) -> list[str]:
         f"#findings tbody tr td:nth-child({index})", "cells => cells.map(c => c.textContent)")
 
 
-ACCOUNT_COLUMN, RESOURCE_COLUMN, STATUS_COLUMN, REASON_COLUMN = 3, 5, 6, 8
+ACCOUNT_COLUMN, RESOURCE_COLUMN, STATUS_COLUMN, SEVERITY_COLUMN, REASON_COLUMN = 3, 5, 6, 7, 8
 
 
 def resources(opened: OpenReport) -> list[str]:
@@ -177,6 +178,18 @@ def test_demo_report_searches_sorts_and_filters(browser: Any, demo: DemoRun,  # 
         assert resources(opened) == sorted(g1_failing, reverse=True)[:PAGE_SIZE]
         assert opened.page.get_attribute('#findings th[data-sort="resource"]', "aria-sort") == \
             "descending"
+
+        # severity: the first click shows the most severe first, the second the least
+        choose(opened, "item", "")
+        sort_by(opened, "severity")
+        rank = [SEVERITIES.index(s) for s in column(opened, SEVERITY_COLUMN)]
+        present = {r["severity"] for r in demo_rows if r["status"] == "fail"}
+        assert rank == sorted(rank) and rank[0] == min(SEVERITIES.index(s) for s in present)
+        assert opened.page.get_attribute('#findings th[data-sort="severity"]', "aria-sort") == \
+            "descending"
+        sort_by(opened, "severity")
+        rank = [SEVERITIES.index(s) for s in column(opened, SEVERITY_COLUMN)]
+        assert rank == sorted(rank, reverse=True)
         assert opened.problems() == []
     finally:
         opened.page.close()

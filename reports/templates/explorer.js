@@ -258,11 +258,15 @@
     account: function (i) { return rows.account[i]; },
     ou: function (i) { return ous.map[rows.account[i]]; },
     status: function (i) { return rows.status[i]; },
-    severity: function (i) { return rows.severity[i]; },
+    // codes run from critical (0) down to info: ascending severity is descending code
+    severity: function (i) { return -rows.severity[i]; },
     exception: function (i) { return rows.exception[i]; },
     resource: function (i) { return rows.resource[i]; },
     reason: function (i) { return rows.reason[i]; } // codes follow the text's byte order
   };
+
+  /* The first click on a column sorts it this way: the most severe findings first. */
+  var FIRST_DIR = { severity: 'desc' };
 
   /* Sorts in place; ties keep the embedded order (control, status, severity, account, resource). */
   function sortRows(matches) {
@@ -479,7 +483,8 @@
   app.querySelectorAll('th[data-sort] button').forEach(function (button) {
     button.addEventListener('click', function () {
       var column = button.parentNode.getAttribute('data-sort');
-      var dir = state.sort === column && state.dir === 'asc' ? 'desc' : 'asc';
+      var first = FIRST_DIR[column] || 'asc';
+      var dir = state.sort === column ? (state.dir === 'asc' ? 'desc' : 'asc') : first;
       update({ sort: column, dir: dir, page: 1 }, true);
     });
   });
