@@ -119,6 +119,10 @@ def _collect_account(
         pages.extend(authorization.fetch(iam))
         data.add("iam_users", authorization.users(pages, account.account_id))
         data.add("iam_roles", authorization.roles(pages, account.account_id))
+        data.add("iam_user_policies", authorization.user_policies(pages, account.account_id))
+        data.add("iam_groups", authorization.groups(pages, account.account_id))
+        data.add("iam_group_policies", authorization.group_policies(pages, account.account_id))
+        data.add("iam_managed_policies", authorization.managed_policies(pages, account.account_id))
 
     run("credential_report", "GetCredentialReport", report)
     run("authorization", "GetAccountAuthorizationDetails", details)

@@ -42,6 +42,8 @@ def test_report_rows_are_typed_and_keep_the_root_row() -> None:
     assert rows["ana"]["password_enabled"] is True and rows["ana"]["password_last_used"] is None
     assert rows["ci"]["access_key_1_last_used_date"] == datetime(2026, 11, 20, 8, tzinfo=UTC)
     assert rows["ci"]["access_key_1_last_used_service"] == "s3"
+    assert rows["ci"]["access_key_1_last_used_region"] == "us-east-1"
+    assert rows["ci"]["access_key_2_last_used_region"] is None  # N/A: never used
     assert rows["ci"]["generated_time"] == GENERATED
 
 
@@ -52,6 +54,44 @@ def test_every_slot_with_a_rotation_date_is_a_key_active_or_not() -> None:
     ]
     assert keys[1]["resource_id"] == "arn:aws:iam::111122223333:user/ci/access_key_2"
     assert keys[1]["last_used_date"] is None
+    assert (keys[0]["last_used_service"], keys[0]["last_used_region"]) == ("s3", "us-east-1")
+
+
+ENCODED = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D"
+DETAILS_PAGE: dict[str, Any] = {
+    "UserDetailList": [{
+        "UserName": "ana", "Arn": "arn:aws:iam::111122223333:user/ana", "GroupList": ["ops"],
+        "UserPolicyList": [{"PolicyName": "own", "PolicyDocument": ENCODED}],
+    }],
+    "GroupDetailList": [{
+        "GroupName": "ops", "GroupId": "AGPAOPS", "Arn": "arn:aws:iam::111122223333:group/ops",
+        "GroupPolicyList": [{"PolicyName": "ops-inline", "PolicyDocument": ENCODED}],
+        "AttachedManagedPolicies": [{"PolicyName": "ReadOnlyAccess",
+                                     "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}],
+    }],
+    "Policies": [{
+        "PolicyName": "deploy", "Arn": "arn:aws:iam::111122223333:policy/deploy",
+        "DefaultVersionId": "v2", "AttachmentCount": 1, "IsAttachable": True,
+        "PolicyVersionList": [
+            {"VersionId": "v1", "IsDefaultVersion": False, "Document": {"Version": "old"}},
+            {"VersionId": "v2", "IsDefaultVersion": True, "Document": ENCODED},
+        ],
+    }],
+}
+
+
+def test_effective_policy_rows_come_from_the_same_authorization_pages() -> None:
+    """What a migration plan needs is in the pages already fetched: no call per user."""
+    empty = {"Version": "2012-10-17", "Statement": []}
+    pages, account = [DETAILS_PAGE], "111122223333"
+    [inline] = authorization.user_policies(pages, account)
+    assert (inline["user_name"], inline["policy_name"], inline["document"]) == ("ana", "own", empty)
+    [group] = authorization.groups(pages, account)
+    assert group["attached_policies"] == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    [group_inline] = authorization.group_policies(pages, account)
+    assert (group_inline["group_name"], group_inline["document"]) == ("ops", empty)
+    [managed] = authorization.managed_policies(pages, account)
+    assert managed["default_version_id"] == "v2" and managed["document"] == empty  # the default
 
 
 class _ReportStates:

@@ -67,11 +67,17 @@ def parse(text: str, account_id: str, generated_time: datetime | None) -> list[d
                 "access_key_1_last_used_service": _text(
                     raw.get("access_key_1_last_used_service")
                 ),
+                "access_key_1_last_used_region": _text(
+                    raw.get("access_key_1_last_used_region")
+                ),
                 "access_key_2_active": _bool(raw.get("access_key_2_active")),
                 "access_key_2_last_rotated": _date(raw.get("access_key_2_last_rotated")),
                 "access_key_2_last_used_date": _date(raw.get("access_key_2_last_used_date")),
                 "access_key_2_last_used_service": _text(
                     raw.get("access_key_2_last_used_service")
+                ),
+                "access_key_2_last_used_region": _text(
+                    raw.get("access_key_2_last_used_region")
                 ),
                 "cert_1_active": _bool(raw.get("cert_1_active")),
                 "cert_2_active": _bool(raw.get("cert_2_active")),
@@ -128,6 +134,7 @@ def access_keys(report_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "last_rotated": last_rotated,
                     "last_used_date": row[f"access_key_{slot}_last_used_date"],
                     "last_used_service": row[f"access_key_{slot}_last_used_service"],
+                    "last_used_region": row[f"access_key_{slot}_last_used_region"],
                     "resource_id": f"{row['arn']}/access_key_{slot}",
                 }
             )
