@@ -29,6 +29,7 @@ import yaml
 from moto.moto_api import _internal as moto_internal
 
 from simulated.access_analyzer import AnalyzerSetup, AnalyzerSpec, LayeredMotoServer
+from simulated.credential_report import report_last_use
 from simulated.credentials import FAKE_CREDENTIALS as FAKE_CREDENTIALS  # re-exported
 
 MANAGEMENT_ACCOUNT_ID = "123456789012"  # moto's default account: the caller's own account
@@ -54,12 +55,14 @@ class SimKey:
     """An access key: created `age_days` ago, last used `used_days_ago` ago (None: never).
 
     `verdicts`: RC-1.2, RC-1.3 of the key, and RC-3.2 of its UnusedIAMUserAccessKey finding.
+    `used_with`: the service and region of that last use (what the credential report names).
     """
 
     age_days: int
     used_days_ago: int | None
     active: bool = True
     verdicts: Verdicts = field(default_factory=dict)
+    used_with: tuple[str, str] = ("sts", REGION)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,32 @@ class SimUser:
     age_days: int = 500
     why: str = ""
     verdicts: Verdicts = field(default_factory=dict)
+    # What it may do, for a migration plan's permission sets: groups (GROUPS), managed policies
+    # attached (AWS managed ARNs, or names of the account's MANAGED_POLICIES) and inline ones.
+    groups: tuple[str, ...] = ()
+    attached: tuple[str, ...] = ()
+    inline: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def _statement(actions: list[str], resource: str = "*") -> dict[str, Any]:
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}
+
+
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
+AWS_MANAGED_POLICIES = (READ_ONLY, ADMINISTRATOR)  # the ones the cases attach
+# account -> customer managed policies (name -> document) created in it
+MANAGED_POLICIES: dict[str, dict[str, dict[str, Any]]] = {
+    "prod": {"deploy-app": _statement(["cloudformation:*", "s3:PutObject", "ecr:PutImage"]),
+             "support-cases": _statement(["support:*"])},
+}
+# account -> groups: name -> (managed policies attached, inline policies)
+GROUPS: dict[str, dict[str, tuple[tuple[str, ...], dict[str, dict[str, Any]]]]] = {
+    "prod": {"developers": ((READ_ONLY, "support-cases"),
+                            {"logs-insights": _statement(["logs:StartQuery", "logs:GetQueryResults"])})},
+}
 
 
 @dataclass(frozen=True)
@@ -117,26 +146,32 @@ ACCOUNTS: tuple[SimAccount, ...] = (
 USERS: tuple[SimUser, ...] = (
     SimUser("management", "break-glass-admin", console=True, mfa=True,
             why="break-glass console user with MFA, covered by a break-glass exception; "
-                "its unused-password finding was archived",
+                "its unused-password finding was archived", attached=(ADMINISTRATOR,),
             verdicts={"RC-1.1": "excepted", "RC-2.1": "excepted", "RC-2.2": "pass",
                       "RC-3.1": "pass", "RC-3.2": "pass"}),
     SimUser("prod", "alice", console=True, mfa=False,
-            why="console user without MFA, password never used",
+            why="console user without MFA, password never used", groups=("developers",),
             verdicts={"RC-1.1": "fail", "RC-2.1": "fail", "RC-2.2": "fail", "RC-3.1": "pass",
                       "RC-3.2": "fail"}),
     SimUser("prod", "bob", console=True, mfa=True,
-            why="console user with MFA, password never used",
+            why="console user with MFA, password never used", groups=("developers",),
+            inline={"cost-explorer": _statement(["ce:Get*"])},
             verdicts={"RC-1.1": "fail", "RC-2.1": "fail", "RC-2.2": "pass", "RC-3.1": "pass",
                       "RC-3.2": "fail"}),
     SimUser("prod", "svc-ci-deployer",
-            keys=(SimKey(age_days=20, used_days_ago=1, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"}),),
+            keys=(SimKey(age_days=20, used_days_ago=1, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"},
+                         used_with=("cloudformation", REGION)),),
             why="programmatic service user, key rotated recently and used yesterday",
+            attached=("deploy-app",),
             verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
     SimUser("prod", "svc-backup",
-            keys=(SimKey(age_days=400, used_days_ago=2, verdicts={"RC-1.2": "fail", "RC-1.3": "pass"}),
+            keys=(SimKey(age_days=400, used_days_ago=2, verdicts={"RC-1.2": "fail", "RC-1.3": "pass"},
+                         used_with=("ec2", "eu-west-1")),
                   SimKey(age_days=5, used_days_ago=None,
                          verdicts={"RC-1.2": "pass", "RC-1.3": "fail", "RC-3.2": "fail"})),
             why="two keys: one 400 days old but used, one new and never used",
+            tags={"runs-on": "ec2"},
+            inline={"backup-writer": _statement(["s3:PutObject", "ec2:CreateSnapshot"])},
             verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
     SimUser("dev", "svc-legacy-etl",
             keys=(SimKey(age_days=200, used_days_ago=150,
@@ -157,11 +192,13 @@ USERS: tuple[SimUser, ...] = (
             why="vendor needs static keys; covered by a valid external-dependency exception",
             verdicts={"RC-1.1": "excepted", "RC-2.1": "pass", "RC-3.1": "excepted"}),
     SimUser("partner-integrations", "svc-old-integration",
-            keys=(SimKey(age_days=60, used_days_ago=10, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"}),),
+            keys=(SimKey(age_days=60, used_days_ago=10, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"},
+                         used_with=("s3", REGION)),),
             why="covered by an exception that has expired",
             verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
     SimUser("partner-integrations", "svc-report-export",
-            keys=(SimKey(age_days=45, used_days_ago=7, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"}),),
+            keys=(SimKey(age_days=45, used_days_ago=7, verdicts={"RC-1.2": "pass", "RC-1.3": "pass"},
+                         used_with=("lambda", "eu-central-1")),),
             why="named by an exception that is missing its owner",
             verdicts={"RC-1.1": "fail", "RC-2.1": "pass", "RC-3.1": "fail"}),
 )
@@ -686,7 +723,15 @@ def _create_organization(base: _Clients) -> tuple[str, dict[str, str], str, dict
 def _create_user(clients: _Clients, user: SimUser, now: datetime) -> None:
     iam = clients("iam")
     with time_machine.travel(now - timedelta(days=user.age_days), tick=False):
-        iam.create_user(UserName=user.name, Tags=[{"Key": "simulated-case", "Value": user.why}])
+        tags = {"simulated-case": user.why, **user.tags}
+        iam.create_user(UserName=user.name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        for group in user.groups:
+            iam.add_user_to_group(GroupName=group, UserName=user.name)
+        for policy in user.attached:
+            iam.attach_user_policy(UserName=user.name, PolicyArn=_policy_arn(clients, policy))
+        for name, document in user.inline.items():
+            iam.put_user_policy(UserName=user.name, PolicyName=name,
+                                PolicyDocument=json.dumps(document))
         if user.console:
             iam.create_login_profile(UserName=user.name, Password="Simulated-Pa55word!")
         if user.mfa:
@@ -703,14 +748,67 @@ def _create_user(clients: _Clients, user: SimUser, now: datetime) -> None:
         if key.used_days_ago is not None:
             # A real signed request with the key is what makes AWS (and moto) record its use.
             with time_machine.travel(now - timedelta(days=key.used_days_ago), tick=False):
-                _session(
-                    aws_access_key_id=created["AccessKeyId"],
-                    aws_secret_access_key=created["SecretAccessKey"],
-                ).client("sts", endpoint_url=clients.endpoint_url).get_caller_identity()
+                _use_key(created, key.used_with, clients.endpoint_url)
         if not key.active:
             iam.update_access_key(
                 UserName=user.name, AccessKeyId=created["AccessKeyId"], Status="Inactive"
             )
+
+
+# One harmless read per service a key's last use is recorded with.
+_FIRST_CALL: dict[str, Callable[[Any], Any]] = {
+    "sts": lambda c: c.get_caller_identity(),
+    "ec2": lambda c: c.describe_regions(),
+    "lambda": lambda c: c.list_functions(),
+    "s3": lambda c: c.list_buckets(),
+    "cloudformation": lambda c: c.list_stacks(),
+}
+
+
+def _use_key(created: dict[str, Any], used_with: tuple[str, str], endpoint_url: str) -> None:
+    """A real signed request with the key is what makes AWS (and moto) record its use."""
+    service, region = used_with
+    client = boto3.Session(
+        aws_access_key_id=created["AccessKeyId"], aws_secret_access_key=created["SecretAccessKey"],
+        region_name=region,
+    ).client(service, endpoint_url=endpoint_url)
+    _FIRST_CALL[service](client)
+
+
+def _policy_arn(clients: _Clients, policy: str) -> str:
+    """An AWS managed policy's ARN as given; a name: the account's own managed policy."""
+    if policy.startswith("arn:"):
+        return policy
+    account_id = clients("sts").get_caller_identity()["Account"]
+    return f"arn:aws:iam::{account_id}:policy/{policy}"
+
+
+def _add_aws_managed_policies(account_id: str) -> None:
+    """AWS managed policies exist in every account; moto loads them only on request (about
+    1,300 a backend, MOTO_IAM_LOAD_MANAGED_POLICIES): put in the few the cases attach."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    backend = iam_backends[account_id]["aws"]
+    known = json.loads(aws_managed_policies_data)
+    for arn in AWS_MANAGED_POLICIES:
+        name = arn.rsplit("/", 1)[1]
+        policy = AWSManagedPolicy.from_data(name, account_id, "us-east-1", known[name])
+        backend.managed_policies.setdefault(policy.arn, policy)
+
+
+def _create_groups_and_policies(clients: _Clients, account: str, account_id: str) -> None:
+    """The account's customer managed policies and groups, before the users that use them."""
+    _add_aws_managed_policies(account_id)
+    iam = clients("iam")
+    for name, document in MANAGED_POLICIES.get(account, {}).items():
+        iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))
+    for group, (attached, inline) in GROUPS.get(account, {}).items():
+        iam.create_group(GroupName=group)
+        for policy in attached:
+            iam.attach_group_policy(GroupName=group, PolicyArn=_policy_arn(clients, policy))
+        for name, document in inline.items():
+            iam.put_group_policy(GroupName=group, PolicyName=name, PolicyDocument=json.dumps(document))
 
 
 def _set_root_credentials(account_id: str, account: SimAccount) -> None:
@@ -857,6 +955,7 @@ def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganizatio
         clients = (
             base if account_id == MANAGEMENT_ACCOUNT_ID else _member_clients(base, account_id)
         )
+        _create_groups_and_policies(clients, account.name, account_id)
         for user in USERS:
             if user.account == account.name:
                 _create_user(clients, user, now)
@@ -926,6 +1025,7 @@ def serve(port: int = 0) -> Iterator[SimulatedOrganization]:
     seed it, and stop it when the block ends."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = LayeredMotoServer(ip_address="127.0.0.1", port=port)
+    report_last_use()
     server.start()
     try:
         host, bound_port = server.get_host_and_port()

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 FILTER = ["User", "Role", "Group", "LocalManagedPolicy"]
+AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
 
 
 def fetch(iam: Any) -> list[dict[str, Any]]:
@@ -117,16 +118,21 @@ def group_policies(pages: list[dict[str, Any]], account_id: str) -> list[dict[st
 
 
 def managed_policies(pages: list[dict[str, Any]], account_id: str) -> list[dict[str, Any]]:
-    """The account's customer managed policies, each with its default version's document."""
+    """The account's customer managed policies, each with its default version's document.
+
+    An AWS managed policy in the pages (FILTER does not ask for them; moto sends them anyway)
+    is left out: its document is public and the same everywhere."""
     return [
         {
-            "account_id": account_id, "policy_arn": p["Arn"], "policy_name": p.get("PolicyName"),
+            "account_id": account_id, "policy_arn": p["Arn"],
+            "policy_name": p.get("PolicyName") or p["Arn"].rsplit("/", 1)[-1],
             "path": p.get("Path"), "default_version_id": p.get("DefaultVersionId"),
             "attachment_count": p.get("AttachmentCount"), "is_attachable": p.get("IsAttachable"),
             "document": _default_document(p),
         }
         for page in pages
         for p in page.get("Policies", [])
+        if not p["Arn"].startswith(AWS_MANAGED_PREFIX)
     ]
 
 
