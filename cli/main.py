@@ -1004,6 +1004,55 @@ def export(
                   f"(hashes and source run in {provenance.name})", highlight=False, soft_wrap=True)
 
 
+@app.command(help=(
+    "Propose a way out for every IAM user of a run: what it is (person, workload, both, dormant, "
+    "external dependency), what replaces it (an IAM Identity Center permission set, an IAM role "
+    "whose trust passes rolecall's own controls, disable-then-delete, or keep until the "
+    "exception expires), why, and when.\n\nWrites plan.csv and plan.md; the run folder is only "
+    "read. Exit 0: written; 3: written, but the run could not see every account; 2: nothing "
+    "written."))
+def plan(
+    run: Annotated[str, typer.Argument(
+        help="Run id, 'latest', or a run folder's path.")] = "latest",
+    runs: Annotated[Path, typer.Option(
+        "--runs", help="Folder that holds the runs (audit's --out).")] = DEFAULT_RUNS,
+    output: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Folder to write into; default: data/plans/RUN-ID.",
+        show_default=False)] = None,
+) -> None:
+    """Write a migration plan for a run's IAM users (see the command's help)."""
+    from datetime import UTC, datetime
+
+    from cli.query import QueryError, resolve_run
+    from reports.export_provenance import ProvenanceError, snapshot_matches_manifest
+    from reports.migration import facts
+    from reports.migration.plan import make_plan
+    from reports.migration.write import PlanWriteError, write_plan
+    from store.snapshot import connect
+
+    try:
+        run_dir = resolve_run(runs, run)
+    except QueryError as error:
+        _fail(str(error))
+    target = output or Path("data/plans") / run_dir.name
+    try:
+        snapshot_matches_manifest(run_dir)
+        with connect(run_dir / "snapshot.duckdb", read_only=True) as con:
+            run_facts = facts.load(con)
+            (unseen,) = con.execute(
+                "SELECT count(*) FROM accounts WHERE collected IS NOT TRUE").fetchone()
+        migration = make_plan(run_facts, datetime.now(UTC).date())
+        write_plan(migration, target)
+    except (ProvenanceError, PlanWriteError, ValueError, duckdb.Error, OSError) as error:
+        _fail(f"the plan failed: {error}")
+    console.print(f"migration plan of {len(migration.entries)} IAM users of run {run_dir.name} "
+                  f"written to {target}/ (plan.csv, plan.md)", highlight=False, soft_wrap=True)
+    if unseen:
+        err_console.print(f"INCOMPLETE RUN: {unseen} accounts were not fully collected; the plan "
+                          "may miss some of their users", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
 class RunsFormat(StrEnum):
     table = "table"
     json = "json"

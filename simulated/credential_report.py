@@ -16,6 +16,8 @@ from moto.iam.models import User
 # counted from the first of them: key 1's region and service, then key 2's.
 _FIXED_COLUMNS = 20
 _REGION_SERVICE = ((9, 10, 0), (14, 15, 1))  # (region column, service column, key index)
+# moto's name of a service where it differs from the one the report uses (the signing name)
+_SERVICE_NAMES = {"awslambda": "lambda"}
 
 
 def _with_last_use(original: Any) -> Any:
@@ -27,7 +29,8 @@ def _with_last_use(original: Any) -> Any:
             if index < len(keys):
                 used = keys[index].last_used
                 fixed[region_at] = getattr(used, "region", None) or "N/A"
-                fixed[service_at] = getattr(used, "service", None) or "N/A"
+                service = getattr(used, "service", None) or "N/A"
+                fixed[service_at] = _SERVICE_NAMES.get(service, service)
         return ",".join([head, *fixed]) + "\n"
 
     return to_csv
