@@ -240,12 +240,13 @@ def test_demo_classifications_agree_with_the_snapshot_read_another_way(
         WITH limits AS (SELECT CAST(started_at AS DATE) AS today,
                                CAST(json_extract(config, '$.settings.unused_credential_days') AS INT)
                                AS days FROM run),
-             uses AS (SELECT c.arn, c.password_enabled, c.user_creation_time,
-                             greatest(c.password_last_used,
-                                      max(k.last_used_date) FILTER (WHERE k.active)) AS last_use,
-                             count(*) FILTER (WHERE k.active) AS active_keys
+             keys AS (SELECT c.arn, c.password_enabled, c.user_creation_time,
+                             c.password_last_used,
+                             max(k.last_used_date) FILTER (WHERE k.active) AS key_use,
+                             count(k.user_arn) FILTER (WHERE k.active) AS active_keys
                       FROM credential_report c LEFT JOIN iam_access_keys k ON k.user_arn = c.arn
-                      GROUP BY ALL)
+                      GROUP BY ALL),
+             uses AS (SELECT *, greatest(password_last_used, key_use) AS last_use FROM keys)
         SELECT u.user_name FROM iam_users u JOIN uses s ON s.arn = u.arn CROSS JOIN limits l
         WHERE (NOT s.password_enabled AND s.active_keys = 0)
            OR (CAST(s.user_creation_time AS DATE) < l.today - l.days
