@@ -172,6 +172,15 @@ def test_github_trust_pins_one_repository_or_says_what_to_fill_in() -> None:
     assert "repository is not known" in unknown.reason and "not known" not in known.reason
 
 
+def test_an_ec2_role_says_to_check_the_source_account_condition() -> None:
+    """EC2 may not send aws:SourceAccount when it assumes an instance-profile role: the plan
+    keeps the condition (RC-4.4) and tells the reader what to confirm; Lambda's trust does not."""
+    ec2 = plan_user(user("agent", keys=(key(service="ec2"),)), RUN, RUN_DATE)
+    lambda_ = plan_user(user("nightly", keys=(key(service="lambda"),)), RUN, RUN_DATE)
+    assert "Check: that ec2.amazonaws.com gets credentials" in ec2.reason
+    assert "Check:" not in lambda_.reason
+
+
 def test_person_gets_a_permission_set_from_effective_policies() -> None:
     managed = "arn:aws:iam::aws:policy/ReadOnlyAccess"
     document = {"Version": "2012-10-17",

@@ -204,12 +204,10 @@ def _role(user: UserFacts, run: RunFacts) -> tuple[GeneratedRole, str]:
     fill = list(trust.placeholders) + (
         [f"{BOUNDARY_PLACEHOLDER}: the permissions boundary the account's SCP requires"]
         if boundary else [])
-    if placement.host is Host.github and not placement.repository:
-        fill.insert(0, "the repository is not known (no repository tag): the trust names "
-                    "REPLACE-ORG/REPLACE-REPO, fill in the one repository that deploys")
     if placement.host is Host.github and not user.github_provider:
         fill.append(f"account {user.account_id} has no GitHub OIDC provider yet: create it first")
-    todo = "".join(f" Fill in: {f}." for f in fill)
+    todo = "".join(f" Fill in: {f}." for f in fill) + "".join(
+        f" Check: {c}." for c in trust.checks)
     notes = "".join(f" Note: {n}." for n in permissions.notes)
     return role, (f"A workload on {placement.host.value} ({placement.evidence}): create role "
                   f"{role.role_name} used through {trust.how}, with the user's permissions; "

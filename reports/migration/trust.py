@@ -17,6 +17,11 @@ PLACEHOLDER_REPOSITORY = "REPLACE-ORG/REPLACE-REPO"
 TRUST_ANCHOR_PLACEHOLDER = "REPLACE-TRUST-ANCHOR-ID"
 VERSION = "2012-10-17"
 
+# Services that may not send aws:SourceAccount when they assume a role (reported against peers'
+# confused-deputy checks, e.g. prowler-cloud/prowler#2810 and #7021): the condition stays, so the
+# role passes RC-4.4, and the plan says what to check and what to do if credentials fail.
+SOURCE_ACCOUNT_UNCONFIRMED = frozenset({"ec2.amazonaws.com"})
+
 # host -> (service principal, actions, how the service uses the role)
 SERVICES: dict[Host, tuple[str, tuple[str, ...], str]] = {
     Host.ec2: ("ec2.amazonaws.com", ("sts:AssumeRole",),
@@ -34,6 +39,7 @@ class Trust:
     document: dict[str, Any]
     how: str  # how the workload gets the role, for the reason
     placeholders: tuple[str, ...] = ()  # what someone must fill in before creating the role
+    checks: tuple[str, ...] = ()  # what someone must confirm once the role is in use
 
 
 def trust_for(placement: Placement, account_id: str, user_name: str,
@@ -41,8 +47,11 @@ def trust_for(placement: Placement, account_id: str, user_name: str,
     """The trust policy of the role replacing the user, for where its workload runs."""
     if placement.host in SERVICES:
         principal, actions, how = SERVICES[placement.host]
+        checks = (f"that {principal} gets credentials with the aws:SourceAccount condition; if "
+                  "it does not, remove the condition (RC-4.4 then reports the role, "
+                  "informational)",) if principal in SOURCE_ACCOUNT_UNCONFIRMED else ()
         return Trust(_document(_allow({"Service": principal}, actions, {
-            "StringEquals": {"aws:SourceAccount": account_id}})), how)
+            "StringEquals": {"aws:SourceAccount": account_id}})), how, checks=checks)
     if placement.host is Host.github:
         return _github(placement, account_id)
     return _roles_anywhere(account_id, user_name, region)
@@ -56,7 +65,8 @@ def _github(placement: Placement, account_id: str) -> Trust:
     }}
     provider = f"arn:aws:iam::{account_id}:oidc-provider/{GITHUB}"
     placeholders = () if placement.repository else (
-        f"{PLACEHOLDER_REPOSITORY}: the repository whose main branch deploys",)
+        f"{PLACEHOLDER_REPOSITORY}: the repository is not known (no repository tag names it); "
+        "fill in the one repository whose main branch deploys",)
     return Trust(_document(_allow({"Federated": provider}, ("sts:AssumeRoleWithWebIdentity",),
                                   condition)),
                  "GitHub Actions OIDC (aws-actions/configure-aws-credentials)", placeholders)
