@@ -10,6 +10,7 @@ permissions boundary placeholder when the run evaluates the permissions-boundary
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -93,6 +94,12 @@ class PlanEntry:
     keep_until: date | None = None
     roles: tuple[GeneratedRole, ...] = ()
     permission_sets: tuple[GeneratedPermissionSet, ...] = ()
+    brief: str = ""  # the reason without its details (placeholders, checks, notes); "" : all of it
+
+    @property
+    def reason_in_brief(self) -> str:
+        """What the report's chapter shows per user; plan.csv and plan.md give the whole reason."""
+        return self.brief or self.reason
 
     @property
     def dates(self) -> str:
@@ -117,6 +124,17 @@ class Plan:
     @property
     def roles(self) -> tuple[GeneratedRole, ...]:
         return tuple(r for e in self.entries for r in e.roles)
+
+    def by_target(self) -> list[tuple[str, int]]:
+        """(target kind, users), most users first: plan.md and the report's chapter both show it."""
+        counts = Counter(e.target_kind.value for e in self.entries)
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def by_account(self) -> list[tuple[tuple[str, str, str], int]]:
+        """((account, OU, target kind), users), by account: the second table of both."""
+        counts = Counter((f"{e.user.account_name or ''} ({e.user.account_id})".strip(),
+                          e.user.ou_path or "(root)", e.target_kind.value) for e in self.entries)
+        return sorted(counts.items())
 
 
 def make_plan(run: RunFacts, planned_on: date) -> Plan:
@@ -155,8 +173,10 @@ def plan_user(user: UserFacts, run: RunFacts, planned_on: date) -> PlanEntry:
               Classification.workload: TargetKind.role,
               Classification.both: TargetKind.permission_set_and_role}[kind]
     names = [p.name for p in permission_sets] + [r.role_name for r in roles]
-    return PlanEntry(user, verdict, target, " + ".join(names), " ".join(reasons), risk,
-                     roles=roles, permission_sets=permission_sets)
+    return PlanEntry(user, verdict, target, " + ".join(names),
+                     " ".join(main + details for main, details in reasons), risk,
+                     roles=roles, permission_sets=permission_sets,
+                     brief=" ".join(main for main, _ in reasons))
 
 
 def risk_of(user: UserFacts, run: RunFacts) -> str:
@@ -179,7 +199,8 @@ def _permission_set(user: UserFacts) -> GeneratedPermissionSet:
     return GeneratedPermissionSet(user.user_name[:32], merge(user.policies), user.arn)
 
 
-def _person_reason(user: UserFacts, permission_set: GeneratedPermissionSet) -> str:
+def _person_reason(user: UserFacts, permission_set: GeneratedPermissionSet) -> tuple[str, str]:
+    """The step, and its details (MFA, notes) apart: the report shows the step alone."""
     p = permission_set.permissions
     sources = len(user.policies.documents)
     mfa = "" if user.mfa_active else " It has no MFA today: until then it is the riskiest kind."
@@ -188,11 +209,12 @@ def _person_reason(user: UserFacts, permission_set: GeneratedPermissionSet) -> s
             f"console sign-in): give them permission set {permission_set.name} in IAM Identity "
             f"Center ({len(p.managed_policy_arns)} AWS managed policies; "
             f"{sources} other policy documents merged into its inline policy), assign it to them "
-            f"for account {user.account_id}, then delete the console password and the user."
+            f"for account {user.account_id}, then delete the console password and the user.",
             f"{mfa}{notes}")
 
 
-def _role(user: UserFacts, run: RunFacts) -> tuple[GeneratedRole, str]:
+def _role(user: UserFacts, run: RunFacts) -> tuple[GeneratedRole, tuple[str, str]]:
+    """The role, and the step with its details (placeholders, checks, notes) apart."""
     placement = place(user)
     region = _latest_region(user.active_keys)
     trust = trust_for(placement, user.account_id, user.user_name, region)
@@ -212,7 +234,7 @@ def _role(user: UserFacts, run: RunFacts) -> tuple[GeneratedRole, str]:
     return role, (f"A workload on {placement.host.value} ({placement.evidence}): create role "
                   f"{role.role_name} used through {trust.how}, with the user's permissions; "
                   f"switch the workload to it, then deactivate and delete the access keys and "
-                  f"the user.{todo}{notes}")
+                  "the user.", f"{todo}{notes}")
 
 
 def _latest_region(keys: Sequence[KeyFacts]) -> str | None:

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +62,8 @@ def plan_markdown(plan: Plan) -> str:
         loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=False,
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     environment.filters["tojson_pretty"] = _pretty
-    by_target = Counter(e.target_kind.value for e in plan.entries)
-    by_account = Counter((f"{e.user.account_name or ''} ({e.user.account_id})".strip(),
-                          e.user.ou_path or "(root)", e.target_kind.value) for e in plan.entries)
     return environment.get_template("plan.md.j2").render(
-        plan=plan, by_target=sorted(by_target.items(), key=lambda kv: (-kv[1], kv[0])),
-        by_account=sorted(by_account.items()))
+        plan=plan, by_target=plan.by_target(), by_account=plan.by_account())
 
 
 def _pretty(document: Any) -> str:
