@@ -1,4 +1,5 @@
-"""The trend chart of the report: IAM users, active access keys and console users per run, as SVG.
+"""The report's line charts, as SVG: IAM users, active access keys and console users per run (the
+trend) and per month (the migration plan's burn-down).
 
 matplotlib with the Agg backend and DejaVu Sans (the report's font); text is drawn as paths, so the
 SVG needs no font and WeasyPrint embeds it in a PDF/A without font problems. The output is
@@ -11,6 +12,8 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Sequence
+from typing import Protocol
 
 import matplotlib
 
@@ -18,6 +21,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from reports.burndown import MonthCounts  # noqa: E402
 from reports.history import TrendPoint  # noqa: E402
 
 SERIES = (
@@ -39,8 +43,34 @@ def _label(run_id: str) -> str:
     return f"{m[1]}-{m[2]}-{m[3]}\n{m[4]}:{m[5]}Z" if m else run_id
 
 
+class _Counts(Protocol):
+    iam_users: int
+    active_keys: int
+    console_users: int
+
+
 def trend_svg(points: list[TrendPoint], *, width_in: float = 7.0, height_in: float = 2.6) -> str:
     """The chart as an <svg> element (no XML declaration or DOCTYPE), ready to inline in HTML."""
+    return _lines_svg([_label(p.run_id) for p in points], points, "run (UTC)",
+                      _description(points), width_in, height_in)
+
+
+def burndown_svg(months: Sequence[MonthCounts], *, width_in: float = 7.0,
+                 height_in: float = 2.6) -> str:
+    """The burn-down by month (one point per period, every OU together), like trend_svg."""
+    if months:
+        last = months[-1]
+        values = ", ".join(f"{label} {getattr(last, attr):,}" for attr, label, *_ in SERIES)
+        said = (f"Burn-down over {len(months)} month(s), from {months[0].period} to "
+                f"{last.period}; in {last.period}: {values}.")
+    else:
+        said = "Burn-down chart: no run with a period to show."
+    return _lines_svg([m.period for m in months], months, "period (the month a run stands for)",
+                      said, width_in, height_in)
+
+
+def _lines_svg(labels: Sequence[str], points: Sequence[_Counts], xlabel: str, description: str,
+               width_in: float, height_in: float) -> str:
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(width_in, height_in))
         ax = fig.add_subplot()
@@ -52,13 +82,13 @@ def trend_svg(points: list[TrendPoint], *, width_in: float = 7.0, height_in: flo
             for x, y in zip(xs, ys, strict=True):
                 ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(0, 4),
                             ha="center", fontsize=6.5, color=colour)
-        ax.set_xticks(xs, [_label(p.run_id) for p in points], fontsize=6.5)
+        ax.set_xticks(xs, list(labels), fontsize=6.5)
         ax.set_xlim(-0.5, max(len(points) - 0.5, 0.5))
         top = max((getattr(p, a) for p in points for a, *_ in SERIES), default=0)
         ax.set_ylim(0, max(top * 1.2, 1))
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel("count")
-        ax.set_xlabel("run (UTC)")
+        ax.set_xlabel(xlabel)
         ax.grid(axis="y", linewidth=0.4, color="#cccccc")
         ax.spines[["top", "right"]].set_visible(False)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, frameon=False,
@@ -67,7 +97,7 @@ def trend_svg(points: list[TrendPoint], *, width_in: float = 7.0, height_in: flo
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
-    return _with_title(svg[svg.index("<svg"):], _description(points))
+    return _with_title(svg[svg.index("<svg"):], description)
 
 
 def _description(points: list[TrendPoint]) -> str:

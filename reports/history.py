@@ -12,8 +12,10 @@ run is evidence and is never written to.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -25,6 +27,7 @@ from store.snapshot import ROOT_USER
 SNAPSHOT = SNAPSHOT_FILE
 BASELINE_ALIAS = "rolecall_baseline"
 KINDS = ("new", "resolved", "persisting", "not_compared")
+T = TypeVar("T")
 
 _SEVERITY_RANK = (
     "CASE severity " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES))
@@ -260,16 +263,31 @@ def trend_point(con: duckdb.DuckDBPyConnection, db: str = "") -> TrendPoint:
 def trend(con: duckdb.DuckDBPyConnection, runs: list[Path]) -> list[TrendPoint]:
     """Counts for every run in `runs` (each opened read-only) and for the current snapshot `con`,
     oldest first; a run whose id equals the current one is counted once, from `con`."""
-    current = trend_point(con)
-    points = {current.run_id: current}
+    return list(per_run(con, runs, trend_point).values())
+
+
+def per_run(con: duckdb.DuckDBPyConnection, runs: Sequence[Path],
+            read: Callable[[duckdb.DuckDBPyConnection], T]) -> dict[str, T]:
+    """`read` of the current snapshot `con` and of every run in `runs`, by run id, oldest first.
+
+    Each earlier run is opened read-only (it is evidence); a run whose snapshot is con's own
+    file, or whose id is the current one, is read once, from `con`.
+    """
+    out = {_run_id(con): read(con)}
     open_file = _database_file(con)
     for run in runs:
         if open_file is not None and _snapshot_of(run).resolve() == open_file:
             continue
         with duckdb.connect(str(_snapshot_of(run)), read_only=True) as other:
-            point = trend_point(other)
-        points.setdefault(point.run_id or run_id_of(run), point)
-    return [points[k] for k in sorted(points)]
+            run_id = _run_id(other) or run_id_of(run)
+            if run_id not in out:
+                out[run_id] = read(other)
+    return {k: out[k] for k in sorted(out)}
+
+
+def _run_id(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT any_value(run_id) FROM run").fetchone()
+    return (row[0] if row else None) or ""
 
 
 def _database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
