@@ -25,7 +25,7 @@ from markupsafe import Markup
 from checks import completeness as completeness_checks
 from checks.catalogue import SEVERITIES, STATUSES
 from checks.completeness import CompletenessSummary
-from reports.chart import trend_svg
+from reports.chart import burndown_svg, trend_svg
 from reports.explorer import FindingsExplorer, findings_explorer
 from reports.management_response import ManagementResponses
 from reports.view import (
@@ -53,6 +53,9 @@ PDF_ACCOUNT_LIST_CAP = 200
 # Rows of one control's new and resolved lists, and of one completeness check's failures.
 PDF_CHANGE_CAP = 20
 PDF_COMPLETENESS_CAP = 50
+# Users listed in the Migration plan chapter (riskiest and oldest first); `rolecall plan RUN`
+# writes every one, and the chapter says so when it cuts.
+PDF_MIGRATION_CAP = 50
 FINDINGS_CSV = "findings.csv"
 PDF_VARIANT = "pdf/a-3b"
 # Tagged PDF (structure tree, /MarkInfo /Marked true): headings, tables, lists and reading order
@@ -105,6 +108,8 @@ def html_chunks(view: ReportView, *, medium: Literal["html", "pdf"] = "html",
         title=TITLE,
         css=Markup(css),
         chart=Markup(trend_svg(list(view.trend))),
+        burndown_chart=Markup(burndown_svg(view.burndown.months)) if view.burndown else None,
+        migration_cap=PDF_MIGRATION_CAP if pdf else HTML_ROW_CAP,
         row_cap=min(row_cap, view.row_limit),
         error_row_cap=min(error_row_cap, view.row_limit),
         change_cap=PDF_CHANGE_CAP if pdf else HTML_ROW_CAP,

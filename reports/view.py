@@ -28,9 +28,12 @@ from checks.completeness import CompletenessSummary
 from checks.counts import Counts, counts_by_control, total
 from checks.settings import Settings
 from reports import history
+from reports.burndown import Burndown, burndown
 from reports.frameworks_view import FrameworkSection, framework_sections
 from reports.history import Changes, ControlChanges, TrendPoint
 from reports.management_response import ManagementResponses, Signoff, signoff_rows
+from reports.migration.of_run import plan_of_run
+from reports.migration.plan import Plan
 from reports.scope_view import ScopeAndMethod, run_settings, scope_and_method
 from store.coverage import Coverage, coverage
 from store.snapshot import ROOT_USER, table_names
@@ -273,6 +276,8 @@ class ReportView:
     frameworks: tuple[FrameworkSection, ...] = ()  # requirement -> controls -> verdict
     framework: str | None = None  # the one framework the report is scoped to, if any
     signoff: Signoff | None = None  # management responses per failing control; the sign-off
+    migration: Plan | None = None  # None: the snapshot has no run date to plan from
+    burndown: Burndown | None = None  # the runs' counts by period and OU; who came back
 
     @property
     def accounts_collected(self) -> int:
@@ -337,7 +342,8 @@ def build_view(
       runs folder it sits in (without it, the view holds the snapshot alone).
     baseline: the run folder to compare with; by default the newest complete run older than
       run_dir in the same runs folder (none: the report says there is no earlier run).
-    history_runs: the runs of the trend chart; by default every complete run in that folder.
+    history_runs: the runs of the trend chart and the burn-down; by default every complete run
+      in that folder.
     signing: who will sign the report (subject, fingerprint, demo), stated on the cover.
     completeness: what the completeness suite found (checks/completeness.py); None: not checked.
     framework: a framework id (checks/frameworks.py): the framework chapter shows only it.
@@ -367,6 +373,8 @@ def build_view(
         root_access=_root_access(con),
         changes=changes,
         trend=tuple(history.trend(con, runs)),
+        migration=plan_of_run(con),
+        burndown=burndown(con, runs),
         completeness=completeness,
         evidence_files=evidence_index(run_dir) if run_dir is not None else (),
         signing=signing,
