@@ -174,3 +174,51 @@ UNION ALL
 SELECT 'resolved', * FROM (SELECT control_id, resource_id FROM previous
                            EXCEPT SELECT control_id, resource_id FROM latest)
 ORDER BY change, control_id, resource_id;
+
+-- 17. [history] Burn-down by month (each period's latest run) and OU: the report's Migration plan chart
+WITH runs AS (
+    SELECT run_id, period FROM run WHERE period IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY period ORDER BY run_id DESC) = 1
+), users AS (
+    SELECT run_id, account_id, count(*) AS n FROM iam_users GROUP BY ALL
+), credentials AS (
+    SELECT run_id, account_id,
+           count(*) FILTER (access_key_1_active OR access_key_2_active) AS active_keys,
+           count(*) FILTER (password_enabled) AS console_users
+    FROM credential_report WHERE "user" <> '<root_account>' GROUP BY ALL
+)
+SELECT r.period, r.run_id,
+       CASE WHEN grouping(a.ou_path) = 1 THEN '(all OUs)'
+            ELSE coalesce(nullif(a.ou_path, ''), '(root)') END AS ou_path,
+       sum(coalesce(u.n, 0))::INT AS iam_users,
+       sum(coalesce(c.active_keys, 0))::INT AS active_keys,
+       sum(coalesce(c.console_users, 0))::INT AS console_users
+FROM runs r
+JOIN accounts a USING (run_id)
+LEFT JOIN users u USING (run_id, account_id)
+LEFT JOIN credentials c USING (run_id, account_id)
+GROUP BY GROUPING SETS ((r.period, r.run_id), (r.period, r.run_id, a.ou_path))
+ORDER BY r.period, grouping(a.ou_path) DESC, ou_path;
+
+-- 18. [history] IAM users that came back after being removed (absent while their account was collected)
+WITH runs AS (
+    SELECT run_id, period FROM run WHERE period IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY period ORDER BY run_id DESC) = 1
+), seen AS (
+    SELECT DISTINCT r.period, u.arn, u.account_id FROM iam_users u JOIN runs r USING (run_id)
+), collected AS (
+    SELECT r.period, a.account_id FROM accounts a JOIN runs r USING (run_id) WHERE a.collected
+), absences AS (
+    SELECT x.arn, x.account_id, c.period
+    FROM (SELECT DISTINCT arn, account_id FROM seen) x JOIN collected c USING (account_id)
+    WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.arn = x.arn AND s.period = c.period)
+      AND EXISTS (SELECT 1 FROM seen s WHERE s.arn = x.arn AND s.period < c.period)
+), returns AS (
+    SELECT a.arn, a.account_id, a.period AS absent_in,
+           (SELECT min(s.period) FROM seen s WHERE s.arn = a.arn AND s.period > a.period) AS back_in
+    FROM absences a
+)
+SELECT arn, account_id, min(absent_in) AS removed_in, back_in
+FROM returns WHERE back_in IS NOT NULL
+GROUP BY arn, account_id, back_in
+ORDER BY arn, back_in;
