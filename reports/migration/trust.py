@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from checks.g4_external_id import RC_4_4
 from reports.migration.workload_host import Host, Placement
 
 GITHUB = "token.actions.githubusercontent.com"
@@ -19,7 +20,8 @@ VERSION = "2012-10-17"
 
 # Services that may not send aws:SourceAccount when they assume a role (reported against peers'
 # confused-deputy checks, e.g. prowler-cloud/prowler#2810 and #7021): the condition stays, so the
-# role passes RC-4.4, and the plan says what to check and what to do if credentials fail.
+# role passes G4's service-principal control (RC_4_4), and the plan says what to check and
+# what to do if credentials fail.
 SOURCE_ACCOUNT_UNCONFIRMED = frozenset({"ec2.amazonaws.com"})
 
 # host -> (service principal, actions, how the service uses the role)
@@ -48,7 +50,7 @@ def trust_for(placement: Placement, account_id: str, user_name: str,
     if placement.host in SERVICES:
         principal, actions, how = SERVICES[placement.host]
         checks = (f"that {principal} gets credentials with the aws:SourceAccount condition; if "
-                  "it does not, remove the condition (RC-4.4 then reports the role, "
+                  f"it does not, remove the condition ({RC_4_4.id} then reports the role, "
                   "informational)",) if principal in SOURCE_ACCOUNT_UNCONFIRMED else ()
         return Trust(_document(_allow({"Service": principal}, actions, {
             "StringEquals": {"aws:SourceAccount": account_id}})), how, checks=checks)
