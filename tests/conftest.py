@@ -99,3 +99,12 @@ def history(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> o
     from tests.simulated_history import audit_three_times
 
     return audit_three_times(tmp_path_factory.mktemp("history"))
+
+
+@pytest.fixture(scope="session")
+def monthly_history(tmp_path_factory: pytest.TempPathFactory, prefect_server: None) -> object:
+    """Three real audits standing for three consecutive months, users removed and one brought
+    back between them (the burn-down tests; nothing may write to them)."""
+    from tests.simulated_history import audit_three_months
+
+    return audit_three_months(tmp_path_factory.mktemp("months"))
