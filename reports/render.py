@@ -28,6 +28,7 @@ from checks.completeness import CompletenessSummary
 from reports.chart import burndown_svg, trend_svg
 from reports.explorer import FindingsExplorer, findings_explorer
 from reports.management_response import ManagementResponses
+from reports.migration import of_run
 from reports.view import (
     HTML_ROW_CAP,
     SEVERITY_RANK_SQL,
@@ -110,6 +111,7 @@ def html_chunks(view: ReportView, *, medium: Literal["html", "pdf"] = "html",
         chart=Markup(trend_svg(list(view.trend))),
         burndown_chart=Markup(burndown_svg(view.burndown.months)) if view.burndown else None,
         migration_cap=PDF_MIGRATION_CAP if pdf else HTML_ROW_CAP,
+        report_plan_users=of_run.REPORT_PLAN_USERS,
         row_cap=min(row_cap, view.row_limit),
         error_row_cap=min(error_row_cap, view.row_limit),
         change_cap=PDF_CHANGE_CAP if pdf else HTML_ROW_CAP,

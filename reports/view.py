@@ -32,7 +32,7 @@ from reports.burndown import Burndown, burndown
 from reports.frameworks_view import FrameworkSection, framework_sections
 from reports.history import Changes, ControlChanges, TrendPoint
 from reports.management_response import ManagementResponses, Signoff, signoff_rows
-from reports.migration.of_run import plan_of_run
+from reports.migration.of_run import iam_user_count, plan_of_run
 from reports.migration.plan import Plan
 from reports.scope_view import ScopeAndMethod, run_settings, scope_and_method
 from store.coverage import Coverage, coverage
@@ -276,7 +276,8 @@ class ReportView:
     frameworks: tuple[FrameworkSection, ...] = ()  # requirement -> controls -> verdict
     framework: str | None = None  # the one framework the report is scoped to, if any
     signoff: Signoff | None = None  # management responses per failing control; the sign-off
-    migration: Plan | None = None  # None: the snapshot has no run date to plan from
+    migration: Plan | None = None  # None: no run date to plan from, or too many users
+    iam_users: int = 0  # the run's IAM users, planned or not
     burndown: Burndown | None = None  # the runs' counts by period and OU; who came back
 
     @property
@@ -374,6 +375,7 @@ def build_view(
         changes=changes,
         trend=tuple(history.trend(con, runs)),
         migration=plan_of_run(con),
+        iam_users=iam_user_count(con),
         burndown=burndown(con, runs),
         completeness=completeness,
         evidence_files=evidence_index(run_dir) if run_dir is not None else (),

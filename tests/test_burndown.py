@@ -119,6 +119,24 @@ def test_the_pdf_lists_fifty_users_and_says_where_the_rest_are(monthly_history: 
     assert f"rolecall plan {run.name}</span> writes all {len(many.entries)}" in text
 
 
+def test_a_run_with_more_users_than_the_report_plans_says_so_and_keeps_the_burndown(
+        monthly_history: History, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10,000-account run holds millions of users: the report does not plan them user by user
+    while it renders, and says that `rolecall plan RUN` does."""
+    from reports.migration import of_run
+
+    monkeypatch.setattr(of_run, "REPORT_PLAN_USERS", 5)  # the third month has 10 users
+    run = monthly_history.run_dirs[-1]
+    with duckdb.connect(str(run / "snapshot.duckdb"), read_only=True) as con:
+        view = build_view(con, history_runs=monthly_history.run_dirs)
+    assert view.migration is None and view.iam_users == 10
+    html = render_html(view, medium="pdf")
+    text = html[html.index('<section id="migration"'):]
+    assert "This run has 10 IAM users, more than the 5 the report plans" in text
+    assert f"rolecall plan {run.name}" in text and "Users by target" not in text
+    assert view.burndown is not None and view.burndown.months[-1].iam_users == 10
+
+
 def _history_sql(history: History, query: str) -> list[dict]:
     result = CliRunner().invoke(app, ["sql", "--runs", str(history.runs_root), "--history",
                                       "-f", "json", "--", query], catch_exceptions=False)
