@@ -23,6 +23,11 @@ import duckdb
 from reports.history import per_run
 from store.snapshot import ROOT_USER
 
+# Users that came back are found by comparing each run's set of user ARNs in Python; past this
+# many users in a run (a 10,000-account run holds millions, hundreds of MB per run) the report
+# leaves them to query 18 of docs/queries.sql, which DuckDB answers from the files.
+REAPPEARANCE_USERS = 200_000
+
 ALL_OUS = "(all OUs)"
 ROOT_OU = "(root)"  # accounts directly under the organization's root, as plan.md names them
 
@@ -55,6 +60,7 @@ class Burndown:
     by_ou: tuple[MonthCounts, ...]  # per OU, then per period
     reappeared: tuple[Reappearance, ...]
     not_collected: dict[str, int]  # period -> accounts its run could not collect (when any)
+    reappearances_listed: bool = True  # False: a run had more than REAPPEARANCE_USERS users
 
     @property
     def periods(self) -> list[str]:
@@ -74,7 +80,7 @@ class _RunFacts:
     period: str | None
     run_id: str
     ou_counts: list[tuple[str, int, int, int]]
-    users: set[tuple[str, str]]  # (arn, account id)
+    users: set[tuple[str, str]] | None  # (arn, account id); None past REAPPEARANCE_USERS
     collected: set[str]
     not_collected: int
 
@@ -100,10 +106,12 @@ def _read(con: duckdb.DuckDBPyConnection) -> _RunFacts:
     collected = {a for a, ok in con.execute("SELECT account_id, collected FROM accounts").fetchall()
                  if ok}
     (accounts,) = con.execute("SELECT count(*) FROM accounts").fetchone() or (0,)
+    (users,) = con.execute("SELECT count(*) FROM iam_users").fetchone() or (0,)
     return _RunFacts(
         period=period, run_id=run_id or "",
         ou_counts=[tuple(r) for r in con.execute(_OU_COUNTS).fetchall()],
-        users=set(con.execute("SELECT arn, account_id FROM iam_users").fetchall()),
+        users=set(con.execute("SELECT arn, account_id FROM iam_users").fetchall())
+        if users <= REAPPEARANCE_USERS else None,
         collected=collected, not_collected=accounts - len(collected),
     )
 
@@ -121,17 +129,20 @@ def burndown(con: duckdb.DuckDBPyConnection, runs: Sequence[Path]) -> Burndown:
         months.append(MonthCounts(f.period or "", f.run_id, ALL_OUS, *totals))
         by_ou += [MonthCounts(f.period or "", f.run_id, ou, *counts) for ou, *counts in f.ou_counts]
     by_ou.sort(key=lambda m: (m.ou_path, m.period))
-    return Burndown(tuple(months), tuple(by_ou), tuple(_reappearances(ordered)),
-                    {f.period or "": f.not_collected for f in ordered if f.not_collected})
+    listed = all(f.users is not None for f in ordered)
+    return Burndown(tuple(months), tuple(by_ou), tuple(_reappearances(ordered)) if listed else (),
+                    {f.period or "": f.not_collected for f in ordered if f.not_collected},
+                    reappearances_listed=listed)
 
 
 def _reappearances(ordered: Sequence[_RunFacts]) -> list[Reappearance]:
     """Every return of a removed user, in order of ARN, then period."""
     found = []
-    for arn, account_id in sorted(set().union(*(f.users for f in ordered))):
+    runs = [(f, f.users or set()) for f in ordered]
+    for arn, account_id in sorted(set().union(*(users for _, users in runs))):
         seen, removed_in = False, None
-        for f in ordered:
-            if (arn, account_id) in f.users:
+        for f, users in runs:
+            if (arn, account_id) in users:
                 if removed_in is not None:
                     found.append(Reappearance(arn, account_id, removed_in, f.period or ""))
                 seen, removed_in = True, None

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from checks import completeness as completeness_checks
 from checks.catalogue import SEVERITIES, STATUSES
 from checks.completeness import CompletenessSummary
+from reports.burndown import REAPPEARANCE_USERS
 from reports.chart import burndown_svg, trend_svg
 from reports.explorer import FindingsExplorer, findings_explorer
 from reports.management_response import ManagementResponses
@@ -112,6 +113,7 @@ def html_chunks(view: ReportView, *, medium: Literal["html", "pdf"] = "html",
         burndown_chart=Markup(burndown_svg(view.burndown.months)) if view.burndown else None,
         migration_cap=PDF_MIGRATION_CAP if pdf else HTML_ROW_CAP,
         report_plan_users=of_run.REPORT_PLAN_USERS,
+        reappearance_users=REAPPEARANCE_USERS,
         row_cap=min(row_cap, view.row_limit),
         error_row_cap=min(error_row_cap, view.row_limit),
         change_cap=PDF_CHANGE_CAP if pdf else HTML_ROW_CAP,

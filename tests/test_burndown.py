@@ -78,6 +78,25 @@ def test_the_user_who_came_back_is_named_and_the_one_removed_for_good_is_not(
     assert "svc-legacy-etl" not in came_back
 
 
+def test_past_the_budget_the_counts_stay_and_the_returns_are_left_to_query_18(
+        monthly_history: History, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Millions of users per run are not compared in Python while the report renders; the
+    counts, which are SQL aggregates, are the same."""
+    from reports import burndown as module
+
+    monkeypatch.setattr(module, "REAPPEARANCE_USERS", 9)  # months of 11, 9 and 10 users
+    run = monthly_history.run_dirs[-1]
+    with duckdb.connect(str(run / "snapshot.duckdb"), read_only=True) as con:
+        limited = burndown(con, monthly_history.run_dirs)
+        view = build_view(con, history_runs=monthly_history.run_dirs)
+    assert [counts(m) for m in limited.months] == MONTHS
+    assert limited.reappeared == () and not limited.reappearances_listed
+    html = render_html(view, medium="pdf")
+    came_back = html[html.index("Users that came back"):]
+    assert "Query 18 of docs/queries.sql lists them" in came_back
+    assert monthly_history.sim.user_arn("prod", "alice") not in came_back
+
+
 def test_the_chapter_shows_the_plan_rolecall_plan_writes(monthly_history: History,
                                                          tmp_path: Path) -> None:
     run = monthly_history.run_dirs[-1]
