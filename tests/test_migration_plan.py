@@ -169,7 +169,8 @@ def test_github_trust_pins_one_repository_or_says_what_to_fill_in() -> None:
     assert condition["token.actions.githubusercontent.com:sub"] == "repo:acme/app:ref:refs/heads/main"
     assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
     assert "REPLACE-ORG/REPLACE-REPO" in json.dumps(unknown.roles[0].trust_policy)
-    assert "repository is not known" in unknown.reason and "not known" not in known.reason
+    assert "repository is not known" in unknown.reason
+    assert "repository is not known" not in known.reason
 
 
 def test_an_ec2_role_says_to_check_the_source_account_condition() -> None:

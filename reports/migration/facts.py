@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from checks.g1_no_iam_users import RC_1_1
+from reports.migration.unused import NOT_KNOWN, UnusedAccess, from_findings
 from reports.scope_view import run_settings
 
 AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
@@ -80,6 +81,7 @@ class UserFacts:
     exception: ExceptionFacts | None
     policies: EffectivePolicies
     github_provider: bool  # the account has GitHub Actions' OIDC provider
+    unused: UnusedAccess = NOT_KNOWN  # what it has not used (Access Analyzer, or plan --deep)
 
     @property
     def active_keys(self) -> tuple[KeyFacts, ...]:
@@ -119,6 +121,7 @@ def _users(con: duckdb.DuckDBPyConnection) -> list[UserFacts]:
     keys = _keys(con)
     exceptions = _exceptions(con)
     policies = _PolicyIndex(con)
+    unused = _unused_permissions(con)
     github = {a for (a,) in con.execute(
         "SELECT account_id FROM oidc_providers WHERE lower(url) = ?", [GITHUB_ISSUER]).fetchall()}
     rows = con.execute("""
@@ -142,6 +145,7 @@ def _users(con: duckdb.DuckDBPyConnection) -> list[UserFacts]:
             keys=tuple(keys.get(arn, ())), exception=exceptions.get(arn.lower()),
             policies=policies.of(account_id, arn, group_names, _json(attached) or []),
             github_provider=account_id in github,
+            unused=from_findings(unused.get(arn, ())),
         ))
     return users
 
@@ -154,6 +158,20 @@ def _keys(con: duckdb.DuckDBPyConnection) -> dict[str, list[KeyFacts]]:
             SELECT user_arn, key_slot, active, last_rotated, last_used_date, last_used_service,
                    {region} FROM iam_access_keys ORDER BY user_arn, key_slot""").fetchall():
         out[arn].append(KeyFacts(slot, bool(active), rotated, used, service, used_region))
+    return out
+
+
+def _unused_permissions(con: duckdb.DuckDBPyConnection
+                        ) -> dict[str, list[tuple[str, list[dict[str, Any]] | None]]]:
+    """ACTIVE UnusedPermission findings on users: user ARN -> [(finding id, details or None)]."""
+    out: dict[str, list[tuple[str, list[dict[str, Any]] | None]]] = defaultdict(list)
+    if not _has_table(con, "access_analyzer_findings"):
+        return out
+    for resource, finding_id, details in con.execute(
+            "SELECT resource, finding_id, details FROM access_analyzer_findings "
+            "WHERE finding_type = 'UnusedPermission' AND upper(status) = 'ACTIVE' "
+            "AND resource_type = 'AWS::IAM::User' ORDER BY resource, finding_id").fetchall():
+        out[resource].append((finding_id, _json(details)))
     return out
 
 

@@ -196,7 +196,7 @@ def role_name(user_name: str) -> str:
 
 
 def _permission_set(user: UserFacts) -> GeneratedPermissionSet:
-    return GeneratedPermissionSet(user.user_name[:32], merge(user.policies), user.arn)
+    return GeneratedPermissionSet(user.user_name[:32], merge(user.policies, user.unused), user.arn)
 
 
 def _person_reason(user: UserFacts, permission_set: GeneratedPermissionSet) -> tuple[str, str]:
@@ -220,7 +220,7 @@ def _role(user: UserFacts, run: RunFacts) -> tuple[GeneratedRole, tuple[str, str
     trust = trust_for(placement, user.account_id, user.user_name, region)
     boundary = (f"arn:aws:iam::{user.account_id}:policy/{BOUNDARY_PLACEHOLDER}"
                 if run.boundaries_required else None)
-    permissions = merge(user.policies)
+    permissions = merge(user.policies, user.unused)
     role = GeneratedRole(user.account_id, role_name(user.user_name), trust.document, boundary,
                          permissions, user.arn)
     fill = list(trust.placeholders) + (
