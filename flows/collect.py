@@ -43,7 +43,12 @@ from store.coverage import CALLER_SOURCE, DETAILS_SOURCE
 from store.snapshot import AccountData
 
 MAX_CALLS_PER_ACCOUNT = 30
-# get_finding_v2 calls per account at most, whatever budget is left: details are evidence only.
+# get_finding_v2 calls per account at most, whatever budget is left: details are evidence only
+# (external access) or narrow the migration plan (unused permissions), no control reads them.
+# The ~10 calls before them (AssumeRole, credential report, authorization details, providers,
+# summary, analyzers, findings) leave about 20 of the 30: external-access details get them
+# first, UnusedPermission details on users the rest, one call each (a finding with more than
+# one page of details costs a call per page).
 MAX_FINDING_DETAILS = 20
 # Sources whose failure means the account's IAM data is incomplete (accounts.collected = false).
 IAM_SOURCES = ("session", "credential_report", "authorization", "account_summary")
@@ -166,7 +171,8 @@ def _collect_access_analyzer(clients: AccountClients, data: AccountData) -> None
             found.extend(access_analyzer.findings(aa, analyzer["arn"], aid))
         except Exception as error:
             data.errors.append(_error(aid, "access_analyzer", "ListFindingsV2", error))
-    wanted = [f for f in found if access_analyzer.needs_details(f)]
+    wanted = sorted((f for f in found if access_analyzer.needs_details(f)),
+                    key=access_analyzer.details_priority)
     skipped: list[str] = []
     stopped: DeadlineExceeded | None = None
     for finding in wanted:
@@ -189,7 +195,7 @@ def _collect_access_analyzer(clients: AccountClients, data: AccountData) -> None
         data.errors.append({
             "account_id": aid, "source": DETAILS_SOURCE, "operation": "GetFindingV2",
             "error_code": code,
-            "message": f"details of {len(skipped)} external-access finding(s) not fetched: "
+            "message": f"details of {len(skipped)} finding(s) not fetched: "
                        f"{why} (first: {', '.join(skipped[:5])})",
             "occurred_at": datetime.now(UTC),
         })

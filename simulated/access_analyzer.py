@@ -16,6 +16,9 @@ What the analyzers report is computed, at request time, from moto's current IAM 
   active keys never used or unused for more than UNUSED_DAYS, console passwords never used or
   unused that long, and roles older than UNUSED_DAYS not used within it (service-linked roles
   excluded), as the service's default 90-day tracking period does.
+- UnusedPermission (…_UNUSED_ACCESS analyzers): moto keeps no service last-accessed data, so
+  which services and actions a user has not used is given by the seeding code
+  (`AnalyzerSetup.unused_permissions`, botocore's UnusedPermissionDetails, one per service).
 Which analyzers exist, and which findings an archive rule archived, is Access Analyzer's own
 state: `AnalyzerSetup`, given by the seeding code.
 
@@ -77,6 +80,8 @@ class AnalyzerSetup:
     analyzers: tuple[AnalyzerSpec, ...] = ()
     # (analyzer name, finding type, resource ARN) of archived findings
     archived: frozenset[tuple[str, str, str]] = frozenset()
+    # user ARN -> its unusedPermissionDetails, one per service not (fully) used
+    unused_permissions: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
     region: str = "us-east-1"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -172,7 +177,8 @@ def _external_principals(
 
 
 def _finding(setup: AnalyzerSetup, spec: AnalyzerSpec, finding_type: str, resource: str,
-             resource_type: str, owner: str, details: dict[str, Any], extra: str = "") -> dict:
+             resource_type: str, owner: str, details: dict[str, Any] | list[dict[str, Any]],
+             extra: str = "") -> dict:
     arn = setup.arn(spec)
     archived = (spec.name, finding_type, resource) in setup.archived
     return {
@@ -238,6 +244,9 @@ def _unused(setup: AnalyzerSetup, spec: AnalyzerSpec, account: str, now: datetim
         if user.password and stale(user.password_last_used):
             yield _finding(setup, spec, "UnusedIAMUserPassword", user.arn, "AWS::IAM::User",
                            account, {"unusedIamUserPasswordDetails": {}})
+        if unused := setup.unused_permissions.get(user.arn):
+            yield _finding(setup, spec, "UnusedPermission", user.arn, "AWS::IAM::User", account,
+                           [{"unusedPermissionDetails": d} for d in unused])
     for role in sorted(iam.roles.values(), key=lambda r: r.arn):
         if role.path.startswith("/aws-service-role/") or _utc(role.create_date) >= limit:
             continue
@@ -317,7 +326,8 @@ class AccessAnalyzerLayer:
             for finding in findings_of(setup, spec, datetime.now(UTC)):
                 if finding["id"] == finding_id:
                     details = finding.pop("_details")
-                    return "GetFindingV2", {**finding, "findingDetails": [details]}
+                    listed = details if isinstance(details, list) else [details]
+                    return "GetFindingV2", {**finding, "findingDetails": listed}
             raise ServiceError(404, "ResourceNotFoundException", f"Finding {finding_id} not found")
         raise ServiceError(404, "UnknownOperationException",
                            f"the simulated Access Analyzer has no {method} {path}")

@@ -189,4 +189,33 @@ def test_finding_details_beyond_the_cap_are_a_call_budget_error(
     assert len(details) == 3
     assert [(e["source"], e["operation"], e["error_code"]) for e in data.errors] == [
         ("access_analyzer_details", "GetFindingV2", "CallBudget")]
-    assert "7 external-access finding(s)" in data.errors[0]["message"]
+    assert "7 finding(s)" in data.errors[0]["message"]
+
+
+def test_unused_permission_details_are_collected_for_the_migration_plan(
+    sim: SimulatedOrganization, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The seeding code says what bob has not used; the management account's organization
+    unused-access analyzer reports it, and the collector fetches the details within the budget,
+    after the external-access ones."""
+    from reports.migration.unused import from_findings
+
+    assert sim.analyzer_setup is not None
+    bob = sim.user_arn("prod", "bob")
+    monkeypatch.setitem(sim.analyzer_setup.unused_permissions, bob, (
+        {"serviceNamespace": "support"},
+        {"serviceNamespace": "ce", "actions": [{"action": "ce:GetReservationCoverage"}]},
+    ))
+    session = base_session()
+    management = next(a for a in organizations.fetch(session.client("organizations")).accounts
+                      if a.is_management)
+    data, clients = collect_account(session, management, role_name="OrganizationAccountAccessRole",
+                                    external_id=None)
+    assert clients is not None and clients.calls <= 30
+    found = [f for f in data.rows["access_analyzer_findings"]
+             if f["finding_type"] == "UnusedPermission"]
+    assert [(f["resource"], f["status"]) for f in found] == [(bob, "ACTIVE")]
+    unused = from_findings([(found[0]["finding_id"], found[0]["details"])])
+    assert unused.evidence == (f"Access Analyzer finding {found[0]['finding_id']}",)
+    assert unused.services == {"support"}
+    assert unused.actions == {"ce:getreservationcoverage"}

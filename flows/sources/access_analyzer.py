@@ -3,9 +3,11 @@
 One list_analyzers call per account tells whether the account is covered (an ACCOUNT
 analyzer in it, or an ORGANIZATION analyzer listed in the management or delegated admin
 account). list_findings_v2 already says type, resource, owner account and status of every
-finding, which is all the finding controls decide on; get_finding_v2 (one call per finding) is only
-made for ACTIVE external-access findings on roles, whose principal and condition the report
-shows as evidence, and only as far as the per-account call budget allows.
+finding, which is all the finding controls decide on; get_finding_v2 (one call per finding, one
+more per further page of details) is only made for ACTIVE external-access findings on roles, whose
+principal and condition the report shows as evidence, then for ACTIVE UnusedPermission findings
+on IAM users, whose services and actions the migration plan leaves out of the user's replacement
+(reports/migration/unused.py), and only as far as the per-account call budget allows.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 EXTERNAL_ACCESS = "ExternalAccess"
+UNUSED_PERMISSION = "UnusedPermission"
 
 
 def analyzers(aa: Any, account_id: str) -> list[dict[str, Any]]:
@@ -44,12 +47,23 @@ def findings(aa: Any, analyzer_arn: str, account_id: str) -> list[dict[str, Any]
 
 
 def needs_details(finding: dict[str, Any]) -> bool:
-    """Only ACTIVE external access to a role: the evidence names its principal and condition."""
-    return (
-        finding["finding_type"] == EXTERNAL_ACCESS
-        and finding["resource_type"] == "AWS::IAM::Role"
-        and finding["status"] == "ACTIVE"
+    """ACTIVE external access to a role (the evidence names its principal and condition) and
+    ACTIVE unused permissions of a user (the plan narrows its replacement's policies)."""
+    return finding["status"] == "ACTIVE" and (
+        (finding["finding_type"], finding["resource_type"]) in DETAILED
     )
+
+
+# Findings whose details are fetched, in the order they get the budget: the controls' evidence
+# first, the migration plan's narrowing after it.
+DETAILED = (
+    (EXTERNAL_ACCESS, "AWS::IAM::Role"),
+    (UNUSED_PERMISSION, "AWS::IAM::User"),
+)
+
+
+def details_priority(finding: dict[str, Any]) -> int:
+    return DETAILED.index((finding["finding_type"], finding["resource_type"]))
 
 
 def details(aa: Any, analyzer_arn: str, finding_id: str) -> list[dict[str, Any]]:
