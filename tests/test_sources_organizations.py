@@ -235,3 +235,7 @@ def test_access_analyzer_findings_are_paged_through_empty_pages_and_typed() -> N
     assert [(f["finding_id"], f["resource_owner_account"], f["status"]) for f in found] == [
         ("f-1", MEMBER, "ACTIVE")]
     assert not access_analyzer.needs_details(found[0])  # unused access: the list says enough
+    # unused permissions: the details say which services and actions (the migration plan)
+    assert access_analyzer.needs_details({**found[0], "finding_type": "UnusedPermission"})
+    assert not access_analyzer.needs_details(
+        {**found[0], "finding_type": "UnusedPermission", "status": "ARCHIVED"})
