@@ -1009,8 +1009,11 @@ def export(
     "external dependency), what replaces it (an IAM Identity Center permission set, an IAM role "
     "whose trust passes rolecall's own controls, disable-then-delete, or keep until the "
     "exception expires), why, and when.\n\nWrites plan.csv and plan.md; the run folder is only "
-    "read. Exit 0: written; 3: written, but the run could not see every account; 2: nothing "
-    "written."))
+    "read. Permissions an ACTIVE Access Analyzer UnusedPermission finding names unused are left "
+    "out of the generated policies. --deep also asks IAM, today, for each user's service "
+    "last-accessed details (two calls a user at best, within --deep-budget) and leaves out the "
+    "services not used within the run's unused threshold.\n\nExit 0: written; 3: written, but "
+    "the run could not see every account; 2: nothing written."))
 def plan(
     run: Annotated[str, typer.Argument(
         help="Run id, 'latest', or a run folder's path.")] = "latest",
@@ -1019,6 +1022,16 @@ def plan(
     output: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Folder to write into; default: data/plans/RUN-ID.",
         show_default=False)] = None,
+    deep: Annotated[bool, typer.Option(
+        "--deep", help="Ask IAM for each user's service last-accessed details "
+        "(GenerateServiceLastAccessedDetails) to narrow the generated policies.")] = False,
+    deep_budget: Annotated[int, typer.Option(
+        "--deep-budget", min=1, help="API calls --deep may make in all (AssumeRole, job, "
+        "polls); users past it are named as skipped.")] = 200,
+    role_name: RoleNameOption = DEFAULT_ROLE_NAME,
+    external_id: ExternalIdOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
     """Write a migration plan for a run's IAM users (see the command's help)."""
     from datetime import UTC, datetime
@@ -1041,16 +1054,63 @@ def plan(
             run_facts = facts.load(con)
             (unseen,) = con.execute(
                 "SELECT count(*) FROM accounts WHERE collected IS NOT TRUE").fetchone()
-        migration = make_plan(run_facts, datetime.now(UTC).date())
+            (management,) = con.execute(
+                "SELECT any_value(account_id) FROM accounts WHERE is_management").fetchone()
+        today = datetime.now(UTC).date()
+        migration = make_plan(run_facts, today)
+        if deep:
+            migration = _deep_plan(migration, management, role_name, external_id, profile,
+                                   region, deep_budget)
         write_plan(migration, target)
     except (ProvenanceError, PlanWriteError, ValueError, duckdb.Error, OSError) as error:
         _fail(f"the plan failed: {error}")
     console.print(f"migration plan of {len(migration.entries)} IAM users of run {run_dir.name} "
                   f"written to {target}/ (plan.csv, plan.md)", highlight=False, soft_wrap=True)
+    for note in migration.notes:
+        console.print(note, highlight=False, soft_wrap=True)
     if unseen:
         err_console.print(f"INCOMPLETE RUN: {unseen} accounts were not fully collected; the plan "
                           "may miss some of their users", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _deep_plan(migration: Any, management: str | None, role_name: str, external_id: str | None,
+               profile: str | None, region: str | None, budget: int) -> Any:
+    """The plan again, with IAM's service last-accessed details of the users that get
+    generated permissions (riskiest first) in place of their Access Analyzer evidence."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, time, timedelta
+
+    from flows.last_accessed import fetch_last_accessed
+    from flows.sources.session import base_session
+    from reports.migration.plan import PERMISSION_TARGETS, make_plan
+    from reports.migration.unused import from_last_accessed, with_deep
+
+    run = migration.run
+    wanted = [(e.user.account_id, e.user.arn) for e in migration.entries
+              if e.target_kind in PERMISSION_TARGETS]
+    result = fetch_last_accessed(base_session(profile, region), wanted,
+                                 management_account_id=management, role_name=role_name,
+                                 external_id=external_id, budget=budget)
+    since = datetime.combine(migration.planned_on - timedelta(days=run.unused_credential_days),
+                             time(0), UTC)
+    skipped = set(result.skipped)
+    users = tuple(replace(u, unused=with_deep(
+        u.unused,
+        from_last_accessed(f.job_id, list(f.services), since)
+        if (f := result.found.get(u.arn)) else None,
+        result.lacking.get(u.arn) or (f"past --deep-budget {budget}" if u.arn in skipped
+                                      else None))) for u in run.users)
+    note = (f"--deep: IAM service last-accessed details for {len(result.found)} of "
+            f"{len(wanted)} users with generated permissions, {result.calls} of {budget} calls "
+            f"spent; services not used since {since.date()} are left out.")
+    if result.lacking:
+        note += f" Lacking for {len(result.lacking)}: " + "; ".join(
+            f"{arn} ({why})" for arn, why in result.lacking.items()) + "."
+    if result.skipped:
+        note += (f" Skipped for the budget ({len(result.skipped)}): "
+                 + ", ".join(result.skipped) + ".")
+    return make_plan(replace(run, users=users), migration.planned_on, (note,))
 
 
 class RunsFormat(StrEnum):

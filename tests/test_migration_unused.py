@@ -149,3 +149,102 @@ def test_facts_read_active_unused_permission_findings(tmp_path: Path) -> None:
     assert ana.unused.evidence == ("Access Analyzer finding f-1",)
     assert ana.unused.services == {"ec2"}
     assert not bo.unused.known
+
+
+# --- plan --deep: the calls, with IAM's recorded response shapes (moto has no
+# GenerateServiceLastAccessedDetails: botocore's Stubber stands in for IAM here) ------------------
+
+MANAGEMENT = "111111111111"
+J_ANA = "aaaaaaaa-0000-4000-8000-000000000001"  # job ids are UUIDs (36 characters)
+J_CY = "cccccccc-0000-4000-8000-000000000003"
+
+
+class _StubbedSession:
+    """A base session whose IAM client is the stubbed one (AccountClients adds its hooks)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def client(self, service: str, **_: Any) -> Any:
+        assert service == "iam"
+        return self._client
+
+
+def _iam_stub() -> tuple[Any, Any]:
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x", endpoint_url="http://127.0.0.1:9")
+    return client, Stubber(client)
+
+
+def _user(name: str) -> tuple[str, str]:
+    return MANAGEMENT, f"arn:aws:iam::{MANAGEMENT}:user/{name}"
+
+
+def _job(job_id: str, status: str = "COMPLETED") -> dict[str, Any]:
+    body: dict[str, Any] = {"JobStatus": status, "JobCreationDate": SINCE,
+                            "JobCompletionDate": SINCE, "ServicesLastAccessed": []}
+    if status == "COMPLETED":  # botocore's model requires the completion date either way
+        body |= {"JobType": "ACTION_LEVEL", "ServicesLastAccessed": SERVICES_LAST_ACCESSED,
+                 "IsTruncated": False}
+    return body
+
+
+def test_deep_starts_every_job_then_polls_and_one_denied_user_costs_only_its_own_data() -> None:
+    from flows.last_accessed import fetch_last_accessed
+
+    client, stub = _iam_stub()
+    ana, bo, cy = _user("ana"), _user("bo"), _user("cy")
+    stub.add_response("generate_service_last_accessed_details", {"JobId": J_ANA},
+                      {"Arn": ana[1], "Granularity": "ACTION_LEVEL"})
+    stub.add_client_error("generate_service_last_accessed_details", "AccessDenied",
+                          expected_params={"Arn": bo[1], "Granularity": "ACTION_LEVEL"})
+    stub.add_response("generate_service_last_accessed_details", {"JobId": J_CY},
+                      {"Arn": cy[1], "Granularity": "ACTION_LEVEL"})
+    stub.add_response("get_service_last_accessed_details", _job(J_ANA, "IN_PROGRESS"),
+                      {"JobId": J_ANA, "MaxItems": 1000})
+    stub.add_response("get_service_last_accessed_details", _job(J_CY),
+                      {"JobId": J_CY, "MaxItems": 1000})
+    stub.add_response("get_service_last_accessed_details", _job(J_ANA),
+                      {"JobId": J_ANA, "MaxItems": 1000})
+    waits: list[float] = []
+    with stub:
+        result = fetch_last_accessed(_StubbedSession(client), [ana, bo, cy],  # type: ignore[arg-type]
+                                     management_account_id=MANAGEMENT, role_name="audit",
+                                     external_id=None, budget=20, sleep=waits.append)
+        stub.assert_no_pending_responses()
+    assert set(result.found) == {ana[1], cy[1]} and result.found[cy[1]].job_id == J_CY
+    assert result.lacking == {bo[1]: "GenerateServiceLastAccessedDetails: AccessDenied"}
+    assert result.calls == 6 and len(waits) == 1 and not result.skipped
+
+
+def test_deep_stays_within_its_budget_and_names_who_it_skipped() -> None:
+    from flows.last_accessed import fetch_last_accessed
+
+    client, stub = _iam_stub()
+    users = [_user(n) for n in ("ana", "bo", "cy")]
+    stub.add_response("generate_service_last_accessed_details", {"JobId": J_ANA})
+    stub.add_response("get_service_last_accessed_details", _job(J_ANA))
+    with stub:
+        result = fetch_last_accessed(_StubbedSession(client), users,  # type: ignore[arg-type]
+                                     management_account_id=MANAGEMENT, role_name="audit",
+                                     external_id=None, budget=3, sleep=lambda _: None)
+        stub.assert_no_pending_responses()
+    assert list(result.found) == [users[0][1]] and result.calls == 2 <= 3
+    assert result.skipped == [users[1][1], users[2][1]]
+
+
+def test_deep_evidence_replaces_the_findings_and_lacking_deep_data_is_said() -> None:
+    from reports.migration.unused import with_deep
+
+    finding = from_findings([("f-1", FINDING_DETAILS)])
+    deep = from_last_accessed("job-1", SERVICES_LAST_ACCESSED, SINCE)
+    assert with_deep(finding, deep, None) is deep
+    assert with_deep(finding, None, None) is finding
+    lacking = with_deep(NOT_KNOWN, None, "GenerateServiceLastAccessedDetails: AccessDenied")
+    notes = merge(EffectivePolicies(), lacking).notes
+    assert any("--deep got no last-accessed details (GenerateServiceLastAccessedDetails: "
+               "AccessDenied)" in n for n in notes)
+    assert any("unused permissions not known" in n for n in notes)

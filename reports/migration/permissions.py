@@ -103,13 +103,16 @@ def narrow(statement: dict[str, Any], unused: UnusedAccess) -> Narrowed:
 def _unused_notes(unused: UnusedAccess, left_out: list[str], kept: list[str],
                   aws_managed: tuple[str, ...]) -> list[str]:
     """What the plan says of unused permissions: left out, on which evidence, or not known."""
+    deep = [f"--deep got no last-accessed details ({unused.deep_lacking})"] \
+        if unused.deep_lacking else []
     if not unused.known:
-        return [f"unused permissions not known ({unused.unknown_because}): nothing left out"]
+        return [*deep, f"unused permissions not known ({unused.unknown_because}): "
+                       "nothing left out"]
     evidence = "; ".join(unused.evidence)
     notes = [f"left out as unused, on the evidence of {evidence}: "
              f"{', '.join(dict.fromkeys(left_out))}" if left_out else
              f"nothing left out of the merged policy, on the evidence of {evidence}"]
-    notes += [f"{k} (never widened)" for k in dict.fromkeys(kept)]
+    notes += [f"{k} (never widened)" for k in dict.fromkeys(kept)] + deep
     if aws_managed and unused.anything:
         notes.append("AWS managed policies are attached as they are: the unused permissions "
                      "they grant stay")

@@ -120,6 +120,7 @@ class Plan:
     run: RunFacts
     planned_on: date
     entries: tuple[PlanEntry, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()  # about the plan as a whole (what --deep covered)
 
     @property
     def roles(self) -> tuple[GeneratedRole, ...]:
@@ -137,10 +138,14 @@ class Plan:
         return sorted(counts.items())
 
 
-def make_plan(run: RunFacts, planned_on: date) -> Plan:
+def make_plan(run: RunFacts, planned_on: date, notes: tuple[str, ...] = ()) -> Plan:
     """Every user's entry, the riskiest first, then the oldest."""
     entries = [plan_user(user, run, planned_on) for user in run.users]
-    return Plan(run, planned_on, tuple(sorted(entries, key=_order)))
+    return Plan(run, planned_on, tuple(sorted(entries, key=_order)), notes)
+
+
+PERMISSION_TARGETS = (TargetKind.permission_set, TargetKind.role,
+                      TargetKind.permission_set_and_role)
 
 
 def plan_user(user: UserFacts, run: RunFacts, planned_on: date) -> PlanEntry:

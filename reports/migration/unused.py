@@ -10,7 +10,7 @@ whose detail lists actions is unused for those actions alone, never as a whole.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ class UnusedAccess:
     services: frozenset[str] = frozenset()
     actions: frozenset[str] = frozenset()
     unknown_because: str = "no ACTIVE UnusedPermission finding on the user"
+    deep_lacking: str = ""  # why `plan --deep` got no last-accessed details for the user
 
     @property
     def known(self) -> bool:
@@ -92,3 +93,13 @@ def from_last_accessed(job_id: str, services_last_accessed: list[Mapping[str, An
 
 def _used_since(last: datetime | None, since: datetime) -> bool:
     return last is not None and last >= since
+
+
+def with_deep(finding: UnusedAccess, deep: UnusedAccess | None, lacking: str | None
+              ) -> UnusedAccess:
+    """`--deep`'s evidence, asked for today, replaces the finding's (made on the run date: the
+    user may have used a service since); where --deep got nothing, the finding stays, and why
+    --deep got nothing is said."""
+    if deep is not None:
+        return deep
+    return replace(finding, deep_lacking=lacking) if lacking else finding
