@@ -309,3 +309,22 @@ def test_plan_refuses_to_write_inside_the_run_folder(demo: Any) -> None:
     code, output = plan_cli(str(demo.run_dir), "--out", str(demo.run_dir / "plan"))
     assert code == 2 and "signed" in output
     assert fingerprint(demo.run_dir) == before
+
+
+def test_deep_plan_against_moto_says_which_users_lack_last_accessed_data(
+        demo: Any, sim: Any, tmp_path: Path) -> None:
+    """moto does not implement GenerateServiceLastAccessedDetails (it answers 500): the CLI path
+    runs up to that call (AssumeRole with the audit role into the members, one job request per
+    user), the plan still comes out, unnarrowed, and names every user that lacks deep data; the
+    run folder is only read. The narrowing itself is tested with IAM's recorded response shapes
+    (tests/test_migration_unused.py)."""
+    before = fingerprint(demo.run_dir)
+    out = tmp_path / "deep"
+    code, output = plan_cli(str(demo.run_dir), "--out", str(out), "--deep", "--deep-budget", "6")
+    assert code == 0, output
+    assert fingerprint(demo.run_dir) == before
+    text = (out / "plan.md").read_text(encoding="utf-8")
+    (note,) = [line for line in text.splitlines() if line.startswith("--deep:")]
+    assert "details for 0 of" in note and "GenerateServiceLastAccessedDetails: 500" in note
+    assert "Skipped for the budget" in note  # 6 calls cannot cover every account's users
+    assert "--deep got no last-accessed details" in text
