@@ -12,8 +12,6 @@ import json
 import os
 import queue
 import secrets
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ from checks.catalogue import CONTROLS_BY_ID
 from reports import ocsf
 from store import snapshot as snapshot_db
 from store.run_folder import enclosing_run_folder
+from store.staged_folder import staged_folder
 
 FETCH_ROWS = 10_000  # findings held in Python at a time (1.5 M in a 1,000-account run)
 VALIDATE_EVERY = 10_000  # findings checked besides the first of every shape: one a batch
@@ -40,19 +39,9 @@ def export_parquet(snapshot: Path, out_dir: Path) -> list[Path]:
     Files are written into a temporary sibling folder of out_dir and moved in at the end.
     """
     _refuse_run_folder(out_dir / "table.parquet")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    try:
-        with _open(snapshot) as con:
-            written = [_copy_table(con, table, staging) for table in snapshot_db.table_names(con)]
-        out_dir.mkdir(exist_ok=True)
-        final = []
-        for path in written:
-            os.replace(path, out_dir / path.name)
-            final.append(out_dir / path.name)
-        return final
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with staged_folder(out_dir) as staging, _open(snapshot) as con:
+        written = [_copy_table(con, table, staging) for table in snapshot_db.table_names(con)]
+    return [out_dir / path.name for path in written]
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, table: str, folder: Path) -> Path:

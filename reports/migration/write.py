@@ -7,9 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import jinja2
 
 from reports.migration.plan import Plan
 from store.run_folder import enclosing_run_folder
+from store.staged_folder import staged_folder
 
 CSV_COLUMNS = ("account", "ou", "user", "classification", "evidence", "target_kind",
                "target_name", "reason", "dates", "risk")
@@ -32,18 +30,10 @@ def write_plan(plan: Plan, out_dir: Path) -> list[Path]:
     if (folder := enclosing_run_folder(out_dir / FILES[0])) is not None:
         raise PlanWriteError(f"{out_dir} is inside the run folder {folder}, which is signed "
                              "evidence: plans go elsewhere")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial",
-                                    dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as staging:
         (staging / "plan.csv").write_text(plan_csv(plan), encoding="utf-8")
         (staging / "plan.md").write_text(plan_markdown(plan), encoding="utf-8")
-        out_dir.mkdir(exist_ok=True)
-        for name in FILES:
-            os.replace(staging / name, out_dir / name)
-        return [out_dir / name for name in FILES]
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return [out_dir / name for name in FILES]
 
 
 def plan_csv(plan: Plan) -> str:
