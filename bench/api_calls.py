@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 from moto.moto_api import _internal as moto_internal
 
@@ -23,6 +24,16 @@ from simulated.access_analyzer import LayeredMotoServer
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
 ]})
+
+
+def seed_account(iam: Any, users: int, roles: int) -> None:
+    """USERS users, every other one with an access key, and ROLES roles trusted by EC2."""
+    for i in range(users):
+        iam.create_user(UserName=f"user-{i:04d}")
+        if i % 2 == 0:
+            iam.create_access_key(UserName=f"user-{i:04d}")
+    for i in range(roles):
+        iam.create_role(RoleName=f"role-{i:04d}", AssumeRolePolicyDocument=TRUST)
 
 
 def main(users: int, roles: int) -> None:
@@ -37,13 +48,7 @@ def main(users: int, roles: int) -> None:
                            "AWS_ENDPOINT_URL": f"http://{host}:{port}"})
         os.environ.pop("AWS_PROFILE", None)
         session = base_session()
-        iam = session.client("iam")
-        for i in range(users):
-            iam.create_user(UserName=f"user-{i:04d}")
-            if i % 2 == 0:
-                iam.create_access_key(UserName=f"user-{i:04d}")
-        for i in range(roles):
-            iam.create_role(RoleName=f"role-{i:04d}", AssumeRolePolicyDocument=TRUST)
+        seed_account(session.client("iam"), users, roles)
         account = Account("123456789012", "bench", "", "ACTIVE", "Root", True)
         started = time.perf_counter()
         data, clients = collect_account(session, account, role_name="unused", external_id=None)

@@ -15,7 +15,6 @@ Usage: .venv/bin/python bench/small_run.py [demo|account|both] [--runs N] [--use
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -28,9 +27,6 @@ from pathlib import Path
 
 CLI = Path(sys.executable).with_name("rolecall")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-]})
 
 
 @dataclass
@@ -113,6 +109,7 @@ def demo(runs: int, out: Path) -> list[Measured]:
 
 def one_account(runs: int, users: int, roles: int, out: Path) -> list[Measured]:
     import boto3
+    from api_calls import seed_account  # bench/, this script's folder, is on sys.path
     from moto.moto_api import _internal as moto_internal
 
     from simulated.access_analyzer import LayeredMotoServer
@@ -129,13 +126,7 @@ def one_account(runs: int, users: int, roles: int, out: Path) -> list[Measured]:
                                 region_name="us-east-1")
         endpoint = aws["AWS_ENDPOINT_URL"]
         session.client("organizations", endpoint_url=endpoint).create_organization(FeatureSet="ALL")
-        iam = session.client("iam", endpoint_url=endpoint)
-        for i in range(users):
-            iam.create_user(UserName=f"user-{i:04d}")
-            if i % 2 == 0:
-                iam.create_access_key(UserName=f"user-{i:04d}")
-        for i in range(roles):
-            iam.create_role(RoleName=f"role-{i:04d}", AssumeRolePolicyDocument=TRUST)
+        seed_account(session.client("iam", endpoint_url=endpoint), users, roles)
         keys = out / "keys"
         env = _environment(**aws, ROLECALL_KEYS_DIR=str(keys))
         subprocess.run([str(CLI), "keys", "init", "--keys-dir", str(keys)], env=env, check=True,
