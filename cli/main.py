@@ -134,6 +134,9 @@ def _restore_environment(saved: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
+# The run a command reads (export, plan): one definition, so they name runs alike.
+RunArgument = Annotated[str, typer.Argument(help="Run id, 'latest', or a run folder's path.")]
+
 # Options `audit` and `doctor` share: one definition each, so a run and its check agree.
 DEFAULT_ROLE_NAME = "rolecall-audit"  # the deployment kit's audit role (deploy/audit-role.yaml)
 DEFAULT_P12_PASSWORD_ENV = "ROLECALL_P12_PASSWORD"
@@ -949,8 +952,7 @@ class ExportFormat(StrEnum):
     "(the format AWS Security Hub and Prowler use).\n\nThe run folder itself is never written "
     "to; provenance.json ties the export to the signed run."))
 def export(
-    run: Annotated[str, typer.Argument(
-        help="Run id, 'latest', or a run folder's path.")] = "latest",
+    run: RunArgument = "latest",
     fmt: Annotated[ExportFormat, typer.Option(
         "--format", "-f", help="parquet: one <table>.parquet per snapshot table; ocsf: every "
         "control result as an OCSF Compliance Finding in findings.ocsf.json; asff: as AWS Security "
@@ -1015,8 +1017,7 @@ def export(
     "services not used within the run's unused threshold.\n\nExit 0: written; 3: written, but "
     "the run could not see every account; 2: nothing written."))
 def plan(
-    run: Annotated[str, typer.Argument(
-        help="Run id, 'latest', or a run folder's path.")] = "latest",
+    run: RunArgument = "latest",
     runs: Annotated[Path, typer.Option(
         "--runs", help="Folder that holds the runs (audit's --out).")] = DEFAULT_RUNS,
     output: Annotated[Path | None, typer.Option(
