@@ -22,7 +22,7 @@ from checks.completeness import CompletenessSummary, summarize
 from reports.keys import SigningIdentity
 from reports.management_response import ManagementResponses
 from reports.manifest import MANIFEST
-from reports.render import findings_csv, render_html, write_html, write_pdf
+from reports.render import findings_attachment, render_html, write_html, write_pdf
 from reports.sign import sign_run
 from reports.verify import verify_run
 from reports.view import build_view
@@ -74,7 +74,7 @@ def render_derived_report(
             back = Path(os.path.relpath(run_dir, final)).as_posix() + "/"
             write_html(con, view, partial / "report.html", evidence_base=back)
             write_pdf(render_html(view, medium="pdf"), partial / "report.pdf",
-                      findings=findings_csv(con))
+                      findings=findings_attachment(con))
             accounts = [a for (a,) in con.execute("SELECT account_id FROM accounts ORDER BY 1").fetchall()]
         finally:
             con.close()
