@@ -14,6 +14,7 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -217,6 +218,11 @@ def write_pdf(html: str, path: Path, *, findings: DeflatedFile | None = None) ->
     return path
 
 
+def _findings_on_own_cursor(con: duckdb.DuckDBPyConnection) -> DeflatedFile:
+    with con.cursor() as cursor:
+        return findings_attachment(cursor)
+
+
 def _checkpoint(con: duckdb.DuckDBPyConnection) -> None:
     """Write the snapshot's WAL into the file, so the hash in the evidence index is final."""
     with contextlib.suppress(duckdb.Error):  # a read-only connection has nothing to write
@@ -256,9 +262,14 @@ def _render(
     responses: ManagementResponses | None = None,
 ) -> tuple[Path, Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    view = build_view(con, run_dir=run_dir, baseline=baseline, history_runs=history_runs,
-                      signing=signing, completeness=completeness, responses=responses)
-    html_path = write_html(con, view, run_dir / "report.html")
-    pdf_path = write_pdf(render_html(view, medium="pdf"), run_dir / "report.pdf",
-                         findings=findings_attachment(con))
+    # DuckDB's COPY, zlib and MD5 release the interpreter lock: the findings CSV is written and
+    # deflated on the second core (its own cursor: one connection per thread) while this one
+    # builds the view and lays out the pages.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rolecall-findings") as pool:
+        findings = pool.submit(_findings_on_own_cursor, con)
+        view = build_view(con, run_dir=run_dir, baseline=baseline, history_runs=history_runs,
+                          signing=signing, completeness=completeness, responses=responses)
+        html_path = write_html(con, view, run_dir / "report.html")
+        pdf_path = write_pdf(render_html(view, medium="pdf"), run_dir / "report.pdf",
+                             findings=findings.result())
     return html_path, pdf_path
