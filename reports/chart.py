@@ -51,7 +51,7 @@ class _Counts(Protocol):
 
 def trend_svg(points: list[TrendPoint], *, width_in: float = 7.0, height_in: float = 2.6) -> str:
     """The chart as an <svg> element (no XML declaration or DOCTYPE), ready to inline in HTML."""
-    return _lines_svg([_label(p.run_id) for p in points], points, "run (UTC)",
+    return _lines_svg("trend", [_label(p.run_id) for p in points], points, "run (UTC)",
                       _description(points), width_in, height_in)
 
 
@@ -65,12 +65,13 @@ def burndown_svg(months: Sequence[MonthCounts], *, width_in: float = 7.0,
                 f"{last.period}; in {last.period}: {values}.")
     else:
         said = "Burn-down chart: no run with a period to show."
-    return _lines_svg([m.period for m in months], months, "period (the month a run stands for)",
+    return _lines_svg("burndown", [m.period for m in months], months,
+                      "period (the month a run stands for)",
                       said, width_in, height_in)
 
 
-def _lines_svg(labels: Sequence[str], points: Sequence[_Counts], xlabel: str, description: str,
-               width_in: float, height_in: float) -> str:
+def _lines_svg(name: str, labels: Sequence[str], points: Sequence[_Counts], xlabel: str,
+               description: str, width_in: float, height_in: float) -> str:
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(width_in, height_in))
         ax = fig.add_subplot()
@@ -97,7 +98,23 @@ def _lines_svg(labels: Sequence[str], points: Sequence[_Counts], xlabel: str, de
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
-    return _with_title(svg[svg.index("<svg"):], description)
+    return _with_title(_scoped_ids(svg[svg.index("<svg"):], name), description)
+
+
+def _scoped_ids(svg: str, name: str) -> str:
+    """Every element id, and every reference to one, prefixed with the chart's name.
+
+    matplotlib numbers ids per figure (text_7, glyph DejaVuSans-1a, clip paths), so the trend and
+    the burn-down in one report shared ids: invalid HTML, and WeasyPrint resolves a shared id to
+    the first chart's element ("Anchor defined twice").
+    """
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+
+    def scoped(match: re.Match[str]) -> str:
+        start, value, end = match.groups()
+        return f"{start}{name}-{value}{end}" if value in ids else match.group(0)
+
+    return re.sub(r'(\bid="|#)([^"\s)#]+)([")])', scoped, svg)
 
 
 def _description(points: list[TrendPoint]) -> str:

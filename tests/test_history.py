@@ -17,8 +17,9 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from reports.chart import trend_svg
-from reports.history import baseline_for, changes, trend
+from reports.burndown import ALL_OUS, MonthCounts
+from reports.chart import burndown_svg, trend_svg
+from reports.history import TrendPoint, baseline_for, changes, trend
 from reports.render import FINDINGS_CSV, render_report
 from reports.view import SigningInfo
 from store import snapshot
@@ -178,6 +179,18 @@ def test_chart_is_deterministic_svg(two_runs: tuple) -> None:
     svg = trend_svg(points)
     assert svg.startswith("<svg") and svg == trend_svg(points)
     assert "<dc:date>" not in svg
+
+
+def test_the_two_charts_of_one_report_share_no_element_id() -> None:
+    trend_chart = trend_svg([TrendPoint(BEFORE, 3, 2, 1), TrendPoint(AFTER, 2, 2, 1)])
+    burndown_chart = burndown_svg([MonthCounts("2026-10", BEFORE, ALL_OUS, 3, 2, 1),
+                                   MonthCounts("2026-11", AFTER, ALL_OUS, 2, 2, 1)])
+    ids = [re.findall(r'\bid="([^"]+)"', svg) for svg in (trend_chart, burndown_chart)]
+    assert all(ids) and not set(ids[0]) & set(ids[1])
+    for svg, own in zip((trend_chart, burndown_chart), ids, strict=True):
+        # every reference (xlink:href="#..", url(#..)) points at an element of the same chart
+        references = set(re.findall(r'(?:href="#|url\(#)([^")]+)', svg))
+        assert references and references <= set(own)
 
 
 def test_report_shows_changes_and_leaves_the_earlier_run_unchanged(two_runs: tuple) -> None:
