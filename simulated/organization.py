@@ -658,18 +658,22 @@ def intended_verdicts() -> dict[VerdictKey, str]:
     return intended
 
 
-def _session(**credentials: str) -> boto3.Session:
-    return boto3.Session(region_name=REGION, **credentials)
+# One boto3 session makes every seeding client: a session per account or key loaded and parsed
+# the service models and endpoint data again each time (most of the seeding's CPU).
+_BASE = boto3.Session(region_name=REGION)
 
 
+@dataclass(frozen=True)
 class _Clients:
-    """Clients of one session, all pointed at the simulated endpoint."""
+    """Clients with one set of credentials, all pointed at the simulated endpoint."""
 
-    def __init__(self, session: boto3.Session, endpoint_url: str) -> None:
-        self.session, self.endpoint_url = session, endpoint_url
+    endpoint_url: str
+    credentials: dict[str, str]
+    region: str = REGION
 
     def __call__(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url)
+        return _BASE.client(service, endpoint_url=self.endpoint_url, region_name=self.region,
+                            **self.credentials)
 
 
 def _member_clients(base: _Clients, account_id: str) -> _Clients:
@@ -677,12 +681,11 @@ def _member_clients(base: _Clients, account_id: str) -> _Clients:
         RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
         RoleSessionName="rolecall-seed",
     )["Credentials"]
-    session = _session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-    return _Clients(session, base.endpoint_url)
+    return _Clients(base.endpoint_url, {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    })
 
 
 def _create_organization(base: _Clients) -> tuple[str, dict[str, str], str, dict[str, str]]:
@@ -768,10 +771,9 @@ _FIRST_CALL: dict[str, Callable[[Any], Any]] = {
 def _use_key(created: dict[str, Any], used_with: tuple[str, str], endpoint_url: str) -> None:
     """A real signed request with the key is what makes AWS (and moto) record its use."""
     service, region = used_with
-    client = boto3.Session(
-        aws_access_key_id=created["AccessKeyId"], aws_secret_access_key=created["SecretAccessKey"],
-        region_name=region,
-    ).client(service, endpoint_url=endpoint_url)
+    client = _Clients(endpoint_url, {"aws_access_key_id": created["AccessKeyId"],
+                                     "aws_secret_access_key": created["SecretAccessKey"]},
+                      region)(service)
     _FIRST_CALL[service](client)
 
 
@@ -941,13 +943,9 @@ def seed(endpoint_url: str, now: datetime | None = None) -> SimulatedOrganizatio
     """Create the organization in the (empty) moto server at endpoint_url."""
     now = now or datetime.now(UTC)
     moto_internal.mock_random.seed(SEED)
-    base = _Clients(
-        _session(
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            aws_session_token="testing",
-        ),
-        endpoint_url,
-    )
+    base = _Clients(endpoint_url, {"aws_access_key_id": "testing",
+                                   "aws_secret_access_key": "testing",
+                                   "aws_session_token": "testing"})
     organization_id, account_ids, root_id, ou_ids = _create_organization(base)
     sim = SimulatedOrganization(endpoint_url, now, organization_id, account_ids, root_id, ou_ids)
     for account in ACCOUNTS:
