@@ -22,7 +22,7 @@ from checks.completeness import CompletenessSummary, summarize
 from reports.keys import SigningIdentity
 from reports.management_response import ManagementResponses
 from reports.manifest import MANIFEST
-from reports.render import findings_attachment, render_html, write_html, write_pdf
+from reports.render import write_report
 from reports.sign import sign_run
 from reports.verify import verify_run
 from reports.view import build_view
@@ -66,15 +66,12 @@ def render_derived_report(
     try:
         con = snapshot_db.connect(run_dir / SNAPSHOT_FILE, read_only=True)
         try:
-            view = build_view(con, run_dir=run_dir, signing=identity,
-                              completeness=_completeness(run_dir), framework=framework,
-                              responses=responses)
             # the explorer's evidence links lead back into the run folder, from where the
             # report will be once renamed
             back = Path(os.path.relpath(run_dir, final)).as_posix() + "/"
-            write_html(con, view, partial / "report.html", evidence_base=back)
-            write_pdf(render_html(view, medium="pdf"), partial / "report.pdf",
-                      findings=findings_attachment(con))
+            write_report(con, partial, lambda: build_view(
+                con, run_dir=run_dir, signing=identity, completeness=_completeness(run_dir),
+                framework=framework, responses=responses), evidence_base=back)
             accounts = [a for (a,) in con.execute("SELECT account_id FROM accounts ORDER BY 1").fetchall()]
         finally:
             con.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
@@ -262,14 +262,24 @@ def _render(
     responses: ManagementResponses | None = None,
 ) -> tuple[Path, Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    # DuckDB's COPY, zlib and MD5 release the interpreter lock: the findings CSV is written and
-    # deflated on the second core (its own cursor: one connection per thread) while this one
-    # builds the view and lays out the pages.
+    return write_report(con, run_dir, lambda: build_view(
+        con, run_dir=run_dir, baseline=baseline, history_runs=history_runs, signing=signing,
+        completeness=completeness, responses=responses))
+
+
+def write_report(con: duckdb.DuckDBPyConnection, folder: Path, make_view: Callable[[], ReportView],
+                 *, evidence_base: str = "") -> tuple[Path, Path]:
+    """Write folder/report.html and folder/report.pdf of the view `make_view` builds from `con`
+    (evidence_base: as for write_html).
+
+    DuckDB's COPY, zlib and MD5 release the interpreter lock: the findings CSV is written and
+    deflated on the second core (its own cursor: one connection per thread) while this one
+    builds the view and lays out the pages.
+    """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rolecall-findings") as pool:
         findings = pool.submit(_findings_on_own_cursor, con)
-        view = build_view(con, run_dir=run_dir, baseline=baseline, history_runs=history_runs,
-                          signing=signing, completeness=completeness, responses=responses)
-        html_path = write_html(con, view, run_dir / "report.html")
-        pdf_path = write_pdf(render_html(view, medium="pdf"), run_dir / "report.pdf",
+        view = make_view()
+        html_path = write_html(con, view, folder / "report.html", evidence_base=evidence_base)
+        pdf_path = write_pdf(render_html(view, medium="pdf"), folder / "report.pdf",
                              findings=findings.result())
     return html_path, pdf_path
