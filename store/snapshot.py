@@ -10,6 +10,7 @@ for writing.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -348,16 +349,32 @@ def insert_rows(
     Rows go through a pandas frame: one bulk insert instead of one statement per row, which is
     what keeps loading ~500,000 principals in seconds.
     """
-    import pandas as pd  # imported here: `rolecall sql` reads SCHEMA and starts faster without it
-
     columns = SCHEMA[table]
     rows = list(rows)
     if not rows:
         return 0
+    try:
+        _insert(con, table, columns, rows)
+    except duckdb.Error as error:
+        # A JSON response may carry a lone UTF-16 surrogate ("\ud800"), which no UTF-8 text
+        # holds: DuckDB refuses the whole batch. One odd value must not cost the run, so the
+        # batch goes again with U+FFFD in its place (the check runs only when DuckDB refused).
+        if "surrogate" not in str(error):
+            raise
+        _insert(con, table, columns, rows, clean=True)
+    return len(rows)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str, str]],
+            rows: list[Mapping[str, Any]], *, clean: bool = False) -> None:
+    import pandas as pd  # imported here: `rolecall sql` reads SCHEMA and starts faster without it
+
     frame = pd.DataFrame(
         {
             name: [_json(row.get(name)) for row in rows]
-            if kind == "JSON" else [row.get(name) for row in rows]
+            if kind == "JSON" else
+            [_without_lone_surrogates(row.get(name)) for row in rows] if clean else
+            [row.get(name) for row in rows]
             for name, kind, _ in columns
         }
     )
@@ -367,7 +384,13 @@ def insert_rows(
         con.execute(f"INSERT INTO {table} SELECT {selects} FROM frame")
     finally:
         con.unregister("frame")
-    return len(rows)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 # Compact JSON, as DuckDB's own to_json writes the evidence column. Datetimes and dataclasses go
@@ -381,7 +404,8 @@ def _json(value: Any) -> str | None:
     """JSON text of a value; the empty lists and maps most rows carry skip the encoder.
 
     orjson encodes the raw payloads and trust policies of a 10,000-account run about four times
-    faster than the standard library; what it refuses (integers past 64 bits) goes through json.
+    faster than the standard library; what it refuses (integers past 64 bits, lone surrogates)
+    goes through json.
     """
     if value is None:
         return None
@@ -389,8 +413,9 @@ def _json(value: Any) -> str | None:
         return "[]" if isinstance(value, list) else "{}"
     try:
         return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(value, default=str, separators=(",", ":"))
+    except orjson.JSONEncodeError:  # also a lone surrogate, which DuckDB's JSON would refuse
+        return _without_lone_surrogates(
+            json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":")))
 
 
 @dataclass
