@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,8 +213,7 @@ def facts_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def expectations() -> list[Any]:
-    import great_expectations as gx
-    from great_expectations.expectations.row_conditions import Column
+    from checks.gx_import import Column, gx
 
     e = gx.expectations
 
@@ -284,9 +282,7 @@ def summarize(result: dict[str, Any], path: Path | None = None) -> CompletenessS
 
 def check_completeness(con: duckdb.DuckDBPyConnection, gx_dir: Path) -> CompletenessSummary:
     """Run the completeness suite on the snapshot; write gx_dir/completeness.json."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from checks.gx_import import ProgressBarsConfig, gx
 
     logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     gx_dir.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,7 @@ class Expect:
     """The expectations of one control: `x.check(Expectation, counts, says, *where, **kwargs)`."""
 
     def __init__(self, control_id: str, settings: Settings | None = None) -> None:
-        import great_expectations as gx
-        from great_expectations.expectations.row_conditions import Column
+        from checks.gx_import import Column, gx
 
         self.control_id = control_id
         self.settings = settings or Settings()  # the thresholds the rules were run with

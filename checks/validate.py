@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -261,9 +260,7 @@ def run_suites(con: duckdb.DuckDBPyConnection, gx_dir: Path,
 
     A guidance item none of whose controls the settings select has no suite."""
     settings = settings or Settings()
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from checks.gx_import import ProgressBarsConfig, gx
 
     # GX pins this module's logger at INFO; its notes about temporary docs folders are noise here.
     logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)

@@ -59,7 +59,7 @@ err_console = Console(stderr=True)
 
 # The modules an audit run imports, the heaviest last (Great Expectations 5-10 s, WeasyPrint,
 # pyHanko): the flow first, then validation, the report and its signature.
-RUN_MODULES = ("flows.audit", "flows.progress", "great_expectations", "checks.validate",
+RUN_MODULES = ("flows.audit", "flows.progress", "checks.gx_import", "checks.validate",
                "reports.render", "reports.sign")
 
 DEFAULT_EXCEPTIONS = Path("data/exceptions.yaml")

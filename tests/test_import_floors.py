@@ -18,7 +18,7 @@ PACKAGES = ("store", "simulated", "checks", "reports", "flows", "cli")
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("store", "simulated"),
     ("checks.iam",),
-    ("checks.settings",),
+    ("checks.settings", "checks.gx_import"),
     ("checks.control", "checks.expectation", "checks.snapshot_sql", "checks.results",
      "checks.role_trust", "checks.frameworks"),
     ("checks.g1_no_iam_users", "checks.g2_identity_center", "checks.g3_service_roles",
