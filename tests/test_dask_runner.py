@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
 
-from flows.audit import EXTERNAL_ID_ENV, AuditConfig, CollectionPlan
+from flows.audit import EXTERNAL_ID_ENV, AuditConfig, CollectionPlan, local_cluster
 from tests.demo_run import DemoRun, run_demo
 
 # Every column of control_results, compared as a set of rows (their order is the order the
@@ -26,11 +26,11 @@ RUN_SPECIFIC_EVIDENCE = ("updated_at",)
 
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
-    """Two Dask worker processes on 127.0.0.1, as `dask scheduler` + `dask worker` would run
-    elsewhere; they inherit this process's AWS environment (the closed port of conftest.py),
-    not the demo's endpoint, which must reach them through the run."""
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=2, host="127.0.0.1",
-                      dashboard_address=None) as local:
+    """Two Dask worker processes on 127.0.0.1 with the local cluster's own settings, as `dask
+    scheduler` + `dask worker` would run elsewhere; they inherit this process's AWS environment
+    (the closed port of conftest.py), not the demo's endpoint, which must reach them through
+    the run."""
+    with LocalCluster(**{**local_cluster(4), "n_workers": 2, "threads_per_worker": 2}) as local:
         yield local
 
 
@@ -52,6 +52,8 @@ def test_the_demo_collected_on_dask_workers_has_the_default_runners_results(
         on_dask = run_demo(tmp_path, "--task-runner", "dask",
                            "--dask-address", cluster.scheduler_address)
         workers = set(client.scheduler_info()["workers"])
+        profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+    assert profiling and not any(profiling.values())  # WORKER_CONFIG reached the workers
     assert on_dask.exit_code == demo.exit_code, on_dask.output
     # the collection tasks, and only they, ran on the cluster: one per account, one for the
     # organization (a Prefect retry runs inside its task)
