@@ -465,7 +465,9 @@ class SnapshotWriter:
             (
                 {
                     "account_id": data.account_id, "source": p.source, "operation": p.operation,
-                    "page": p.page, "received_at": p.received_at, "payload": p.body,
+                    "page": p.page, "received_at": p.received_at,
+                    # JSON text already (flows/sources/session.py evidence_json), or values
+                    "payload": orjson.Fragment(p.body) if isinstance(p.body, bytes) else p.body,
                 }
                 for p in payloads
             ),

@@ -33,6 +33,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import boto3
+import orjson
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
@@ -277,7 +278,7 @@ class Payload:
     operation: str
     page: int
     received_at: datetime
-    body: dict[str, Any]
+    body: bytes | dict[str, Any]  # JSON text (evidence_json), or what orjson refused as values
 
 
 @dataclass
@@ -307,12 +308,11 @@ class AccountClients:
     def _record(self, source: str, *, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         self.calls += 1
         operation = model.name
-        body = {k: _jsonable(v) for k, v in parsed.items() if k != "ResponseMetadata"}
+        body = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
         if "Credentials" in body:
             body["Credentials"] = {"redacted": True}  # never keep secrets as evidence
-        self.payloads.append(
-            Payload(source, operation, self._pages[operation], datetime.now().astimezone(), body)
-        )
+        self.payloads.append(Payload(source, operation, self._pages[operation],
+                                     datetime.now().astimezone(), evidence_json(body)))
         self._pages[operation] += 1
 
 
@@ -321,12 +321,34 @@ class _Named:
     name: str
 
 
-def _jsonable(value: Any) -> Any:
+# Datetimes as isoformat() writes them (orjson's own RFC 3339 form is the same text).
+_EVIDENCE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def evidence_json(body: dict[str, Any]) -> bytes | dict[str, Any]:
+    """A response as the JSON text kept in raw_payloads, encoded once, where it was received
+    (on a Dask worker: bytes travel back cheaper than nested dicts). What orjson refuses (a lone
+    surrogate, an integer past 64 bits) is returned as plain values for the snapshot writer's
+    encoder, which handles both."""
+    try:
+        return orjson.dumps(body, default=_text, option=_EVIDENCE_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _jsonable(body)
+
+
+def _text(value: Any) -> str:
+    """orjson's fallback: bytes (a credential report) as UTF-8 or base64, the rest as str()."""
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             return base64.b64encode(value).decode("ascii")
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return _text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
