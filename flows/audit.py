@@ -348,10 +348,13 @@ def local_cluster(max_workers: int) -> dict[str, Any]:
     """distributed.LocalCluster's arguments: one worker process per core (at most
     `max_workers`), `max_workers` threads in all, listening on 127.0.0.1 only, no dashboard,
     workers not profiling themselves (WORKER_CONFIG)."""
+    import dask.config
+
     processes = max(1, min(os.cpu_count() or 1, max_workers))
     return {"n_workers": processes, "threads_per_worker": math.ceil(max_workers / processes),
             "processes": True, "host": "127.0.0.1", "dashboard_address": None,
-            "config": WORKER_CONFIG}
+            # the whole configuration: a Nanny merges its `config` over its own one level deep
+            "config": dask.config.merge(dask.config.config, WORKER_CONFIG)}
 
 
 def run_audit(config: AuditConfig, *, runner: str = "threads",
