@@ -547,3 +547,18 @@ def test_pdf_shows_exception_tickets_and_the_signoff(tagged: tuple[Path, Path]) 
     assert "no response recorded" in signoff  # RC-1.3 and RC-1.4 failed without one
     html = tagged[0].read_text(encoding="utf-8")
     assert '<a href="https://jira.example.com/browse/SEC-900">' in html
+
+
+def test_the_contents_are_a_page_of_their_own_each_entry_ending_in_its_page(
+    rendered: tuple[Path, Path],
+) -> None:
+    """The cover is page 1, the contents page 2; the leader and page number follow an entry's
+    whole title (the Migration plan's number once landed in the middle of its line)."""
+    pages = _pdf_text(rendered[1]).split("\f")
+    assert "Contents" not in pages[0] and "Contents" in pages[1]
+    contents = _flat(pages[1])
+    migration = re.search(r"Migration plan: a way out for every IAM user, and the burn-down "
+                          r"by month ?\.{3,} ?(\d+)", contents)
+    assert migration, contents
+    page = int(migration.group(1))
+    assert "Migration plan" in _flat(pages[page - 1])
