@@ -320,6 +320,7 @@ def audit(
     # with --demo the bucket is the simulated organization's own, checked once it runs
     destination = _check_upload_destination(upload, profile, region) if upload and not demo else None
     started = time.monotonic()
+    own_api = not os.environ.get("PREFECT_API_URL")  # else prefect_api() starts a temporary one
     with ExitStack() as stack:
         # The Prefect API and the simulated organization boot in their own processes while
         # this one imports its libraries.
@@ -364,7 +365,8 @@ def audit(
                     wait_until_healthy(api_url, float(
                         os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
                 with listening(on_progress):
-                    result = run_audit(config, runner=task_runner.value, dask_address=dask_address)
+                    result = run_audit(config, runner=task_runner.value, dask_address=dask_address,
+                                       heartbeats=not own_api)
             except NothingCollected as error:
                 _fail(str(error))
             except Exception as error:  # the flow's own error, shown without a traceback

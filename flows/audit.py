@@ -5,6 +5,7 @@ Tasks are thin: each calls plain functions that the tests also call directly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -12,6 +13,7 @@ import os
 import queue
 import shutil
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -358,10 +360,29 @@ def local_cluster(max_workers: int) -> dict[str, Any]:
 
 
 def run_audit(config: AuditConfig, *, runner: str = "threads",
-              dask_address: str | None = None) -> AuditResult:
-    """Run the flow, its collection on the task runner asked for (threads by default)."""
-    chosen = task_runner(runner, config.max_workers, dask_address)
-    return audit.with_options(task_runner=chosen)(config)
+              dask_address: str | None = None, heartbeats: bool = True) -> AuditResult:
+    """Run the flow, its collection on the task runner asked for (threads by default);
+    heartbeats: as flow_heartbeats."""
+    chosen = audit.with_options(task_runner=task_runner(runner, config.max_workers, dask_address))
+    with flow_heartbeats(heartbeats):
+        return chosen(config)
+
+
+@contextlib.contextmanager
+def flow_heartbeats(enabled: bool) -> Iterator[None]:
+    """Flow runs started in the block send Prefect's heartbeats, or not (enabled=False).
+
+    Off for a temporary Prefect API that lives and dies with this process: nothing there
+    watches for crashed runs, and the heartbeat thread's 1 s sleeps kept each run waiting up to
+    a second at its end. A configured server keeps them (it may detect crashed runs by them).
+    """
+    if enabled:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 @task(cache_policy=NO_CACHE)

@@ -199,3 +199,25 @@ def test_prefect_api_server_dies_with_a_sigkilled_cli(tmp_path: Path) -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_flow_runs_in_a_block_without_heartbeats_send_none_and_others_still_do(
+        prefect_server: None) -> None:
+    """A temporary API watches for no crashed runs: the CLI's runs skip the heartbeat thread,
+    whose 1 s sleeps held each run's end; the setting is back once the block ends."""
+    from prefect import flow
+    from prefect.settings import get_current_settings
+
+    from flows.audit import flow_heartbeats
+
+    @flow
+    def heartbeat_frequency() -> int | None:
+        return get_current_settings().flows.heartbeat_frequency
+
+    default = heartbeat_frequency()
+    assert default is not None
+    with flow_heartbeats(False):
+        assert heartbeat_frequency() is None
+    assert heartbeat_frequency() == default
+    with flow_heartbeats(True):
+        assert heartbeat_frequency() == default
