@@ -9,7 +9,16 @@ and ROLES roles); the server lives in this script's process, outside the measure
 would for a peer scanner measured against the same data.
 Goals (issue 14): the demo warm under 20 s; one account of 500 + 500 at most 0.3x Prowler's
 wall time, with a process tree no larger than Prowler's (610 MB in the issue).
+
+--prowler PROWLER (account only) runs that Prowler executable after each rolecall run, on the same
+server and data: `prowler aws --service iam organizations accessanalyzer` (the services rolecall
+reads; --prowler-args replaces that), measured the same way, and prints the ratios. Prowler is
+third-party code that may call other hosts (its version check calls GitHub): the script refuses
+to run it unless the network namespace has no interface but loopback, e.g.
+    unshare -n sh -c 'ip link set lo up && .venv/bin/python bench/small_run.py account \
+        --prowler /path/to/venv/bin/prowler'
 Usage: .venv/bin/python bench/small_run.py [demo|account|both] [--runs N] [--users U --roles R]
+       [--prowler PROWLER [--prowler-args ARGS]]
 """
 
 from __future__ import annotations
@@ -17,16 +26,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 CLI = Path(sys.executable).with_name("rolecall")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+PROWLER_ARGS = "aws --service iam organizations accessanalyzer --no-banner"
 
 
 @dataclass
@@ -89,7 +102,8 @@ def measure(argv: list[str], env: dict[str, str]) -> Measured:
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    if process.returncode not in (0, 1):  # 1: failing controls, as the data has on purpose
+    # 1 (rolecall) and 3 (Prowler): failing checks, as the data has on purpose
+    if process.returncode not in (0, 1, 3):
         print(output, file=sys.stderr)
     return Measured(seconds, process.returncode, peak, largest, len(seen))
 
@@ -107,14 +121,19 @@ def demo(runs: int, out: Path) -> list[Measured]:
             for _ in range(runs)]
 
 
-def one_account(runs: int, users: int, roles: int, out: Path) -> list[Measured]:
+def one_account(runs: int, users: int, roles: int, out: Path, prowler: list[str] | None = None,
+                prefect_api_url: str | None = None) -> tuple[list[Measured], list[Measured]]:
+    """rolecall's runs, and Prowler's (after each of rolecall's) when its argv is given;
+    prefect_api_url: a running Prefect API the runs use (none: each starts its own)."""
     import boto3
     from api_calls import seed_account  # bench/, this script's folder, is on sys.path
     from moto.moto_api import _internal as moto_internal
 
     from simulated.access_analyzer import LayeredMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # ERROR too: moto answers calls it lacks (Prowler's GenerateServiceLastAccessedDetails, one
+    # per user) with a 501 and werkzeug logs a traceback for each; the clients see the 501
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     server = LayeredMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     try:
@@ -129,14 +148,51 @@ def one_account(runs: int, users: int, roles: int, out: Path) -> list[Measured]:
         seed_account(session.client("iam", endpoint_url=endpoint), users, roles)
         keys = out / "keys"
         env = _environment(**aws, ROLECALL_KEYS_DIR=str(keys))
+        peer_env = dict(env)
+        if prefect_api_url:
+            env["PREFECT_API_URL"] = prefect_api_url
         subprocess.run([str(CLI), "keys", "init", "--keys-dir", str(keys)], env=env, check=True,
                        capture_output=True)
         # no exceptions register (none in data/ either): every user is a finding
         argv = [str(CLI), "-q", "audit", "--out", str(out / "runs")]
         measure(argv, env)  # warm-up, not counted
-        return [measure(argv, env) for _ in range(runs)]
+        peer_argv = [*prowler, "--output-directory", str(out / "prowler")] if prowler else None
+        if peer_argv:
+            measure(peer_argv, peer_env)
+        ours, theirs = [], []
+        for _ in range(runs):  # interleaved: both see the same machine, run after run
+            ours.append(measure(argv, env))
+            if peer_argv:
+                theirs.append(measure(peer_argv, peer_env))
+        return ours, theirs
     finally:
         server.stop()
+
+
+@contextmanager
+def running_prefect_api() -> Iterator[str]:
+    """A Prefect API on 127.0.0.1 for the runs to share, stopped when the block ends."""
+    from flows.prefect_api import prefect_api, wait_until_healthy
+
+    saved = os.environ.pop("PREFECT_API_URL", None)  # prefect_api() would use it
+    try:
+        with prefect_api() as url:
+            assert url is not None
+            wait_until_healthy(url, 120)
+            yield url
+    finally:
+        if saved is not None:
+            os.environ["PREFECT_API_URL"] = saved
+
+
+def loopback_only() -> bool:
+    """No network interface but loopback is up in this network namespace (IPv4 and IPv6)."""
+    routes = Path("/proc/net/route").read_text().splitlines()[1:]
+    interfaces = {line.split()[0] for line in routes if line.strip()}
+    if Path("/proc/net/if_inet6").exists():
+        interfaces |= {line.split()[-1] for line in
+                       Path("/proc/net/if_inet6").read_text().splitlines() if line.strip()}
+    return interfaces <= {"lo"}
 
 
 def report(title: str, results: list[Measured]) -> None:
@@ -151,13 +207,35 @@ def report(title: str, results: list[Measured]) -> None:
               f"peak tree {max(m.tree_peak_mb for m in results):.0f} MB")
 
 
+def compare(ours: list[Measured], theirs: list[Measured]) -> None:
+    print("rolecall / Prowler, run by run:")
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True), 1):
+        print(f"  run {i}: wall {a.seconds:.1f} / {b.seconds:.1f} s = {a.seconds / b.seconds:.2f}x;"
+              f" tree {a.tree_peak_mb:.0f} / {b.tree_peak_mb:.0f} MB")
+    ratios = sorted(a.seconds / b.seconds for a, b in zip(ours, theirs, strict=True))
+    print(f"  median wall ratio {ratios[len(ratios) // 2]:.2f}x (goal <= 0.3x); peak tree "
+          f"{max(a.tree_peak_mb for a in ours):.0f} MB against Prowler's "
+          f"{max(b.tree_peak_mb for b in theirs):.0f} MB (goal: no larger)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="?", choices=("demo", "account", "both"), default="both")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--roles", type=int, default=500)
+    parser.add_argument("--prowler", help="a Prowler executable, run beside the account runs")
+    parser.add_argument("--prefect-server", action="store_true",
+                        help="account runs use a Prefect API this script starts first, outside "
+                             "the measured tree, as a configured $PREFECT_API_URL would be")
+    parser.add_argument("--prowler-args", default=PROWLER_ARGS,
+                        help=f"Prowler's arguments (default: {PROWLER_ARGS!r})")
     args = parser.parse_args()
+    prowler = [args.prowler, *shlex.split(args.prowler_args)] if args.prowler else None
+    if prowler and not loopback_only():
+        parser.error("--prowler runs third-party code that may call other hosts: run this "
+                     "script where only loopback is up, e.g. `unshare -n sh -c 'ip link set lo "
+                     "up && .venv/bin/python bench/small_run.py account --prowler ...'`")
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="rolecall-bench-") as folder:
         out = Path(folder)
@@ -165,8 +243,17 @@ def main() -> None:
             report("rolecall -q audit --demo (warm; the first run is not counted)",
                    demo(args.runs, out / "demo"))
         if args.what in ("account", "both"):
+            with ExitStack() as stack:
+                api_url = stack.enter_context(running_prefect_api()) if args.prefect_server \
+                    else None
+                ours, theirs = one_account(args.runs, args.users, args.roles, out, prowler, api_url)
             report(f"rolecall -q audit, one account of {args.users} users + {args.roles} roles "
-                   "(moto on 127.0.0.1)", one_account(args.runs, args.users, args.roles, out))
+                   f"(moto on 127.0.0.1; {'a running' if api_url else 'its own'} Prefect API)",
+                   ours)
+            if prowler:
+                report(f"{shlex.join(prowler)} (same server and data; the first run is not "
+                       "counted)", theirs)
+                compare(ours, theirs)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
