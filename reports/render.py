@@ -20,7 +20,6 @@ from typing import Literal
 
 import duckdb
 import jinja2
-import weasyprint
 from markupsafe import Markup
 
 from checks import completeness as completeness_checks
@@ -40,6 +39,7 @@ from reports.view import (
     SignerLike,
     build_view,
 )
+from reports.weasyprint_import import weasyprint
 from store import snapshot as snapshot_db
 
 TEMPLATES = Path(__file__).parent / "templates"
