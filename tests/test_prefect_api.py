@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from flows.prefect_api_child import parent_gone
+from tests.ports import port_open
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,12 +67,6 @@ def _wait(condition: Callable[[], bool], timeout: float) -> bool:
     return condition()
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _listening_addresses(port: int) -> set[str]:
     """Local addresses (hex, as /proc/net/tcp* gives them) listening on `port`."""
     found = set()
@@ -98,7 +93,7 @@ def _kill_parent_and_check_server_goes(parent: subprocess.Popen[str], server_pid
     parent.wait(timeout=5)
     assert _wait(lambda: not _alive(server_pid), timeout), \
         f"server {server_pid} still running {timeout} s after its parent was SIGKILLed"
-    assert not _port_open(port)
+    assert not port_open(port)
 
 
 def test_watchdog_returns_when_the_pipe_closes() -> None:
@@ -143,7 +138,7 @@ def test_server_stops_when_its_parent_is_sigkilled(tmp_path: Path) -> None:
     try:
         assert parent.stdout is not None
         server_pid = int(parent.stdout.readline())
-        assert _wait(lambda: _port_open(port), 30), "the tiny server never listened"
+        assert _wait(lambda: port_open(port), 30), "the tiny server never listened"
         assert _listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
         _kill_parent_and_check_server_goes(parent, server_pid, port, timeout=5)
     finally:
@@ -158,13 +153,13 @@ def test_server_stops_when_its_parent_closes_the_pipe() -> None:
     command = [a.replace("{parent}", str(os.getpid())) for a in _child_command(port)]
     server = subprocess.Popen(command, stdin=subprocess.PIPE)
     try:
-        assert _wait(lambda: _port_open(port), 30)
+        assert _wait(lambda: port_open(port), 30)
         started = time.monotonic()
         stop_server(server, timeout=10)
         # uvicorn's graceful stop re-raises the SIGTERM the watchdog sent: not stop_server's kill
         assert server.returncode == -signal.SIGTERM
         assert time.monotonic() - started < 5
-        assert not _port_open(port)
+        assert not port_open(port)
     finally:
         server.kill()
         server.wait()

@@ -3,7 +3,6 @@ block that started it ends (the child exits at once instead of stopping its serv
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,14 +10,7 @@ import boto3
 import pytest
 
 from simulated.process import FAKE_CREDENTIALS, simulated_subprocess
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
+from tests.ports import port_open
 
 
 def test_the_child_answers_with_the_seeded_organization_then_stops_with_the_block(
@@ -35,7 +27,7 @@ def test_the_child_answers_with_the_seeded_organization_then_stops_with_the_bloc
         assert found == sim.organization_id
         assert "svc-" in register.read_text()  # the register names the seeded users
     assert address.port is not None
-    assert not _accepts("127.0.0.1", address.port)
+    assert not port_open(address.port)
 
 
 def test_a_child_that_dies_before_it_is_ready_is_a_clear_error(tmp_path: Path) -> None:
