@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,9 +243,7 @@ def main() -> None:
             report("rolecall -q audit --demo (warm; the first run is not counted)",
                    demo(args.runs, out / "demo"))
         if args.what in ("account", "both"):
-            with ExitStack() as stack:
-                api_url = stack.enter_context(running_prefect_api()) if args.prefect_server \
-                    else None
+            with running_prefect_api() if args.prefect_server else nullcontext() as api_url:
                 ours, theirs = one_account(args.runs, args.users, args.roles, out, prowler, api_url)
             report(f"rolecall -q audit, one account of {args.users} users + {args.roles} roles "
                    f"(moto on 127.0.0.1; {'a running' if api_url else 'its own'} Prefect API)",
