@@ -27,6 +27,7 @@ import argparse
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -231,6 +232,8 @@ def main() -> None:
     parser.add_argument("--prowler-args", default=PROWLER_ARGS,
                         help=f"Prowler's arguments (default: {PROWLER_ARGS!r})")
     args = parser.parse_args()
+    if args.prowler and not shutil.which(args.prowler):
+        parser.error(f"--prowler {args.prowler}: no such executable")
     prowler = [args.prowler, *shlex.split(args.prowler_args)] if args.prowler else None
     if prowler and not loopback_only():
         parser.error("--prowler runs third-party code that may call other hosts: run this "
