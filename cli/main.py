@@ -39,6 +39,7 @@ from store.run_folder import enclosing_run_folder  # noqa: E402
 
 if TYPE_CHECKING:  # imported where used: pyHanko takes seconds to import
     from reports.evidence_store import S3Location, StoredRun
+    from reports.signing_config import SigningConfig
     from reports.verify import Check
 
 # At exit the interpreter's last garbage collections walk every object the libraries made
@@ -300,31 +301,25 @@ def audit(
         except RegisterError as error:
             _fail(str(error))
     from flows.prefect_api import prefect_api, wait_until_healthy
-    from reports.keys import SigningKeyError
 
-    # each option not given is taken from the configuration file's [signing] section
-    signing = _signing_config(file_config, key=signing_key, cert=signing_cert, p12=signing_p12,
-                              p12_password_env=p12_password_env, keys_dir=keys_dir, demo=demo,
-                              tsa_url=tsa_url)
-    try:
-        signing.identity()
-        if signing.tsa_url:
-            from reports.timestamps import probe
-
-            probe(signing.tsa_url)
-    except SigningKeyError as error:  # a TimestampError too: one line naming the URL
-        _fail(str(error))
-    _check_writable(out)
-    if not demo:
-        _check_credentials(profile, region)
-    # with --demo the bucket is the simulated organization's own, checked once it runs
-    destination = _check_upload_destination(upload, profile, region) if upload and not demo else None
     started = time.monotonic()
     own_api = not os.environ.get("PREFECT_API_URL")  # else prefect_api() starts a temporary one
     with ExitStack() as stack:
-        # The Prefect API and the simulated organization boot in their own processes while
-        # this one imports its libraries.
+        # The Prefect API boots in its own process (~3.5 s, the longest wait of a small run)
+        # while this one checks the signing key and the AWS credentials and imports its
+        # libraries; a check that fails ends the block, which stops the server.
         api_url = stack.enter_context(prefect_api())
+        # each signing option not given is taken from the configuration file's [signing] section
+        signing = _signing_config(file_config, key=signing_key, cert=signing_cert, p12=signing_p12,
+                                  p12_password_env=p12_password_env, keys_dir=keys_dir,
+                                  demo=demo, tsa_url=tsa_url)
+        _check_signing(signing)
+        _check_writable(out)
+        if not demo:
+            _check_credentials(profile, region)
+        # with --demo the bucket is the simulated organization's own, checked once it runs
+        destination = (_check_upload_destination(upload, profile, region)
+                       if upload and not demo else None)
         _check_workers_reach(api_url, dask_address)
         # While the Prefect API and the simulated organization boot in their own processes,
         # this one would only wait: it imports what the run needs, in the order it needs it
@@ -435,6 +430,20 @@ def _check_writable(out: Path) -> None:
     except OSError as error:
         _fail(f"the runs folder {out} cannot be written ({error.strerror or error}); "
               "give a writable folder with --out")
+
+
+def _check_signing(signing: SigningConfig) -> None:
+    """The signing key loads and matches its certificate; a time-stamping URL answers."""
+    from reports.keys import SigningKeyError
+
+    try:
+        signing.identity()
+        if signing.tsa_url:
+            from reports.timestamps import probe
+
+            probe(signing.tsa_url)
+    except SigningKeyError as error:  # a TimestampError too: one line naming the URL
+        _fail(str(error))
 
 
 def _check_credentials(profile: str | None, region: str | None) -> None:

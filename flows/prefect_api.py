@@ -22,6 +22,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# An audit run needs flow and task runs recorded, nothing else: no background services, and no
+# block types registered at start. Registration imports every installed Prefect collection
+# (prefect-dask pulls in Dask and distributed) and hashes the block registry: 0.3 s of the
+# server's ~3.5 s boot, on the path of every run. The audit flow uses no block; `rolecall serve`
+# (services=True) keeps Prefect's defaults, registration included.
+AUDIT_ONLY_SERVER = {
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+    "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+}
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -51,7 +63,7 @@ def prefect_api(*, services: bool = False) -> Iterator[str | None]:
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
         ],
         env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-             **({} if services else {"PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"})},
+             **({} if services else AUDIT_ONLY_SERVER)},
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/api"
