@@ -179,6 +179,9 @@ def test_chart_is_deterministic_svg(two_runs: tuple) -> None:
     svg = trend_svg(points)
     assert svg.startswith("<svg") and svg == trend_svg(points)
     assert "<dc:date>" not in svg
+    # labels are text in the report's font (selectable in the PDF), not glyph outlines
+    assert ">IAM users</text>" in svg and "DejaVuSans-" not in svg  # no glyph definitions
+    assert "font-family: 'DejaVu Sans', sans-serif" in svg
 
 
 def test_the_two_charts_of_one_report_share_no_element_id() -> None:
