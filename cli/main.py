@@ -59,8 +59,11 @@ console = Console(width=None if Console().is_terminal else 120)
 err_console = Console(stderr=True)
 
 # The modules an audit run imports, the heaviest last (Great Expectations 5-10 s, WeasyPrint,
-# pyHanko): the flow first, then validation, the report and its signature.
-RUN_MODULES = ("flows.audit", "flows.progress", "checks.gx_import", "checks.validate",
+# pyHanko): the flow first, then validation, the report and its signature. Prefect imports two
+# modules only when a flow is first called (FastAPI's encoders for the flow's parameters, 0.1 s,
+# and its visualization helpers): imported here, they load while the API boots, not after.
+RUN_MODULES = ("flows.audit", "flows.progress", "fastapi.encoders",
+               "prefect.utilities.visualization", "checks.gx_import", "checks.validate",
                "reports.render", "reports.sign")
 
 DEFAULT_EXCEPTIONS = Path("data/exceptions.yaml")
