@@ -28,6 +28,7 @@ from checks.completeness import CompletenessSummary
 from reports.burndown import REAPPEARANCE_USERS
 from reports.chart import burndown_svg, trend_svg
 from reports.explorer import FindingsExplorer, findings_explorer
+from reports.garbage_collection import fewer_collections
 from reports.management_response import ManagementResponses
 from reports.migration import of_run
 from reports.pdf_attachment import DeflatedFile, attach, deflate_file
@@ -212,9 +213,10 @@ def write_pdf(html: str, path: Path, *, findings: DeflatedFile | None = None) ->
     logger = logging.getLogger("weasyprint")
     logger.addFilter(noise)
     try:
-        weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(
-            path, pdf_variant=PDF_VARIANT, pdf_tags=PDF_TAGS,
-            finisher=attach([findings] if findings is not None else []))
+        with fewer_collections():
+            weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf(
+                path, pdf_variant=PDF_VARIANT, pdf_tags=PDF_TAGS,
+                finisher=attach([findings] if findings is not None else []))
     finally:
         logger.removeFilter(noise)
     return path
