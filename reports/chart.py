@@ -35,7 +35,10 @@ SERIES = (
 RC = {
     "svg.hashsalt": "rolecall",
     "svg.fonttype": "none",
-    "font.family": "DejaVu Sans",
+    # matplotlib draws with the first of these and names the generic family after it in the
+    # SVG (font-family: 'DejaVu Sans', sans-serif), for a browser that lacks DejaVu Sans
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
     "font.size": 8,
 }
 
@@ -100,8 +103,7 @@ def _lines_svg(name: str, labels: Sequence[str], points: Sequence[_Counts], xlab
         fig.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.36)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None})
-    svg = buffer.getvalue().replace("font-family: 'DejaVu Sans'",
-                                    "font-family: 'DejaVu Sans', sans-serif")
+    svg = buffer.getvalue()
     return _with_title(_scoped_ids(svg[svg.index("<svg"):], name), description)
 
 
