@@ -11,6 +11,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+from reports.garbage_collection import collect_less_often  # noqa: E402
+
+collect_less_often()  # before the libraries below are imported: reports/garbage_collection.py
+
 import atexit  # noqa: E402
 import gc  # noqa: E402
 import signal  # noqa: E402

@@ -17,6 +17,8 @@ import signal
 import sys
 import threading
 
+from reports.garbage_collection import collect_less_often
+
 CHECK_SECONDS = 1.0
 GRACE_SECONDS = 5.0  # then exit without waiting for uvicorn's graceful shutdown
 
@@ -46,6 +48,7 @@ def main(argv: list[str]) -> None:
     parent_pid = int(argv[0])
     threading.Thread(target=_stop_when_parent_gone, args=(parent_pid,), daemon=True,
                      name="parent-watchdog").start()
+    collect_less_often()  # 0.3 s of the server's boot: reports/garbage_collection.py
     import uvicorn.main
 
     uvicorn.main.main(args=argv[1:], prog_name="uvicorn")

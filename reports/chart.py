@@ -12,6 +12,7 @@ runs always give the same bytes.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import re
@@ -78,6 +79,14 @@ def burndown_svg(months: Sequence[MonthCounts], *, width_in: float = 7.0,
 
 def _lines_svg(name: str, labels: Sequence[str], points: Sequence[_Counts], xlabel: str,
                description: str, width_in: float, height_in: float) -> str:
+    return _drawn(name, tuple(labels), tuple(points), xlabel, description, width_in, height_in)
+
+
+# report.html and report.pdf show the same charts: drawn once (~0.1 s each), the second asks for
+# the same points (frozen dataclasses, compared by value) and gets the same bytes.
+@functools.lru_cache(maxsize=8)
+def _drawn(name: str, labels: tuple[str, ...], points: tuple[_Counts, ...], xlabel: str,
+           description: str, width_in: float, height_in: float) -> str:
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(width_in, height_in))
         ax = fig.add_subplot()

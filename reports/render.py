@@ -11,6 +11,7 @@ rows from DuckDB into the file, so the HTML of millions of results is never held
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -75,6 +76,7 @@ PDF_TAGS = True
 ROWS_MARKER = "<!-- rolecall: findings explorer rows -->"
 
 
+@functools.cache  # compiled once per process: report.html and report.pdf share the templates
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
