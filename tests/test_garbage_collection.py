@@ -43,3 +43,28 @@ def test_nested_blocks_share_one_freeze_and_an_error_restores() -> None:
         raise RuntimeError("render failed")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("code", [
+    # the CLI: set on import, before its libraries load
+    "import gc, cli.main; print(*gc.get_threshold())",
+    # the Prefect API's process: set by the time uvicorn starts
+    "import gc, os, uvicorn.main as u; u.main = lambda **_: print(*gc.get_threshold()); "
+    "import flows.prefect_api_child as child; child.main([str(os.getppid())])",
+])
+def test_the_cli_and_its_prefect_api_collect_the_young_generation_less_often(code: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # stdin stays open until the child has answered: the API's watchdog stops it at EOF
+    with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True,
+                          cwd=Path(__file__).resolve().parents[1]) as child:
+        assert child.stdout is not None
+        young, middle, old = map(int, child.stdout.readline().split())
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+    assert young == YOUNG_THRESHOLD
+    assert (middle, old) == (10, 10)  # Python's own: only the young generation's changes

@@ -106,6 +106,20 @@ def test_pem_key_and_certificate_load(tmp_path: Path) -> None:
     assert identity.subject.endswith("Example Org evidence signing")
 
 
+def test_unchanged_files_load_once_and_a_changed_one_is_checked_again(tmp_path: Path) -> None:
+    ca_key, ca = make_ca()
+    key, cert = make_leaf(ca_key, ca)
+    key_path, cert_path = write_pem(tmp_path, "org", key, cert)
+    first = load_signer(key_path, cert_path)
+    assert load_signer(key_path, cert_path) is first  # the CLI's check, then the flow's signing
+    other_key, _ = make_leaf(ca_key, ca)
+    (tmp_path / "other").mkdir()
+    other_key_path, _ = write_pem(tmp_path / "other", "org", other_key, cert)
+    key_path.write_bytes(other_key_path.read_bytes())  # replaced in place, same path
+    with pytest.raises(SigningKeyError, match="does not belong"):
+        load_signer(key_path, cert_path)
+
+
 def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
     ca_key, ca = make_ca()
     key, _ = make_leaf(ca_key, ca)
