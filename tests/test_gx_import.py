@@ -1,4 +1,5 @@
-"""checks/gx_import.py: Great Expectations without scipy.stats and altair until something uses them."""
+"""checks/gx_import.py: Great Expectations without scipy.stats and altair until something uses
+them, and without SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.gx_import import DeferredImports
+from checks.gx_import import DeferredImports, NotFound, not_found
 
 TESTS = Path(__file__).resolve().parent
 
@@ -24,19 +25,20 @@ add_root(con)
 add_user(con, "alice", password=True, keys=({{"active": True, "rotated": 200, "used": None}},))
 summary = run(con, folder)
 assert summary.cross_checked and summary.controls["RC-1.1"].counts.failed == 1
-print(*(type(sys.modules[name]) is types.ModuleType for name in ("scipy.stats", "altair")))
+print(*(type(sys.modules[name]) is types.ModuleType for name in ("scipy.stats", "altair")),
+      "sqlalchemy" in sys.modules)
 from scipy import stats
 print(stats.norm.cdf(0.0))
 """
 
 
 def test_a_whole_validation_never_loads_the_deferred_modules(tmp_path: Path) -> None:
-    """Every suite runs on a real snapshot; scipy.stats and altair stay unexecuted, and a later
-    user of scipy.stats still gets the real module."""
+    """Every suite runs on a real snapshot; scipy.stats and altair stay unexecuted, SQLAlchemy
+    is never imported, and a later user of scipy.stats still gets the real module."""
     done = subprocess.run([sys.executable, "-c", VALIDATE_THEN_USE, str(tmp_path)],
                           capture_output=True, text=True, timeout=300, cwd=TESTS.parent)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["False False", "0.5"]
+    assert done.stdout.split("\n")[:2] == ["False False False", "0.5"]
     assert (tmp_path / "gx" / "G1.json").exists()
 
 
@@ -62,3 +64,18 @@ def test_other_modules_are_left_to_the_ordinary_finders() -> None:
     assert DeferredImports(frozenset({"altair"})).find_spec("json", None) is None
     assert DeferredImports(frozenset({"no_such_module_here"})).find_spec(
         "no_such_module_here", None) is None
+
+
+def test_a_module_not_for_gx_is_not_found_during_the_block_only(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finder = NotFound(frozenset({"sqlalchemy"}))
+    with pytest.raises(ModuleNotFoundError):
+        finder.find_spec("sqlalchemy.orm", None)
+    assert finder.find_spec("json", None) is None
+    assert finder.find_spec("sqlalchemy_utils", None) is None  # another package, not a submodule
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    with not_found(frozenset({"colorsys"})), pytest.raises(ModuleNotFoundError):
+        import colorsys  # noqa: F401
+    import colorsys  # noqa: F401, F811  (found again after the block)
+    assert not any(isinstance(f, NotFound) for f in sys.meta_path)
