@@ -115,6 +115,57 @@ def test_report_is_fetched_once_generation_completes() -> None:
     assert iam.generated == 3 and slept == [0.5, 1.0]
 
 
+def test_a_report_started_earlier_is_waited_for_only_what_is_left() -> None:
+    now = [100.0]
+    iam, slept = _ReportStates(["STARTED", "COMPLETE"]), []
+    started = credential_report.start(iam, clock=lambda: now[0])
+    now[0] += 0.3  # the account's other sources took 0.3 s
+    text, _ = credential_report.fetch(iam, started=started, sleep=slept.append, clock=lambda: now[0])
+    assert text == REPORT and iam.generated == 2 and slept == [pytest.approx(0.2)]
+
+    iam, slept = _ReportStates(["COMPLETE"]), []  # one under 4 hours old: no wait, no second ask
+    started = credential_report.start(iam)
+    assert credential_report.fetch(iam, started=started, sleep=slept.append)[0] == REPORT
+    assert iam.generated == 1 and slept == []
+
+    iam, slept = _ReportStates(["STARTED", "INPROGRESS", "COMPLETE"]), []
+    started = credential_report.start(iam, clock=lambda: 0.0)  # 0.5 s or more ago: no first wait
+    credential_report.fetch(iam, started=started, sleep=slept.append, clock=lambda: 0.7)
+    assert iam.generated == 3 and slept == [1.0]
+
+
+def test_the_report_is_asked_for_first_and_read_after_the_other_iam_sources(
+    simulated_org: Any,
+) -> None:
+    session, organization = simulated_org
+    management = next(a for a in organization.accounts if a.is_management)
+    calls: list[str] = []
+    session.events.register("before-call.iam.*",
+                            lambda model, **_: calls.append(model.name))
+    data, _ = collect_account(session, management, role_name="OrganizationAccountAccessRole",
+                              external_id=None)
+    assert not data.errors and data.rows["credential_report"]
+    assert calls[0] == "GenerateCredentialReport"
+    read = calls.index("GetCredentialReport")
+    assert {"GetAccountAuthorizationDetails", "ListOpenIDConnectProviders", "ListSAMLProviders",
+            "GetAccountSummary"} <= set(calls[:read])
+
+
+def test_a_refused_report_request_is_the_reports_error_and_the_rest_is_collected(
+    simulated_org: Any,
+) -> None:
+    session, organization = simulated_org
+    management = next(a for a in organization.accounts if a.is_management)
+    session.events.register("before-call.iam.GenerateCredentialReport",
+                            _deny("GenerateCredentialReport"))
+    data, _ = collect_account(session, management, role_name="OrganizationAccountAccessRole",
+                              external_id=None)
+    assert [(e["source"], e["operation"], e["error_code"]) for e in data.errors] == [
+        ("credential_report", "GenerateCredentialReport", "AccessDenied")]
+    assert data.rows["iam_users"] and data.rows["account_summary"]
+    assert "credential_report" not in data.rows
+
+
 def test_report_that_never_completes_is_an_error_not_a_hang() -> None:
     iam = _ReportStates(["INPROGRESS"] * 3)
     with pytest.raises(credential_report.ReportNotReady):
