@@ -219,6 +219,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
+    from reports.garbage_collection import collect_less_often
+
+    collect_less_often()  # as the CLI's process does (cli/main.py)
     with fast_endpoint(args.accounts, args.users, args.roles, args.latency_ms,
                        args.rate_per_account, args.report_complete) as endpoint:
         point_at(endpoint.url)

@@ -24,6 +24,10 @@ from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+from reports.garbage_collection import collect_less_often  # noqa: E402
+
+collect_less_often()  # as the CLI's process does (cli/main.py), before the libraries load
+
 from checks.validate import evaluate  # noqa: E402
 from flows.sources import credential_report  # noqa: E402
 from flows.sources.session import Payload  # noqa: E402
