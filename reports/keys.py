@@ -155,10 +155,10 @@ def load_signer(
     `key_password_env`, never from the command line (which `ps` and shell history would keep).
     """
     password = _password_from_env(key_password_env)
-    files = [_version(key_pem), _version(cert_pem), _version(chain_pem) if chain_pem else None]
-    if None in files[:2] or (chain_pem and files[2] is None):  # unreadable: say why, uncached
+    versions = tuple(_version(path) for path in (key_pem, cert_pem, chain_pem) if path is not None)
+    if None in versions:  # a file that cannot be read: the load says which and why, uncached
         return _load_signer(key_pem, cert_pem, chain_pem, password)
-    return _cached_signer(key_pem, cert_pem, chain_pem, password, tuple(files))
+    return _cached_signer(key_pem, cert_pem, chain_pem, password, versions)
 
 
 # A run loads its identity twice, to refuse a bad key before anything starts (the CLI) and to
@@ -167,7 +167,7 @@ def load_signer(
 # times) is the first one's identity, from this process's memory only.
 @functools.lru_cache(maxsize=4)
 def _cached_signer(key_pem: Path, cert_pem: Path, chain_pem: Path | None, password: bytes | None,
-                   files: tuple[tuple[int, ...] | None, ...]) -> SigningIdentity:
+                   versions: tuple[tuple[int, ...] | None, ...]) -> SigningIdentity:
     return _load_signer(key_pem, cert_pem, chain_pem, password)
 
 
