@@ -343,7 +343,10 @@ def task_runner(kind: str, max_workers: int, dask_address: str | None = None) ->
 # Collecting 10,000 accounts, each worker's RSS grew ~35 MB a minute, most of it profile trees of
 # botocore's call stacks, and the sampling took CPU from the collection: off for rolecall's
 # workers (the README says how to turn it off on workers started elsewhere).
-WORKER_CONFIG: dict[str, Any] = {"distributed": {"worker": {"profile": {"enabled": False}}}}
+WORKER_CONFIG: dict[str, Any] = {"distributed": {"worker": {
+    "profile": {"enabled": False},
+    "preload": ["flows.dask_worker_setup"],  # the CLI's garbage collection settings
+}}}
 
 
 def local_cluster(max_workers: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ to the workers holds no secret and no boto3 session."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
@@ -14,6 +15,7 @@ import pytest
 from distributed import Client, LocalCluster, get_task_stream
 
 from flows.audit import EXTERNAL_ID_ENV, AuditConfig, CollectionPlan, local_cluster
+from reports.garbage_collection import YOUNG_THRESHOLD
 from tests.demo_run import DemoRun, run_demo
 
 # Every column of control_results, compared as a set of rows (their order is the order the
@@ -53,7 +55,9 @@ def test_the_demo_collected_on_dask_workers_has_the_default_runners_results(
                            "--dask-address", cluster.scheduler_address)
         workers = set(client.scheduler_info()["workers"])
         profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+        young = client.run(lambda: gc.get_threshold()[0])
     assert profiling and not any(profiling.values())  # WORKER_CONFIG reached the workers
+    assert set(young.values()) == {YOUNG_THRESHOLD}  # its preload too: the CLI's collector
     assert on_dask.exit_code == demo.exit_code, on_dask.output
     # the collection tasks, and only they, ran on the cluster: one per account, one for the
     # organization (a Prefect retry runs inside its task)
