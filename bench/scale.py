@@ -12,6 +12,7 @@ Usage: .venv/bin/python bench/scale.py [ACCOUNTS [USERS_PER_ACCOUNT [ROLES_PER_A
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import shutil
@@ -152,7 +153,7 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main(accounts: int, users: int, roles: int) -> None:
+def main(accounts: int, users: int, roles: int, keep: bool = False) -> None:
     runs = Path(tempfile.mkdtemp(prefix="rolecall-scale-"))
     out = runs / "20261201T000000Z"  # this month's run; last month's is copied beside it
     (out / "evidence").mkdir(parents=True)
@@ -202,12 +203,21 @@ def main(accounts: int, users: int, roles: int) -> None:
           f"<= 300 s, and <= 11x the 1,000-account figure)")
     print(f"  peak memory (max RSS):    {peak_mb():,.0f} MB (goal at 10,000 accounts: <= 4,096 MB)")
     print(f"  snapshot size:            {(out / 'snapshot.duckdb').stat().st_size / 1e6:,.0f} MB")
-    if "--keep" in sys.argv:
+    if keep:
         print(f"  kept: {runs}")
     else:
         shutil.rmtree(runs)
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("accounts", type=int, nargs="?", default=1000)
+    parser.add_argument("users", type=int, nargs="?", default=250, help="per account")
+    parser.add_argument("roles", type=int, nargs="?", default=250, help="per account")
+    parser.add_argument("--keep", action="store_true", help="keep the runs folder and say where")
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:4] if a != "--keep"]
-    main(*(args + [1000, 250, 250][len(args):]))
+    args = parse_args(sys.argv[1:])
+    main(args.accounts, args.users, args.roles, keep=args.keep)
