@@ -232,16 +232,33 @@ class Recorder:
         events.register("before-parameter-build", record, unique_id=f"record-{side}")
 
 
+LATE_USER = "created-after-the-report"
+
+
 def _user_after_the_report(events: Any, side: str, iam: Callable[[], Any]) -> None:
-    """A user created right after the credential report was read, as happens in AWS when a
-    report up to four hours old is reused: only ListAccessKeys can then describe its keys."""
+    """A user created right after the credential report was generated, as happens in AWS when a
+    report up to four hours old is reused: only ListAccessKeys can then describe its keys. moto
+    writes a report when it is downloaded, AWS when it is generated: the user's line is taken out
+    of the downloaded report, as AWS's would not have it."""
+    created: list[str] = []
 
     def create(**_: Any) -> None:
+        if created:  # the report is asked for again while it is being generated
+            return
         client = iam()
-        client.create_user(UserName="created-after-the-report")
-        client.create_access_key(UserName="created-after-the-report")
+        client.create_user(UserName=LATE_USER)
+        client.create_access_key(UserName=LATE_USER)
+        created.append(LATE_USER)
 
-    events.register("after-call.iam.GetCredentialReport", create, unique_id=f"late-user-{side}")
+    def as_generated(parsed: dict[str, Any], **_: Any) -> None:
+        lines = parsed["Content"].split(b"\n")
+        parsed["Content"] = b"\n".join(line for line in lines
+                                       if not line.startswith(LATE_USER.encode() + b","))
+
+    events.register("after-call.iam.GenerateCredentialReport", create,
+                    unique_id=f"late-user-{side}")
+    events.register("after-call.iam.GetCredentialReport", as_generated,
+                    unique_id=f"late-user-report-{side}")
 
 
 @dataclass(frozen=True)
@@ -260,8 +277,10 @@ class WatchedMember:
     def client(self, service: str, **kwargs: Any) -> Any:
         client = self.inner.client(service, **kwargs)
         client.meta.events.unregister("before-parameter-build", unique_id="record-management")
-        client.meta.events.unregister("after-call.iam.GetCredentialReport",
+        client.meta.events.unregister("after-call.iam.GenerateCredentialReport",
                                       unique_id="late-user-management")
+        client.meta.events.unregister("after-call.iam.GetCredentialReport",
+                                      unique_id="late-user-report-management")
         self.hook(client.meta.events)
         return client
 
