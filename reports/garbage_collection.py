@@ -5,7 +5,7 @@ each generation collects the next one. Importing what a run needs (Prefect, Grea
 pandas, WeasyPrint, pyHanko) builds ~400,000 objects that live as long as the process; with
 Python's thresholds that import alone sets off about seven full collections, each walking
 everything made so far: 0.7 s of the CLI's 3.6 s of imports, 0.3 s of the Prefect API's
-2.1 s. `collect_less_often()`, called first thing by the CLI and by the API's process, raises
+2.1 s. `collect_less_often()`, called first thing by the CLI, its API and its Dask workers, raises
 the young generation's threshold for good: the same garbage is collected, in larger batches.
 
 While WeasyPrint lays out a PDF (millions of small objects; with Python's thresholds ~1,000
@@ -49,7 +49,7 @@ def fewer_collections() -> Iterator[None]:
         if _depth == 0:
             _saved = gc.get_threshold()
             gc.freeze()
-            gc.set_threshold(YOUNG_THRESHOLD, *_saved[1:])
+            collect_less_often()
         _depth += 1
     try:
         yield
